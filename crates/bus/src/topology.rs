@@ -1,0 +1,210 @@
+//! Every stream, consumer and key-value bucket, in one place, set up by one idempotent
+//! function: [`ensure_topology`]. Code is the source of truth; running it twice changes nothing,
+//! and running it after a change of settings updates what exists.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use contracts::subjects;
+
+use crate::BusError;
+
+/// Raw events as received, kept for replay.
+pub const RAW_EVENTS: &str = "RAW_EVENTS";
+/// The latest desired state per group key.
+pub const DESIRED_TICKETS: &str = "DESIRED_TICKETS";
+/// What jira-writer did in JIRA.
+pub const TICKET_CHANGES: &str = "TICKET_CHANGES";
+/// Messages a stage gave up on, with the reason.
+pub const DEAD_LETTERS: &str = "DEAD_LETTERS";
+
+/// Durable consumers, named after the service that runs them.
+pub const TRIAGE: &str = "triage";
+pub const JIRA_WRITER: &str = "jira-writer";
+pub const NOTIFIER: &str = "notifier";
+
+/// Triage's state per group (the inputs behind one ticket).
+pub const TRIAGE_GROUPS: &str = "triage_groups";
+/// jira-writer's ledger: group key → JIRA issue.
+pub const JIRA_LEDGER: &str = "jira_ledger";
+/// notifier's markers: one per message sent (or being sent).
+pub const NOTIFIER_MARKERS: &str = "notifier_markers";
+/// Intakes' cursors and seen webhook deliveries.
+pub const INTAKE_STATE: &str = "intake_state";
+
+/// Sizes, ages and delivery settings. Defaults suit one local server; production sets
+/// `replicas = 3` on a cluster.
+#[derive(Debug, Clone)]
+pub struct TopologyConfig {
+    pub replicas: usize,
+    /// How long raw events are kept for replay.
+    pub raw_max_age: Duration,
+    /// Size cap of the raw stream in bytes (-1: none); the oldest go first.
+    pub raw_max_bytes: i64,
+    /// How long a `Nats-Msg-Id` is remembered.
+    pub duplicate_window: Duration,
+    pub changes_max_age: Duration,
+    pub dead_letter_max_age: Duration,
+    /// A consumer redelivers a message not acked (nor signalled in progress) within this.
+    pub ack_wait: Duration,
+    /// Deliveries before a message is given up on (and dead-lettered).
+    pub max_deliver: i64,
+    /// Messages in flight across all replicas of one consumer.
+    pub max_ack_pending: i64,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        TopologyConfig {
+            replicas: 1,
+            raw_max_age: Duration::from_secs(30 * 24 * 3600),
+            raw_max_bytes: -1,
+            duplicate_window: Duration::from_secs(15 * 60),
+            changes_max_age: Duration::from_secs(30 * 24 * 3600),
+            dead_letter_max_age: Duration::from_secs(90 * 24 * 3600),
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 10,
+            max_ack_pending: 1_000,
+        }
+    }
+}
+
+/// The stream configurations this build expects.
+pub fn stream_configs(config: &TopologyConfig) -> Vec<stream::Config> {
+    let base = stream::Config {
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: config.replicas,
+        duplicate_window: config.duplicate_window,
+        ..Default::default()
+    };
+    vec![
+        stream::Config {
+            name: RAW_EVENTS.into(),
+            description: Some("Raw events as the intakes received them, kept for replay.".into()),
+            subjects: vec![subjects::RAW_EVENTS.into()],
+            max_age: config.raw_max_age,
+            max_bytes: config.raw_max_bytes,
+            ..base.clone()
+        },
+        stream::Config {
+            name: DESIRED_TICKETS.into(),
+            description: Some("The latest desired ticket state per group key.".into()),
+            subjects: vec![subjects::DESIRED_TICKETS.into()],
+            max_messages_per_subject: 1,
+            ..base.clone()
+        },
+        stream::Config {
+            name: TICKET_CHANGES.into(),
+            description: Some("Changes jira-writer made in JIRA.".into()),
+            subjects: vec![subjects::TICKET_CHANGES.into()],
+            max_age: config.changes_max_age,
+            ..base.clone()
+        },
+        stream::Config {
+            name: DEAD_LETTERS.into(),
+            description: Some("Messages a stage gave up on, with the reason.".into()),
+            subjects: vec![subjects::DEAD_LETTERS.into()],
+            max_age: config.dead_letter_max_age,
+            ..base
+        },
+    ]
+}
+
+/// The durable consumer of a stage: `(stream, config)`.
+pub fn consumer_config(
+    config: &TopologyConfig,
+    name: &str,
+) -> Option<(&'static str, consumer::pull::Config)> {
+    let stream = match name {
+        TRIAGE => RAW_EVENTS,
+        JIRA_WRITER => DESIRED_TICKETS,
+        NOTIFIER => TICKET_CHANGES,
+        _ => return None,
+    };
+    Some((
+        stream,
+        consumer::pull::Config {
+            durable_name: Some(name.into()),
+            description: Some(format!("The {name} service.")),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: config.ack_wait,
+            max_deliver: config.max_deliver,
+            max_ack_pending: config.max_ack_pending,
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        },
+    ))
+}
+
+/// The key-value bucket configurations this build expects.
+pub fn bucket_configs(config: &TopologyConfig) -> Vec<kv::Config> {
+    let bucket = |name: &str, description: &str, history: i64| kv::Config {
+        bucket: name.into(),
+        description: description.into(),
+        history,
+        num_replicas: config.replicas,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    vec![
+        bucket(TRIAGE_GROUPS, "Triage state per group: the inputs behind one ticket.", 1),
+        bucket(JIRA_LEDGER, "Group key to JIRA issue, and the field values last written.", 5),
+        bucket(NOTIFIER_MARKERS, "One marker per Slack message sent or being sent.", 1),
+        bucket(INTAKE_STATE, "Intake cursors and seen webhook deliveries.", 1),
+    ]
+}
+
+/// What [`ensure_topology`] set up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopologyReport {
+    pub streams: Vec<String>,
+    pub consumers: Vec<String>,
+    pub buckets: Vec<String>,
+}
+
+/// Creates or updates every stream, consumer and bucket. Idempotent.
+pub async fn ensure_topology(
+    js: &jetstream::Context,
+    config: &TopologyConfig,
+) -> Result<TopologyReport, BusError> {
+    let mut report = TopologyReport { streams: vec![], consumers: vec![], buckets: vec![] };
+    for stream_config in stream_configs(config) {
+        let name = stream_config.name.clone();
+        js.create_or_update_stream(stream_config).await.map_err(|source| BusError::Topology {
+            what: format!("stream {name}"),
+            source: Box::new(source),
+        })?;
+        report.streams.push(name);
+    }
+    for name in [TRIAGE, JIRA_WRITER, NOTIFIER] {
+        let (stream, consumer_config) = consumer_config(config, name).expect("a known consumer");
+        js.create_consumer_on_stream(consumer_config, stream).await.map_err(|source| BusError::Topology {
+            what: format!("consumer {name} on {stream}"),
+            source: Box::new(source),
+        })?;
+        report.consumers.push(name.to_owned());
+    }
+    for bucket_config in bucket_configs(config) {
+        let name = bucket_config.bucket.clone();
+        js.create_or_update_key_value(bucket_config).await.map_err(|source| BusError::Topology {
+            what: format!("key-value bucket {name}"),
+            source: Box::new(source),
+        })?;
+        report.buckets.push(name);
+    }
+    Ok(report)
+}
+
+/// Opens the durable pull consumer of a stage (made by [`ensure_topology`]).
+pub async fn pull_consumer(js: &jetstream::Context, name: &str) -> Result<consumer::PullConsumer, BusError> {
+    let (stream, _) =
+        consumer_config(&TopologyConfig::default(), name).ok_or_else(|| BusError::Topology {
+            what: format!("consumer {name}"),
+            source: "no such consumer in the topology".into(),
+        })?;
+    js.get_consumer_from_stream(name, stream).await.map_err(|source| BusError::Topology {
+        what: format!("consumer {name} on {stream}"),
+        source: Box::new(source),
+    })
+}

@@ -1,0 +1,65 @@
+//! Subject names, in one place.
+//!
+//! | stream            | subjects      | keeps                        |
+//! |-------------------|---------------|------------------------------|
+//! | `RAW_EVENTS`      | `events.>`    | everything, for replay       |
+//! | `DESIRED_TICKETS` | `desired.>`   | the latest per group key     |
+//! | `TICKET_CHANGES`  | `tickets.>`   | every change                 |
+//! | `DEAD_LETTERS`    | `dlq.>`       | every dead letter            |
+
+use crate::{ChangeKind, GroupKey, PayloadKind, Source};
+
+pub const RAW_EVENTS: &str = "events.>";
+pub const DESIRED_TICKETS: &str = "desired.>";
+pub const TICKET_CHANGES: &str = "tickets.>";
+pub const DEAD_LETTERS: &str = "dlq.>";
+
+/// `events.<source>.<kind>.<partition>`.
+pub fn raw_event(source: Source, kind: PayloadKind, partition: &str) -> String {
+    format!("events.{}.{}.{}", source.as_str(), kind.as_str(), token(partition))
+}
+
+/// `desired.<group token>`.
+pub fn desired(key: &GroupKey) -> String {
+    format!("desired.{}", key.token())
+}
+
+/// `tickets.<kind>.<group token>`.
+pub fn ticket_change(kind: ChangeKind, key: &GroupKey) -> String {
+    format!("tickets.{}.{}", kind.as_str(), key.token())
+}
+
+/// `dlq.<stage>`.
+pub fn dead_letter(stage: &str) -> String {
+    format!("dlq.{}", token(stage))
+}
+
+/// Makes any text one safe subject token: characters other than `[A-Za-z0-9_-]` become `_`,
+/// and an empty text becomes `_`.
+pub fn token(text: &str) -> String {
+    if text.is_empty() {
+        return "_".into();
+    }
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn tokens_never_break_a_subject(text in ".*") {
+            let t = token(&text);
+            prop_assert!(!t.is_empty());
+            prop_assert!(!t.contains(['.', '*', '>', ' ', '\t', '\r', '\n']));
+        }
+    }
+
+    #[test]
+    fn raw_subject_has_four_tokens() {
+        let s = raw_event(Source::AwsHealth, PayloadKind::AwsHealthEvent, "123456789012/us-east-1");
+        assert_eq!(s, "events.aws-health.aws_health_event.123456789012_us-east-1");
+    }
+}

@@ -1,0 +1,96 @@
+//! Settings every service shares, as clap argument groups. A service's config struct flattens
+//! the ones it needs; each setting is a flag and an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// How to reach NATS.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated for a cluster.
+    #[arg(long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// NATS credentials file (operator mode).
+    #[arg(long = "nats-credentials", env = "NATS_CREDENTIALS")]
+    pub nats_credentials: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    pub fn settings(&self, service: &str) -> bus::NatsSettings {
+        bus::NatsSettings {
+            url: self.nats_url.clone(),
+            name: service.to_owned(),
+            credentials_file: self.nats_credentials.clone(),
+        }
+    }
+}
+
+/// Streams, consumers and buckets: set up (idempotently) by every service at start.
+#[derive(Debug, Clone, Args)]
+pub struct TopologyArgs {
+    /// Replicas of every stream and bucket: 1 on one server, 3 on a cluster.
+    #[arg(long = "stream-replicas", env = "ITK_STREAM_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub stream_replicas: u8,
+    /// How long raw events are kept for replay (e.g. 30d).
+    #[arg(long = "raw-max-age", env = "ITK_RAW_MAX_AGE", default_value = "30d", value_parser = parse_duration)]
+    pub raw_max_age: Duration,
+    /// Size cap of the raw stream in bytes; -1 for none.
+    #[arg(long = "raw-max-bytes", env = "ITK_RAW_MAX_BYTES", default_value_t = -1, allow_negative_numbers = true)]
+    pub raw_max_bytes: i64,
+    /// How long a message id is remembered for deduplication.
+    #[arg(long = "duplicate-window", env = "ITK_DUPLICATE_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub duplicate_window: Duration,
+    /// A message not acked within this is redelivered.
+    #[arg(long = "ack-wait", env = "ITK_ACK_WAIT", default_value = "30s", value_parser = parse_duration)]
+    pub ack_wait: Duration,
+    /// Deliveries of one message before it is dead-lettered.
+    #[arg(long = "max-deliver", env = "ITK_MAX_DELIVER", default_value_t = 10,
+          value_parser = clap::value_parser!(i64).range(2..))]
+    pub max_deliver: i64,
+}
+
+impl TopologyArgs {
+    pub fn config(&self) -> bus::TopologyConfig {
+        bus::TopologyConfig {
+            replicas: usize::from(self.stream_replicas),
+            raw_max_age: self.raw_max_age,
+            raw_max_bytes: self.raw_max_bytes,
+            duplicate_window: self.duplicate_window.min(self.raw_max_age),
+            ack_wait: self.ack_wait,
+            max_deliver: self.max_deliver,
+            ..bus::TopologyConfig::default()
+        }
+    }
+}
+
+/// Where `/healthz`, `/readyz` and `/metrics` (and any service endpoints) listen.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    #[arg(long = "listen", env = "ITK_LISTEN", default_value = "0.0.0.0:9090")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs and traces. Traces go to OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    #[arg(long = "log-format", env = "ITK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter in `RUST_LOG` syntax.
+    #[arg(long = "log-level", env = "RUST_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Parses `30s`, `15m`, `2h`, `30d`, `1d 12h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 15m, 2h, 30d)"))
+}

@@ -1,0 +1,182 @@
+//! One typed config struct per service, from flags, an optional TOML file and the environment.
+//!
+//! Precedence: command-line flags, then the config file (`--config FILE` or `ITK_CONFIG`),
+//! then environment variables, then defaults. The file's keys are the long flag names:
+//!
+//! ```toml
+//! nats-url = "nats://nats:4222"
+//! stream-replicas = 3
+//! catalog = "/etc/infra-tickets/catalog.toml"
+//! ```
+//!
+//! Parsing validates everything: a missing or malformed setting stops the service at start with
+//! a message that names the flag and its environment variable.
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// Why the config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Parse { path: String, source: toml::de::Error },
+    #[error("config file {path}: setting {key:?} must be a string, number, boolean or list of them")]
+    Value { path: String, key: String },
+}
+
+/// Parses the process's arguments and environment; exits with clap's message on error.
+pub fn parse<T: Parser>() -> T {
+    match try_parse_from::<T, _, _>(std::env::args_os(), |name| std::env::var_os(name)) {
+        Ok(config) => config,
+        Err(ParseError::Clap(error)) => error.exit(),
+        Err(ParseError::File(error)) => {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+    #[error(transparent)]
+    File(#[from] ConfigFileError),
+}
+
+/// Parses `args` with the config file they (or `env("ITK_CONFIG")`) name. Environment
+/// variables are read by clap from the process environment.
+pub fn try_parse_from<T, I, E>(args: I, env: E) -> Result<T, ParseError>
+where
+    T: Parser,
+    I: IntoIterator<Item = OsString>,
+    E: Fn(&str) -> Option<OsString>,
+{
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let program = if args.is_empty() { OsString::from("service") } else { args.remove(0) };
+    let (file, rest) = take_config_flag(args);
+    let file = file.or_else(|| env("ITK_CONFIG"));
+    let mut all = vec![program];
+    if let Some(path) = file {
+        all.extend(file_arguments(&path.to_string_lossy())?);
+    }
+    all.extend(rest);
+    let matches = T::command().args_override_self(true).try_get_matches_from(all)?;
+    Ok(T::from_arg_matches(&matches)?)
+}
+
+/// Removes `--config FILE` / `--config=FILE` from the arguments.
+fn take_config_flag(args: Vec<OsString>) -> (Option<OsString>, Vec<OsString>) {
+    let mut file = None;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy();
+        if text == "--config" {
+            file = iter.next();
+        } else if let Some(path) = text.strip_prefix("--config=") {
+            file = Some(OsString::from(path));
+        } else {
+            rest.push(arg);
+        }
+    }
+    (file, rest)
+}
+
+/// The file's settings as `--key value` arguments.
+fn file_arguments(path: &str) -> Result<Vec<OsString>, ConfigFileError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigFileError::Read { path: path.to_owned(), source })?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|source| ConfigFileError::Parse { path: path.to_owned(), source })?;
+    let mut arguments = Vec::new();
+    for (key, value) in table {
+        let flag = format!("--{}", key.replace('_', "-"));
+        let values = match value {
+            toml::Value::Array(items) => items,
+            one => vec![one],
+        };
+        for item in values {
+            let text = match item {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => return Err(ConfigFileError::Value { path: path.to_owned(), key }),
+            };
+            arguments.push(OsString::from(&flag));
+            arguments.push(OsString::from(text));
+        }
+    }
+    Ok(arguments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NatsArgs, Secret};
+
+    #[derive(Debug, Parser)]
+    struct Example {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// The API token.
+        #[arg(long = "api-token", env = "EXAMPLE_API_TOKEN_FOR_TEST")]
+        api_token: Secret,
+        #[arg(long = "batch-size", default_value_t = 10)]
+        batch_size: u32,
+    }
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_missing_setting_is_named() {
+        let err = try_parse_from::<Example, _, _>(args(&["x"]), |_| None).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--api-token"), "{text}");
+    }
+
+    #[test]
+    fn a_malformed_setting_is_named() {
+        let err =
+            try_parse_from::<Example, _, _>(args(&["x", "--api-token", "t", "--batch-size", "many"]), |_| {
+                None
+            })
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--batch-size") && text.contains("many"), "{text}");
+    }
+
+    #[test]
+    fn file_settings_apply_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("itk-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "api_token = \"from-file\"\nbatch-size = 7\nnats-url = \"nats://file:4222\"\n")
+            .unwrap();
+        let path = path.to_string_lossy().to_string();
+        let parsed: Example =
+            try_parse_from(args(&["x", "--config", &path, "--batch-size", "9"]), |_| None).unwrap();
+        assert_eq!(parsed.batch_size, 9);
+        assert_eq!(parsed.api_token.expose(), "from-file");
+        assert_eq!(parsed.nats.nats_url, "nats://file:4222");
+        let debug = format!("{parsed:?}");
+        assert!(!debug.contains("from-file"), "{debug}");
+        let via_env: Example =
+            try_parse_from(args(&["x"]), |name| (name == "ITK_CONFIG").then(|| OsString::from(&path)))
+                .unwrap();
+        assert_eq!(via_env.batch_size, 7);
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named() {
+        let err = try_parse_from::<Example, _, _>(args(&["x", "--config", "/nonexistent/c.toml"]), |_| None)
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/c.toml"));
+    }
+}

@@ -1,0 +1,21 @@
+//! What every infra-tickets service binary needs, so each `main.rs` stays a few lines:
+//!
+//! ```ignore
+//! #[tokio::main]
+//! async fn main() -> anyhow::Result<()> {
+//!     let config: triage::Config = service_kit::config::parse();
+//!     let _telemetry = service_kit::telemetry::init("triage", &config.telemetry)?;
+//!     triage::run(config, service_kit::shutdown::on_signal()).await?;
+//!     Ok(())
+//! }
+//! ```
+
+pub mod args;
+pub mod config;
+pub mod http;
+mod secret;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use args::{HttpArgs, NatsArgs, TelemetryArgs, TopologyArgs};
+pub use secret::Secret;
