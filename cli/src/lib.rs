@@ -1,0 +1,1 @@
+//! The operator CLI: explain, replay, dead letters, topology, demo.
