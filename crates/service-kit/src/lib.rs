@@ -11,6 +11,7 @@
 //! ```
 
 pub mod args;
+pub mod clock;
 pub mod config;
 pub mod http;
 mod secret;
@@ -18,4 +19,5 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use args::{HttpArgs, NatsArgs, TelemetryArgs, TopologyArgs};
+pub use clock::Clock;
 pub use secret::Secret;
