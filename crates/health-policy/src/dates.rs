@@ -1,0 +1,313 @@
+//! Dates and times as AWS Health writes them: RFC 1123 (`Wed, 16 Aug 2023 23:18:51 GMT`, day
+//! padded or not), `September 1, 2025`, `2026-03-08 14:00 UTC`, ISO 8601, and epoch seconds
+//! from the Health API. One grammar serves both the structured fields and the free text.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use regex::{Captures, Regex};
+use serde::{Deserialize, Serialize};
+
+/// A point in time, or a calendar day when the text gives no time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    Instant(DateTime<Utc>),
+    Day(NaiveDate),
+}
+
+impl When {
+    /// The calendar day in `zone`: an instant is converted, a bare day stays the day written.
+    pub fn day_in(&self, zone: chrono_tz::Tz) -> NaiveDate {
+        match self {
+            When::Instant(instant) => instant.with_timezone(&zone).date_naive(),
+            When::Day(day) => *day,
+        }
+    }
+
+    /// A key that orders instants and days on one axis (a day counts as its UTC midnight).
+    pub fn sort_key(&self) -> DateTime<Utc> {
+        match self {
+            When::Instant(instant) => *instant,
+            When::Day(day) => day.and_time(NaiveTime::MIN).and_utc(),
+        }
+    }
+
+    /// How a person reads it: `2027-02-09 08:00 UTC` or `2027-02-09`.
+    pub fn describe(&self) -> String {
+        match self {
+            When::Instant(instant) => instant.format("%Y-%m-%d %H:%M UTC").to_string(),
+            When::Day(day) => day.format("%Y-%m-%d").to_string(),
+        }
+    }
+}
+
+/// A date found in a text, with its byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundDate {
+    pub when: When,
+    pub start: usize,
+    pub end: usize,
+}
+
+const MONTH: &str = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?";
+const WEEKDAY: &str = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?";
+const TIME: &str = r"(?:(?:\s*,)?\s+(?:at\s+)?(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?(?:\s*(?P<ampm>[ap]\.?m\b\.?))?(?:\s*(?P<tz>utc\b|gmt\b|z\b|[pmce][sd]t\b|[+-]\d{2}:?\d{2}\b))?)?";
+
+fn patterns() -> &'static [Regex; 3] {
+    static PATTERNS: OnceLock<[Regex; 3]> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let day_month_year = format!(r"(?i)\b{WEEKDAY}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+{MONTH},?\s+(?P<y>\d{{4}})\b{TIME}");
+        let month_day_year = format!(r"(?i)\b{WEEKDAY}{MONTH}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})\b{TIME}");
+        let iso = r"(?i)\b(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})(?:(?:t|\s+)(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?(?:\s*(?P<tz>utc\b|gmt\b|z|[+-]\d{2}:?\d{2}\b))?)?";
+        [
+            Regex::new(&day_month_year).expect("valid day-month-year pattern"),
+            Regex::new(&month_day_year).expect("valid month-day-year pattern"),
+            Regex::new(iso).expect("valid ISO pattern"),
+        ]
+    })
+}
+
+/// Every date in `text`, in order, without overlaps (the longer match wins).
+pub fn find_dates(text: &str) -> Vec<FoundDate> {
+    let mut found: Vec<FoundDate> = Vec::new();
+    for pattern in patterns() {
+        for captures in pattern.captures_iter(text) {
+            let whole = captures.get(0).expect("group 0 always matches");
+            if let Some(when) = when_from(&captures) {
+                found.push(FoundDate { when, start: whole.start(), end: whole.end() });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: Vec<FoundDate> = Vec::with_capacity(found.len());
+    for date in found {
+        if kept.last().is_none_or(|last| date.start >= last.end) {
+            kept.push(date);
+        }
+    }
+    kept
+}
+
+/// A structured timestamp: epoch seconds (number or numeric string), RFC 3339, RFC 1123 or any
+/// format of [`find_dates`] filling the whole string. A bare day counts as its UTC midnight.
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(seconds) = text.parse::<f64>() {
+        return from_epoch_seconds(seconds);
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    if let Ok(time) = DateTime::parse_from_rfc2822(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    match find_dates(text).as_slice() {
+        [only] if only.start == 0 && only.end == text.len() => Some(only.when.sort_key()),
+        _ => None,
+    }
+}
+
+/// Epoch seconds with fractions, as the Health API sends them.
+pub fn from_epoch_seconds(seconds: f64) -> Option<DateTime<Utc>> {
+    if !seconds.is_finite() || !(0.0..=1.0e11).contains(&seconds) {
+        return None;
+    }
+    // Millisecond precision, as the AWS SDKs keep it: floats carry no more.
+    DateTime::from_timestamp_millis((seconds * 1000.0).round() as i64)
+}
+
+/// RFC 1123 as EventBridge writes it: `Tue, 9 Feb 2027 08:00:00 GMT`.
+pub fn to_rfc1123(time: DateTime<Utc>) -> String {
+    time.format("%a, %-d %b %Y %H:%M:%S GMT").to_string()
+}
+
+fn when_from(captures: &Captures<'_>) -> Option<When> {
+    let year: i32 = captures.name("y")?.as_str().parse().ok()?;
+    if !(1970..=2200).contains(&year) {
+        return None;
+    }
+    let month = match captures.name("mo") {
+        Some(number) => number.as_str().parse().ok()?,
+        None => month_number(captures.name("mon")?.as_str())?,
+    };
+    let day: u32 = captures.name("d")?.as_str().parse().ok()?;
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    let Some(hour) = captures.name("h") else {
+        return Some(When::Day(date));
+    };
+    let mut hour: u32 = hour.as_str().parse().ok()?;
+    let minute: u32 = captures.name("mi")?.as_str().parse().ok()?;
+    let second: u32 = captures.name("s").map_or(Some(0), |s| s.as_str().parse().ok())?.min(59);
+    if let Some(meridiem) = captures.name("ampm") {
+        let pm = meridiem.as_str().to_ascii_lowercase().starts_with('p');
+        if hour == 0 || hour > 12 {
+            return None;
+        }
+        hour = match (pm, hour) {
+            (false, 12) => 0,
+            (true, 12) => 12,
+            (true, h) => h + 12,
+            (false, h) => h,
+        };
+    }
+    let time = NaiveTime::from_hms_opt(hour, minute, second)?;
+    let offset = zone_offset(captures.name("tz").map(|m| m.as_str()))?;
+    let local = NaiveDateTime::new(date, time);
+    let instant = offset.from_local_datetime(&local).single()?.with_timezone(&Utc);
+    Some(When::Instant(instant))
+}
+
+fn month_number(name: &str) -> Option<u32> {
+    let name = name.to_ascii_lowercase();
+    const MONTHS: [&str; 12] =
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    MONTHS.iter().position(|m| name.starts_with(m)).map(|i| i as u32 + 1)
+}
+
+/// The offset a zone designator names; none means UTC (AWS writes times in UTC).
+fn zone_offset(zone: Option<&str>) -> Option<FixedOffset> {
+    let Some(zone) = zone else {
+        return FixedOffset::east_opt(0);
+    };
+    let zone = zone.to_ascii_lowercase();
+    let hours = match zone.as_str() {
+        "utc" | "gmt" | "z" => 0,
+        "est" => -5,
+        "edt" => -4,
+        "cst" => -6,
+        "cdt" => -5,
+        "mst" => -7,
+        "mdt" => -6,
+        "pst" => -8,
+        "pdt" => -7,
+        numeric => {
+            let sign = if numeric.starts_with('-') { -1 } else { 1 };
+            let digits: String = numeric.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() != 4 {
+                return None;
+            }
+            let h: i32 = digits[..2].parse().ok()?;
+            let m: i32 = digits[2..].parse().ok()?;
+            return FixedOffset::east_opt(sign * (h * 3600 + m * 60));
+        }
+    };
+    FixedOffset::east_opt(hours * 3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn instant(text: &str) -> When {
+        When::Instant(text.parse().unwrap())
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> When {
+        When::Day(NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    fn only(text: &str) -> When {
+        let found = find_dates(text);
+        assert_eq!(found.len(), 1, "{text}: {found:?}");
+        found[0].when
+    }
+
+    #[test]
+    fn rfc1123_with_padded_and_unpadded_days() {
+        assert_eq!(only("Wed, 16 Aug 2023 23:18:51 GMT"), instant("2023-08-16T23:18:51Z"));
+        assert_eq!(only("Tue, 9 Feb 2027 08:00:00 GMT"), instant("2027-02-09T08:00:00Z"));
+        assert_eq!(only("Tue, 09 Feb 2027 08:00:00 GMT"), instant("2027-02-09T08:00:00Z"));
+        assert_eq!(only("beginning Wed, 16 Aug 2023 23:18:51 GMT."), instant("2023-08-16T23:18:51Z"));
+        assert_eq!(only("on 3 March 2026"), day(2026, 3, 3));
+    }
+
+    #[test]
+    fn month_name_first() {
+        assert_eq!(only("on September 1, 2025."), day(2025, 9, 1));
+        assert_eq!(only("on Sept. 1, 2025"), day(2025, 9, 1));
+        assert_eq!(only("on or after July 1st 2021"), day(2021, 7, 1));
+        assert_eq!(only("Monday, March 9, 2023 at 3:15 PM PST"), instant("2023-03-09T23:15:00Z"));
+    }
+
+    #[test]
+    fn iso_and_utc_suffixed_times() {
+        assert_eq!(only("after 2026-03-08 14:00 UTC"), instant("2026-03-08T14:00:00Z"));
+        assert_eq!(only("after 2019-06-26 15:00:30 UTC"), instant("2019-06-26T15:00:30Z"));
+        assert_eq!(only("at 2026-03-08T14:00:00Z"), instant("2026-03-08T14:00:00Z"));
+        assert_eq!(only("at 2026-03-08T14:00:00+01:00"), instant("2026-03-08T13:00:00Z"));
+        assert_eq!(only("by 2026-03-08."), day(2026, 3, 8));
+    }
+
+    #[test]
+    fn several_dates_in_order_without_overlap() {
+        let found =
+            find_dates("from Thu, 20 May 2021 08:00:00 GMT to Thu, 20 May 2021 14:00:00 GMT for 6 hours");
+        let whens: Vec<When> = found.iter().map(|f| f.when).collect();
+        assert_eq!(whens, vec![instant("2021-05-20T08:00:00Z"), instant("2021-05-20T14:00:00Z")]);
+    }
+
+    #[test]
+    fn impossible_dates_and_numbers_are_not_dates() {
+        assert!(find_dates("on February 30, 2026").is_empty());
+        assert!(find_dates("2026-13-01 and 25:00 and Node.js 18 and 6 hours").is_empty());
+        assert!(find_dates("at 2026-03-08 25:61 UTC").len() <= 1);
+    }
+
+    #[test]
+    fn structured_timestamps() {
+        let expected: DateTime<Utc> = "2020-05-10T02:31:30.530Z".parse().unwrap();
+        assert_eq!(parse_timestamp("1589077890.53"), Some(expected));
+        assert_eq!(
+            parse_timestamp("Wed, 16 Aug 2023 23:18:51 GMT"),
+            Some("2023-08-16T23:18:51Z".parse().unwrap())
+        );
+        assert_eq!(
+            parse_timestamp("Tue, 9 Feb 2027 08:00:00 GMT"),
+            Some("2027-02-09T08:00:00Z".parse().unwrap())
+        );
+        assert_eq!(parse_timestamp("2027-01-12T10:15:30Z"), Some("2027-01-12T10:15:30Z".parse().unwrap()));
+        assert_eq!(parse_timestamp("not a time"), None);
+        assert_eq!(parse_timestamp(""), None);
+        let time: DateTime<Utc> = "2027-02-09T08:00:00Z".parse().unwrap();
+        assert_eq!(parse_timestamp(&to_rfc1123(time)), Some(time));
+    }
+
+    #[test]
+    fn days_follow_the_team_time_zone() {
+        let late = instant("2027-02-09T23:30:00Z");
+        assert_eq!(late.day_in(chrono_tz::UTC), NaiveDate::from_ymd_opt(2027, 2, 9).unwrap());
+        assert_eq!(late.day_in(chrono_tz::Europe::Berlin), NaiveDate::from_ymd_opt(2027, 2, 10).unwrap());
+        assert_eq!(
+            day(2025, 9, 1).day_in(chrono_tz::America::Los_Angeles),
+            NaiveDate::from_ymd_opt(2025, 9, 1).unwrap()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn finding_dates_never_panics(text in "\\PC{0,200}") {
+            let found = find_dates(&text);
+            for date in found {
+                prop_assert!(text.is_char_boundary(date.start) && text.is_char_boundary(date.end));
+            }
+            let _ = parse_timestamp(&text);
+        }
+
+        #[test]
+        fn date_like_noise_never_panics(text in "([0-9]{1,5}[ ,:.-]?(Jan|Sept|May|UTC|GMT|PM|T|Z|[+-]){0,2} ?){0,12}") {
+            let _ = find_dates(&text);
+            let _ = parse_timestamp(&text);
+        }
+
+        #[test]
+        fn every_valid_rfc1123_time_round_trips(seconds in 0i64..4_000_000_000) {
+            let time = DateTime::from_timestamp(seconds, 0).unwrap();
+            prop_assert_eq!(parse_timestamp(&to_rfc1123(time)), Some(time));
+        }
+    }
+}
