@@ -1,1 +1,722 @@
 //! A local JIRA Cloud REST v3, checked against the official OpenAPI spec, for tests and the demo.
+//!
+//! [`JiraSim::start`] serves, on 127.0.0.1 and a free port, the endpoints infra-tickets calls,
+//! with JIRA's status codes, shapes and error bodies (`{"errorMessages": [], "errors": {}}`):
+//!
+//! | operation | endpoint |
+//! |---|---|
+//! | create, get, edit (a `project` in an edit moves the issue) | `POST /rest/api/3/issue`, `GET`/`PUT /rest/api/3/issue/{key}` |
+//! | comments | `GET`/`POST /rest/api/3/issue/{key}/comment` |
+//! | workflow To Do ⇄ In Progress → Done → (Reopen) To Do | `GET`/`POST /rest/api/3/issue/{key}/transitions` |
+//! | issue links (idempotent) | `POST /rest/api/3/issueLink` |
+//! | remote links (`globalId` upsert) | `POST /rest/api/3/issue/{key}/remotelink` |
+//! | issue properties | `GET`/`PUT /rest/api/3/issue/{key}/properties/{property}` |
+//! | search with `nextPageToken`, `fields`, `properties`, `reconcileIssues`, index lag | `GET`/`POST /rest/api/3/search/jql` |
+//! | the removed legacy search: **410** | `/rest/api/{2,3,latest}/search` |
+//! | current user | `GET /rest/api/3/myself` |
+//!
+//! Basic auth is checked (401). Tests steer it: search-index lag, latency, a storm of 429/5xx on
+//! every Nth call, one-shot faults, 401/403, fields removed from a project's screens; and read it:
+//! [`JiraSim::issues`], [`JiraSim::calls`] (every request and response, for counting and for the
+//! [`contract`] check against the official spec). For people: `GET /_sim/issues` (JSON) and
+//! `GET /_sim/board` (HTML).
+//!
+//! Time comes from a [`service_kit::Clock`], so a test can move the index lag forward instead of
+//! sleeping.
+
+pub mod contract;
+pub mod jql;
+pub mod model;
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::{Value, json};
+use service_kit::Clock;
+use tokio_util::sync::CancellationToken;
+
+use model::{FieldSelection, SearchRequest, Site};
+
+/// A project of the simulated site.
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    pub key: String,
+    pub id: String,
+    pub name: String,
+    pub issue_types: Vec<String>,
+    pub components: Vec<String>,
+    /// Fields on the create/edit screens; `None`: every known field.
+    pub screen_fields: Option<BTreeSet<String>>,
+}
+
+impl ProjectConfig {
+    pub fn new(key: &str, id: &str, components: &[&str]) -> Self {
+        ProjectConfig {
+            key: key.into(),
+            id: id.into(),
+            name: format!("{key} project"),
+            issue_types: vec!["Task".into(), "Bug".into()],
+            components: components.iter().map(|c| (*c).to_owned()).collect(),
+            screen_fields: None,
+        }
+    }
+}
+
+/// The team custom field (a single select).
+#[derive(Debug, Clone)]
+pub struct TeamFieldConfig {
+    pub id: String,
+    pub options: Vec<String>,
+}
+
+/// How the simulated site is set up.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Accepted Basic credentials: (e-mail, API token).
+    pub users: Vec<(String, String)>,
+    pub projects: Vec<ProjectConfig>,
+    pub team_field: TeamFieldConfig,
+    pub clock: Clock,
+    /// Changes younger than this are not yet visible to `search/jql` (unless reconciled).
+    pub search_lag: Duration,
+    /// Added to every API answer.
+    pub latency: Duration,
+}
+
+/// The bot's credentials in [`SimConfig::default`].
+pub const BOT_EMAIL: &str = "infra-tickets@example.com";
+pub const BOT_TOKEN: &str = "bot-api-token";
+/// A person's credentials in [`SimConfig::default`], for human edits through the same API.
+pub const HUMAN_EMAIL: &str = "sre.person@example.com";
+pub const HUMAN_TOKEN: &str = "human-api-token";
+/// The team field id in [`SimConfig::default`].
+pub const TEAM_FIELD: &str = "customfield_10050";
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            users: vec![(BOT_EMAIL.into(), BOT_TOKEN.into()), (HUMAN_EMAIL.into(), HUMAN_TOKEN.into())],
+            projects: vec![
+                ProjectConfig::new("PLAT", "10001", &["platform", "fleet", "maintenance"]),
+                ProjectConfig::new("PAY", "10002", &["payments", "checkout"]),
+                ProjectConfig::new("DATA", "10003", &["data", "pipelines"]),
+            ],
+            team_field: TeamFieldConfig {
+                id: TEAM_FIELD.into(),
+                options: ["Platform", "Payments", "Data", "Fleet"].iter().map(|s| (*s).to_owned()).collect(),
+            },
+            clock: Clock::system(),
+            search_lag: Duration::ZERO,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// A fault the simulator answers with instead of doing the work (nothing is changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 with `Retry-After` seconds.
+    RateLimited { retry_after_secs: u64 },
+    /// 500.
+    ServerError,
+    /// 502.
+    BadGateway,
+    /// 503 with `Retry-After` seconds.
+    Unavailable { retry_after_secs: u64 },
+    /// 401: the token was revoked.
+    Unauthorized,
+    /// 403: the account lacks a permission.
+    Forbidden,
+}
+
+/// Every request the simulator answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub request_body: Option<Value>,
+    pub status: u16,
+    pub response_body: Option<Value>,
+    /// Answered with an injected fault.
+    pub faulted: bool,
+    pub user: Option<String>,
+}
+
+#[derive(Default)]
+struct Faults {
+    storm: Option<(u64, Vec<Fault>)>,
+    one_shot: VecDeque<Fault>,
+    persistent: Option<Fault>,
+    counter: u64,
+    storm_index: usize,
+}
+
+struct Shared {
+    site: Mutex<Site>,
+    faults: Mutex<Faults>,
+    calls: Mutex<Vec<CallRecord>>,
+    search_lag: Mutex<Duration>,
+    latency: Mutex<Duration>,
+}
+
+/// A running simulator. Stops when dropped.
+pub struct JiraSim {
+    shared: Arc<Shared>,
+    address: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+/// An issue as a test or a person sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimIssue {
+    pub id: String,
+    pub key: String,
+    pub project: String,
+    pub status: String,
+    pub status_category: String,
+    pub summary: String,
+    pub issue_type: Option<String>,
+    pub priority: Option<String>,
+    pub due_date: Option<String>,
+    pub labels: Vec<String>,
+    pub components: Vec<String>,
+    pub team: Option<String>,
+    pub description: Option<Value>,
+    pub properties: serde_json::Map<String, Value>,
+    /// `(globalId, title, url)` of every remote link.
+    pub remote_links: Vec<(Option<String>, String, String)>,
+    /// `(author e-mail, body text)` of every comment.
+    pub comments: Vec<(String, String)>,
+    /// `(link type, other issue key, direction)`: direction `outward` when this issue is the
+    /// outward side (e.g. "duplicates" the other).
+    pub links: Vec<(String, String, String)>,
+    pub created: String,
+    pub resolved: Option<String>,
+}
+
+impl JiraSim {
+    /// Starts the simulator on 127.0.0.1 and a free port.
+    pub async fn start(config: SimConfig) -> std::io::Result<JiraSim> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let search_lag = config.search_lag;
+        let latency = config.latency;
+        let mut site = Site::new(config);
+        site.base_url = format!("http://{address}");
+        let shared = Arc::new(Shared {
+            site: Mutex::new(site),
+            faults: Mutex::new(Faults::default()),
+            calls: Mutex::new(Vec::new()),
+            search_lag: Mutex::new(search_lag),
+            latency: Mutex::new(latency),
+        });
+        let router = Router::new()
+            .route("/_sim/issues", axum::routing::get(list_issues))
+            .route("/_sim/board", axum::routing::get(board))
+            .fallback(api)
+            .with_state(shared.clone());
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await;
+        });
+        tracing::info!(%address, "JIRA simulator listening.");
+        Ok(JiraSim { shared, address, shutdown })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Changes younger than `lag` are invisible to search (unless reconciled).
+    pub fn set_search_lag(&self, lag: Duration) {
+        *self.shared.search_lag.lock().expect("lag lock") = lag;
+        self.shared.site.lock().expect("site lock").config.search_lag = lag;
+    }
+
+    /// Every API answer waits this long first.
+    pub fn set_latency(&self, latency: Duration) {
+        *self.shared.latency.lock().expect("latency lock") = latency;
+    }
+
+    /// Every `every`-th API call is answered with the next fault of `faults` (in turn); `None`
+    /// ends the storm.
+    pub fn set_storm(&self, storm: Option<(u64, Vec<Fault>)>) {
+        let mut faults = self.shared.faults.lock().expect("faults lock");
+        faults.storm = storm.filter(|(every, list)| *every > 0 && !list.is_empty());
+        faults.counter = 0;
+    }
+
+    /// The next API call is answered with `fault`.
+    pub fn fail_next(&self, fault: Fault) {
+        self.shared.faults.lock().expect("faults lock").one_shot.push_back(fault);
+    }
+
+    /// Every API call is answered with `fault` until cleared with `None`.
+    pub fn set_persistent_fault(&self, fault: Option<Fault>) {
+        self.shared.faults.lock().expect("faults lock").persistent = fault;
+    }
+
+    /// Takes `field` off the create and edit screens of `project`.
+    pub fn remove_from_screen(&self, project: &str, field: &str) {
+        self.shared.site.lock().expect("site lock").off_screen.insert((project.into(), field.into()));
+    }
+
+    /// Every request answered so far.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.calls.lock().expect("calls lock").clone()
+    }
+
+    /// How many API requests were answered (faults included).
+    pub fn call_count(&self) -> usize {
+        self.shared.calls.lock().expect("calls lock").len()
+    }
+
+    pub fn clear_calls(&self) {
+        self.shared.calls.lock().expect("calls lock").clear();
+    }
+
+    /// Every issue with its fields, comments and links, oldest first.
+    pub fn issues(&self) -> Vec<SimIssue> {
+        let site = self.shared.site.lock().expect("site lock");
+        site.issues.keys().map(|id| sim_issue(&site, *id)).collect()
+    }
+
+    /// One issue by id or key (old keys of moved issues included).
+    pub fn issue(&self, id_or_key: &str) -> Option<SimIssue> {
+        let site = self.shared.site.lock().expect("site lock");
+        site.find(id_or_key).map(|id| sim_issue(&site, id))
+    }
+}
+
+impl Drop for JiraSim {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn sim_issue(site: &Site, id: u64) -> SimIssue {
+    let record = &site.issues[&id];
+    let fields = site.all_fields(id);
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+    let named =
+        |name: &str| fields.get(name).and_then(|v| v.get("name")).and_then(Value::as_str).map(str::to_owned);
+    let key_of = |other: u64| site.issues.get(&other).map(|i| i.key.clone()).unwrap_or_default();
+    let mut links = Vec::new();
+    for link in &site.links {
+        if link.outward == id {
+            links.push((link.link_type.clone(), key_of(link.inward), "outward".to_owned()));
+        }
+        if link.inward == id {
+            links.push((link.link_type.clone(), key_of(link.outward), "inward".to_owned()));
+        }
+    }
+    SimIssue {
+        id: id.to_string(),
+        key: record.key.clone(),
+        project: record.project.clone(),
+        status: record.status.name().into(),
+        status_category: record.status.category().into(),
+        summary: text("summary").unwrap_or_default(),
+        issue_type: named("issuetype"),
+        priority: named("priority"),
+        due_date: text("duedate"),
+        labels: fields
+            .get("labels")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+        components: fields
+            .get("components")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|c| c.get("name")?.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+        team: fields
+            .get(&site.config.team_field.id)
+            .and_then(|v| v.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        description: fields.get("description").filter(|d| !d.is_null()).cloned(),
+        properties: record.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        remote_links: record
+            .remote_links
+            .iter()
+            .map(|l| {
+                let get = |k: &str| l.object.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                (l.global_id.clone(), get("title"), get("url"))
+            })
+            .collect(),
+        comments: record.comments.iter().map(|c| (c.author.clone(), adf_text(&c.body))).collect(),
+        links,
+        created: model::jira_time(record.created),
+        resolved: record.resolved.map(model::jira_time),
+    }
+}
+
+/// The plain text of an ADF document (text nodes joined, blocks on new lines).
+pub fn adf_text(node: &Value) -> String {
+    let mut out = String::new();
+    collect_text(node, &mut out);
+    out.trim().to_owned()
+}
+
+fn collect_text(node: &Value, out: &mut String) {
+    if let Some(text) = node.get("text").and_then(Value::as_str) {
+        out.push_str(text);
+    }
+    if let Some(children) = node.get("content").and_then(Value::as_array) {
+        for child in children {
+            collect_text(child, out);
+        }
+        if matches!(node.get("type").and_then(Value::as_str), Some("paragraph" | "heading" | "listItem")) {
+            out.push('\n');
+        }
+    }
+}
+
+async fn list_issues(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let site = shared.site.lock().expect("site lock");
+    let issues: Vec<SimIssue> = site.issues.keys().map(|id| sim_issue(&site, *id)).collect();
+    axum::Json(issues)
+}
+
+async fn board(State(shared): State<Arc<Shared>>) -> Html<String> {
+    let site = shared.site.lock().expect("site lock");
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>JIRA simulator board</title>\
+         <style>body{font-family:sans-serif}table{border-collapse:collapse;margin-bottom:2em}\
+         td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>",
+    );
+    for project in &site.config.projects {
+        html.push_str(&format!("<h2>{} ({})</h2><table><tr>", escape(&project.name), escape(&project.key)));
+        for column in ["Key", "Summary", "Status", "Priority", "Due", "Team", "Labels"] {
+            html.push_str(&format!("<th>{column}</th>"));
+        }
+        html.push_str("</tr>");
+        for id in site.issues.keys() {
+            let issue = sim_issue(&site, *id);
+            if issue.project != project.key {
+                continue;
+            }
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&issue.key),
+                escape(&issue.summary),
+                escape(&issue.status),
+                escape(issue.priority.as_deref().unwrap_or("")),
+                escape(issue.due_date.as_deref().unwrap_or("")),
+                escape(issue.team.as_deref().unwrap_or("")),
+                escape(&issue.labels.join(" ")),
+            ));
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</body></html>");
+    Html(html)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Every `/rest/...` request: auth, faults, latency, the operation, and the call log.
+async fn api(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let latency = *shared.latency.lock().expect("latency lock");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let path = uri.path().to_owned();
+    let query = uri.query().unwrap_or_default().to_owned();
+    let request_body: Option<Value> = if body.is_empty() { None } else { serde_json::from_slice(&body).ok() };
+    let user = authenticated_user(&shared, &headers);
+    let fault = next_fault(&shared);
+    let (status, response_body, extra_headers) = match (fault, &user) {
+        (Some(fault), _) => fault_answer(fault),
+        (None, None) => (
+            401,
+            Some(model::error_body(
+                &["You are not authenticated. Authentication required to perform this operation."],
+                &[],
+            )),
+            vec![],
+        ),
+        (None, Some(user)) if !body.is_empty() && request_body.is_none() => {
+            let _ = user;
+            (
+                400,
+                Some(model::error_body(
+                    &["Invalid request payload. Refer to the REST API documentation and try again."],
+                    &[],
+                )),
+                vec![],
+            )
+        }
+        (None, Some(user)) => {
+            let (status, body) = dispatch(&shared, &method, &path, &query, request_body.as_ref(), user);
+            (status, body, vec![])
+        }
+    };
+    shared.calls.lock().expect("calls lock").push(CallRecord {
+        method: method.to_string(),
+        path: path.clone(),
+        query,
+        request_body,
+        status,
+        response_body: response_body.clone(),
+        faulted: fault.is_some(),
+        user,
+    });
+    let mut response = match response_body {
+        Some(body) => {
+            (StatusCode::from_u16(status).expect("a valid status"), axum::Json(body)).into_response()
+        }
+        None => StatusCode::from_u16(status).expect("a valid status").into_response(),
+    };
+    for (name, value) in extra_headers {
+        response.headers_mut().insert(name, HeaderValue::from_str(&value).expect("a valid header"));
+    }
+    response
+}
+
+fn authenticated_user(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (email, token) = text.split_once(':')?;
+    let site = shared.site.lock().expect("site lock");
+    site.config.users.iter().any(|(e, t)| e == email && t == token).then(|| email.to_owned())
+}
+
+fn next_fault(shared: &Shared) -> Option<Fault> {
+    let mut faults = shared.faults.lock().expect("faults lock");
+    if let Some(fault) = faults.persistent {
+        return Some(fault);
+    }
+    if let Some(fault) = faults.one_shot.pop_front() {
+        return Some(fault);
+    }
+    faults.counter += 1;
+    let counter = faults.counter;
+    let index = faults.storm_index;
+    let (every, list) = faults.storm.as_ref()?;
+    if !counter.is_multiple_of(*every) {
+        return None;
+    }
+    let fault = list[index % list.len()];
+    faults.storm_index += 1;
+    Some(fault)
+}
+
+type Headers = Vec<(&'static str, String)>;
+
+fn fault_answer(fault: Fault) -> (u16, Option<Value>, Headers) {
+    match fault {
+        Fault::RateLimited { retry_after_secs } => (
+            429,
+            Some(model::error_body(&["Rate limit exceeded."], &[])),
+            vec![
+                ("retry-after", retry_after_secs.to_string()),
+                ("x-ratelimit-limit", "100".into()),
+                ("x-ratelimit-remaining", "0".into()),
+                ("ratelimit-reason", "jira-burst-based".into()),
+            ],
+        ),
+        Fault::ServerError => (500, Some(model::error_body(&["Internal server error"], &[])), vec![]),
+        Fault::BadGateway => (502, None, vec![]),
+        Fault::Unavailable { retry_after_secs } => (
+            503,
+            Some(model::error_body(&["Service unavailable; try again later."], &[])),
+            vec![("retry-after", retry_after_secs.to_string())],
+        ),
+        Fault::Unauthorized => (
+            401,
+            Some(model::error_body(
+                &["You are not authenticated. Authentication required to perform this operation."],
+                &[],
+            )),
+            vec![],
+        ),
+        Fault::Forbidden => (
+            403,
+            Some(model::error_body(&["You do not have permission to perform this operation."], &[])),
+            vec![],
+        ),
+    }
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    url_decode_pairs(query).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn list_param(query: &str, name: &str) -> Vec<String> {
+    url_decode_pairs(query)
+        .into_iter()
+        .filter(|(k, _)| k == name)
+        .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::String(text)) => text.split(',').map(|s| s.trim().to_owned()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+const REMOVED_SEARCH: &str = "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046";
+
+fn dispatch(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: Option<&Value>,
+    user: &str,
+) -> model::Answer {
+    let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let mut site = shared.site.lock().expect("site lock");
+    let empty = json!({});
+    let body_or_empty = body.unwrap_or(&empty);
+    match (method.as_str(), segments.as_slice()) {
+        (_, ["rest", "api", "2" | "3" | "latest", "search"])
+        | (_, ["rest", "api", "2" | "3" | "latest", "search", "id"]) => model::error(410, REMOVED_SEARCH),
+        ("POST", ["rest", "api", "3", "search", "jql"]) => {
+            if let Some(object) = body.and_then(Value::as_object) {
+                let allowed = [
+                    "jql",
+                    "nextPageToken",
+                    "maxResults",
+                    "fields",
+                    "expand",
+                    "properties",
+                    "fieldsByKeys",
+                    "reconcileIssues",
+                ];
+                if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+                    return model::error(
+                        400,
+                        &format!(
+                            "Invalid request payload. Refer to the REST API documentation and try again. Unrecognized field \"{unknown}\"."
+                        ),
+                    );
+                }
+            }
+            let request = SearchRequest {
+                jql: body_or_empty.get("jql").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                next_page_token: body_or_empty
+                    .get("nextPageToken")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                max_results: body_or_empty.get("maxResults").and_then(Value::as_u64).map(|m| m as u32),
+                fields: strings(body_or_empty.get("fields")),
+                properties: strings(body_or_empty.get("properties")),
+                reconcile_issues: body_or_empty
+                    .get("reconcileIssues")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default(),
+            };
+            site.search(&request)
+        }
+        ("GET", ["rest", "api", "3", "search", "jql"]) => {
+            let request = SearchRequest {
+                jql: query_param(query, "jql").unwrap_or_default(),
+                next_page_token: query_param(query, "nextPageToken"),
+                max_results: query_param(query, "maxResults").and_then(|m| m.parse().ok()),
+                fields: list_param(query, "fields"),
+                properties: list_param(query, "properties"),
+                reconcile_issues: list_param(query, "reconcileIssues")
+                    .iter()
+                    .filter_map(|i| i.parse().ok())
+                    .collect(),
+            };
+            site.search(&request)
+        }
+        ("GET", ["rest", "api", "3", "myself"]) => (200, Some(model::user_json(&site.base_url, user))),
+        ("POST", ["rest", "api", "3", "issue"]) => site.create_issue(body_or_empty),
+        ("GET", ["rest", "api", "3", "issue", key]) => {
+            let fields = list_param(query, "fields");
+            let selection =
+                if fields.is_empty() { FieldSelection::All } else { FieldSelection::parse(&fields) };
+            site.get_issue(key, &selection, &list_param(query, "properties"))
+        }
+        ("PUT", ["rest", "api", "3", "issue", key]) => {
+            let return_issue = query_param(query, "returnIssue").as_deref() == Some("true");
+            site.edit_issue(key, body_or_empty, return_issue)
+        }
+        ("GET", ["rest", "api", "3", "issue", key, "comment"]) => site.comments(key),
+        ("POST", ["rest", "api", "3", "issue", key, "comment"]) => site.add_comment(key, body_or_empty, user),
+        ("GET", ["rest", "api", "3", "issue", key, "transitions"]) => site.transitions(key),
+        ("POST", ["rest", "api", "3", "issue", key, "transitions"]) => {
+            site.do_transition(key, body_or_empty, user)
+        }
+        ("POST", ["rest", "api", "3", "issue", key, "remotelink"]) => {
+            site.upsert_remote_link(key, body_or_empty)
+        }
+        ("PUT", ["rest", "api", "3", "issue", key, "properties", property]) => {
+            site.set_property(key, property, body)
+        }
+        ("GET", ["rest", "api", "3", "issue", key, "properties", property]) => {
+            site.get_property(key, property)
+        }
+        ("POST", ["rest", "api", "3", "issueLink"]) => site.link_issues(body_or_empty),
+        _ => model::error(404, "null for uri: the simulator does not serve this resource."),
+    }
+}

@@ -1,0 +1,1105 @@
+//! The simulated JIRA site: projects, issues, workflow, links, properties, the search index.
+//!
+//! Every operation takes the request as JIRA would receive it and answers with JIRA's status
+//! and body, so the HTTP layer only routes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::jql::{self, Clause, Op};
+use crate::{ProjectConfig, SimConfig};
+
+/// A JIRA answer: status and JSON body (`None`: empty body).
+pub type Answer = (u16, Option<Value>);
+
+/// `{"errorMessages": [...], "errors": {...}}`.
+pub fn error_body(messages: &[&str], errors: &[(&str, String)]) -> Value {
+    let errors: Map<String, Value> =
+        errors.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
+    json!({ "errorMessages": messages, "errors": errors })
+}
+
+pub fn error(status: u16, message: &str) -> Answer {
+    (status, Some(error_body(&[message], &[])))
+}
+
+fn field_errors(errors: Vec<(String, String)>) -> Answer {
+    let map: Map<String, Value> = errors.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    (400, Some(json!({ "errorMessages": [], "errors": map })))
+}
+
+const NOT_FOUND: &str = "Issue does not exist or you do not have permission to see it.";
+
+/// A status of the workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    ToDo,
+    InProgress,
+    Done,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::ToDo => "To Do",
+            Status::InProgress => "In Progress",
+            Status::Done => "Done",
+        }
+    }
+
+    fn id(self) -> &'static str {
+        match self {
+            Status::ToDo => "10000",
+            Status::InProgress => "3",
+            Status::Done => "10001",
+        }
+    }
+
+    pub fn category(self) -> &'static str {
+        match self {
+            Status::ToDo => "new",
+            Status::InProgress => "indeterminate",
+            Status::Done => "done",
+        }
+    }
+
+    fn category_name(self) -> &'static str {
+        match self {
+            Status::ToDo => "To Do",
+            Status::InProgress => "In Progress",
+            Status::Done => "Done",
+        }
+    }
+
+    fn category_id(self) -> i64 {
+        match self {
+            Status::ToDo => 2,
+            Status::InProgress => 4,
+            Status::Done => 3,
+        }
+    }
+
+    fn json(self, base: &str) -> Value {
+        json!({
+            "self": format!("{base}/rest/api/3/status/{}", self.id()),
+            "id": self.id(),
+            "name": self.name(),
+            "description": "",
+            "statusCategory": {
+                "self": format!("{base}/rest/api/3/statuscategory/{}", self.category_id()),
+                "id": self.category_id(),
+                "key": self.category(),
+                "name": self.category_name(),
+                "colorName": "blue-gray",
+            },
+        })
+    }
+
+    /// The workflow: To Do ⇄ In Progress → Done, Done → To Do (Reopen), To Do → Done.
+    fn transitions(self) -> Vec<(&'static str, &'static str, Status)> {
+        match self {
+            Status::ToDo => vec![("21", "Start Progress", Status::InProgress), ("31", "Done", Status::Done)],
+            Status::InProgress => vec![("11", "Stop Progress", Status::ToDo), ("31", "Done", Status::Done)],
+            Status::Done => vec![("41", "Reopen", Status::ToDo)],
+        }
+    }
+}
+
+/// One issue, with its history as the search index sees it.
+#[derive(Debug, Clone)]
+pub struct IssueRecord {
+    pub id: u64,
+    pub key: String,
+    pub project: String,
+    pub status: Status,
+    /// Fields as JIRA stores them (our names, JIRA's shapes), without status/project/key.
+    pub fields: Map<String, Value>,
+    pub properties: BTreeMap<String, Value>,
+    pub comments: Vec<Comment>,
+    pub remote_links: Vec<RemoteLink>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub resolved: Option<DateTime<Utc>>,
+    /// What the search index holds: (time of the change, searchable view after it).
+    pub history: Vec<(DateTime<Utc>, SearchView)>,
+    pub previous_keys: Vec<String>,
+}
+
+/// The values the search index knows of an issue at one moment.
+#[derive(Debug, Clone)]
+pub struct SearchView {
+    pub key: String,
+    pub project: String,
+    pub status: Status,
+    pub fields: Map<String, Value>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub resolved: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub id: u64,
+    pub body: Value,
+    pub author: String,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteLink {
+    pub id: u64,
+    pub global_id: Option<String>,
+    pub object: Value,
+    pub relationship: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IssueLink {
+    pub link_type: String,
+    /// The issue on the inward side ("is duplicated by").
+    pub inward: u64,
+    /// The issue on the outward side ("duplicates").
+    pub outward: u64,
+}
+
+pub const PRIORITIES: [(&str, &str); 5] =
+    [("1", "Highest"), ("2", "High"), ("3", "Medium"), ("4", "Low"), ("5", "Lowest")];
+pub const LINK_TYPES: [(&str, &str, &str, &str); 3] = [
+    ("10002", "Duplicate", "is duplicated by", "duplicates"),
+    ("10003", "Relates", "relates to", "relates to"),
+    ("10000", "Blocks", "is blocked by", "blocks"),
+];
+
+/// The whole site.
+pub struct Site {
+    pub base_url: String,
+    pub config: SimConfig,
+    pub issues: BTreeMap<u64, IssueRecord>,
+    pub links: BTreeSet<IssueLink>,
+    next_issue_id: u64,
+    next_other_id: u64,
+    counters: BTreeMap<String, u64>,
+    /// Fields removed from a project's screens by a test.
+    pub off_screen: BTreeSet<(String, String)>,
+}
+
+impl Site {
+    pub fn new(config: SimConfig) -> Self {
+        Site {
+            base_url: String::new(),
+            config,
+            issues: BTreeMap::new(),
+            links: BTreeSet::new(),
+            next_issue_id: 10_000,
+            next_other_id: 20_000,
+            counters: BTreeMap::new(),
+            off_screen: BTreeSet::new(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.config.clock.now()
+    }
+
+    fn other_id(&mut self) -> u64 {
+        self.next_other_id += 1;
+        self.next_other_id
+    }
+
+    fn project(&self, key: &str) -> Option<&ProjectConfig> {
+        self.config.projects.iter().find(|p| p.key == key)
+    }
+
+    fn project_json(&self, project: &ProjectConfig) -> Value {
+        json!({
+            "self": format!("{}/rest/api/3/project/{}", self.base_url, project.id),
+            "id": project.id,
+            "key": project.key,
+            "name": project.name,
+        })
+    }
+
+    pub fn find(&self, id_or_key: &str) -> Option<u64> {
+        if let Ok(id) = id_or_key.parse::<u64>() {
+            return self.issues.contains_key(&id).then_some(id);
+        }
+        self.issues
+            .values()
+            .find(|i| i.key == id_or_key || i.previous_keys.iter().any(|k| k == id_or_key))
+            .map(|i| i.id)
+    }
+
+    // ----- create and edit -----
+
+    /// `POST /rest/api/3/issue`.
+    pub fn create_issue(&mut self, body: &Value) -> Answer {
+        let Some(fields) = body.get("fields").and_then(Value::as_object) else {
+            return field_errors(vec![("project".into(), "Specify a valid project ID or key".into())]);
+        };
+        let project_key = match self.project_ref(fields.get("project")) {
+            Ok(key) => key,
+            Err(answer) => return answer,
+        };
+        let mut stored = Map::new();
+        let mut errors = Vec::new();
+        for (name, value) in fields {
+            if name == "project" {
+                continue;
+            }
+            match self.normalise_field(&project_key, name, value) {
+                Ok(Some(v)) => {
+                    stored.insert(name.clone(), v);
+                }
+                Ok(None) => {}
+                Err(message) => errors.push((name.clone(), message)),
+            }
+        }
+        if !stored.contains_key("summary") && !errors.iter().any(|(f, _)| f == "summary") {
+            errors.push(("summary".into(), "You must specify a summary of the issue.".into()));
+        }
+        if !stored.contains_key("issuetype") && !errors.iter().any(|(f, _)| f == "issuetype") {
+            errors.push(("issuetype".into(), "Specify an issue type".into()));
+        }
+        if let Some(update) = body.get("update").and_then(Value::as_object) {
+            for name in update.keys() {
+                if fields.contains_key(name) {
+                    errors.push((name.clone(), "Field cannot be set in both 'fields' and 'update'.".into()));
+                }
+            }
+        }
+        let mut properties = BTreeMap::new();
+        if let Some(list) = body.get("properties") {
+            match parse_properties(list) {
+                Ok(p) => properties = p,
+                Err(message) => return error(400, &message),
+            }
+        }
+        if !errors.is_empty() {
+            return field_errors(errors);
+        }
+        let now = self.now();
+        self.next_issue_id += 1;
+        let id = self.next_issue_id;
+        let counter = self.counters.entry(project_key.clone()).or_insert(0);
+        *counter += 1;
+        let key = format!("{project_key}-{counter}");
+        let mut record = IssueRecord {
+            id,
+            key: key.clone(),
+            project: project_key,
+            status: Status::ToDo,
+            fields: stored,
+            properties,
+            comments: Vec::new(),
+            remote_links: Vec::new(),
+            created: now,
+            updated: now,
+            resolved: None,
+            history: Vec::new(),
+            previous_keys: Vec::new(),
+        };
+        if let Some(update) = body.get("update").and_then(Value::as_object)
+            && let Err(answer) = self.apply_update_verbs(&mut record, update)
+        {
+            return answer;
+        }
+        snapshot(&mut record, now);
+        self.issues.insert(id, record);
+        let self_url = format!("{}/rest/api/3/issue/{id}", self.base_url);
+        (201, Some(json!({ "id": id.to_string(), "key": key, "self": self_url })))
+    }
+
+    fn project_ref(&self, value: Option<&Value>) -> Result<String, Answer> {
+        let invalid = || field_errors(vec![("project".into(), "Specify a valid project ID or key".into())]);
+        let value = value.ok_or_else(invalid)?;
+        let key = value.get("key").and_then(Value::as_str);
+        let id = value.get("id").and_then(Value::as_str);
+        self.config
+            .projects
+            .iter()
+            .find(|p| Some(p.key.as_str()) == key || Some(p.id.as_str()) == id)
+            .map(|p| p.key.clone())
+            .ok_or_else(invalid)
+    }
+
+    /// Validates one field for a project and returns it as JIRA stores it.
+    fn normalise_field(&self, project_key: &str, name: &str, value: &Value) -> Result<Option<Value>, String> {
+        let project = self.project(project_key).expect("a known project");
+        let on_screen = project.screen_fields.as_ref().is_none_or(|s| s.contains(name))
+            && !self.off_screen.contains(&(project_key.to_owned(), name.to_owned()));
+        let known = [
+            "summary",
+            "description",
+            "issuetype",
+            "duedate",
+            "labels",
+            "priority",
+            "components",
+            "assignee",
+            "environment",
+        ]
+        .contains(&name)
+            || name == self.config.team_field.id;
+        if !known || !on_screen {
+            return Err(format!(
+                "Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+            ));
+        }
+        if value.is_null() {
+            return match name {
+                "summary" => Err("You must specify a summary of the issue.".into()),
+                "issuetype" => Err("Specify an issue type".into()),
+                _ => Ok(Some(Value::Null)),
+            };
+        }
+        let stored = match name {
+            "summary" => {
+                let text = value.as_str().ok_or("Summary must be a string.")?;
+                if text.trim().is_empty() {
+                    return Err("You must specify a summary of the issue.".into());
+                }
+                if text.chars().count() > 255 {
+                    return Err("Summary must be less than 255 characters.".into());
+                }
+                if text.contains('\n') {
+                    return Err("The summary is invalid because it contains newline characters.".into());
+                }
+                Value::String(text.to_owned())
+            }
+            "description" | "environment" => {
+                let is_doc = value.get("type").and_then(Value::as_str) == Some("doc")
+                    && value.get("version").and_then(Value::as_i64) == Some(1)
+                    && value.get("content").is_some_and(Value::is_array);
+                if !is_doc {
+                    return Err(
+                        "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+                            .into(),
+                    );
+                }
+                if value.to_string().chars().count() > 32_767 {
+                    return Err(
+                        "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+                            .into(),
+                    );
+                }
+                value.clone()
+            }
+            "issuetype" => {
+                let wanted_name = value.get("name").and_then(Value::as_str);
+                let wanted_id = value.get("id").and_then(Value::as_str);
+                let (index, type_name) = project
+                    .issue_types
+                    .iter()
+                    .enumerate()
+                    .find(|(i, n)| {
+                        Some(n.as_str()) == wanted_name || Some(issue_type_id(*i).as_str()) == wanted_id
+                    })
+                    .ok_or("Specify a valid issue type")?;
+                json!({ "id": issue_type_id(index), "name": type_name, "subtask": false })
+            }
+            "duedate" => {
+                let text = value.as_str().ok_or("Error parsing date string")?;
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map_err(|_| format!("Error parsing date string: {text}"))?;
+                Value::String(text.to_owned())
+            }
+            "labels" => {
+                let labels = value.as_array().ok_or("The labels must be a list.")?;
+                let mut out = Vec::new();
+                for label in labels {
+                    let text = label.as_str().ok_or("A label must be a string.")?;
+                    validate_label(text)?;
+                    if !out.contains(&text.to_owned()) {
+                        out.push(text.to_owned());
+                    }
+                }
+                json!(out)
+            }
+            "priority" => {
+                let wanted_name = value.get("name").and_then(Value::as_str);
+                let wanted_id = value.get("id").and_then(Value::as_str);
+                let (id, name) = PRIORITIES
+                    .iter()
+                    .find(|(id, n)| Some(*n) == wanted_name || Some(*id) == wanted_id)
+                    .ok_or("Specify a valid priority")?;
+                json!({ "id": id, "name": name, "self": format!("{}/rest/api/3/priority/{id}", self.base_url) })
+            }
+            "components" => {
+                let list = value.as_array().ok_or("The components must be a list.")?;
+                let mut out = Vec::new();
+                for component in list {
+                    let wanted = component.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let index = project
+                        .components
+                        .iter()
+                        .position(|c| c == wanted)
+                        .ok_or_else(|| format!("Component name '{wanted}' is not valid"))?;
+                    out.push(json!({ "id": format!("{}{:02}", project.id, index), "name": wanted }));
+                }
+                json!(out)
+            }
+            _ if name == self.config.team_field.id => {
+                let wanted = value.get("value").and_then(Value::as_str).ok_or("Specify the option value.")?;
+                let index = self
+                    .config
+                    .team_field
+                    .options
+                    .iter()
+                    .position(|o| o == wanted)
+                    .ok_or_else(|| format!("Option value '{wanted}' is not valid"))?;
+                json!({ "value": wanted, "id": format!("{}", 30_000 + index) })
+            }
+            _ => value.clone(),
+        };
+        Ok(Some(stored))
+    }
+
+    fn apply_update_verbs(
+        &self,
+        record: &mut IssueRecord,
+        update: &Map<String, Value>,
+    ) -> Result<(), Answer> {
+        for (name, operations) in update {
+            let Some(operations) = operations.as_array() else {
+                return Err(error(400, &format!("The update operations of '{name}' must be a list.")));
+            };
+            for operation in operations {
+                let Some(operation) = operation.as_object() else {
+                    return Err(error(400, "An update operation must be an object."));
+                };
+                for (verb, value) in operation {
+                    match (name.as_str(), verb.as_str()) {
+                        ("labels", "add" | "remove") => {
+                            let label = value.as_str().unwrap_or_default();
+                            if verb == "add"
+                                && let Err(message) = validate_label(label)
+                            {
+                                return Err(field_errors(vec![("labels".into(), message)]));
+                            }
+                            let mut labels: Vec<String> = record
+                                .fields
+                                .get("labels")
+                                .and_then(Value::as_array)
+                                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                                .unwrap_or_default();
+                            labels.retain(|l| l != label);
+                            if verb == "add" {
+                                labels.push(label.to_owned());
+                            }
+                            record.fields.insert("labels".into(), json!(labels));
+                        }
+                        ("comment", "add") => {}
+                        (_, "set") => {
+                            let stored = self
+                                .normalise_field(&record.project, name, value)
+                                .map_err(|m| field_errors(vec![(name.clone(), m)]))?;
+                            if let Some(stored) = stored {
+                                record.fields.insert(name.clone(), stored);
+                            }
+                        }
+                        _ => {
+                            return Err(field_errors(vec![(
+                                name.clone(),
+                                format!("Field '{name}' does not support the operation '{verb}'."),
+                            )]));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `PUT /rest/api/3/issue/{key}`; a `project` in `fields` moves the issue (new key).
+    pub fn edit_issue(&mut self, id_or_key: &str, body: &Value, return_issue: bool) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        let mut record = self.issues[&id].clone();
+        let empty = Map::new();
+        let fields = body.get("fields").and_then(Value::as_object).unwrap_or(&empty);
+        let mut errors = Vec::new();
+        let mut target_project = record.project.clone();
+        if let Some(project) = fields.get("project") {
+            match self.project_ref(Some(project)) {
+                Ok(key) => target_project = key,
+                Err(answer) => return answer,
+            }
+        }
+        for (name, value) in fields {
+            if name == "project" {
+                continue;
+            }
+            match self.normalise_field(&target_project, name, value) {
+                Ok(Some(v)) => {
+                    record.fields.insert(name.clone(), v);
+                }
+                Ok(None) => {}
+                Err(message) => errors.push((name.clone(), message)),
+            }
+        }
+        if let Some(update) = body.get("update").and_then(Value::as_object) {
+            for name in update.keys() {
+                if fields.contains_key(name) {
+                    errors.push((name.clone(), "Field cannot be set in both 'fields' and 'update'.".into()));
+                }
+            }
+            if errors.is_empty()
+                && let Err(answer) = self.apply_update_verbs(&mut record, update)
+            {
+                return answer;
+            }
+        }
+        if !errors.is_empty() {
+            return field_errors(errors);
+        }
+        if let Some(list) = body.get("properties") {
+            match parse_properties(list) {
+                Ok(p) => record.properties.extend(p),
+                Err(message) => return error(400, &message),
+            }
+        }
+        let now = self.now();
+        if target_project != record.project {
+            let counter = self.counters.entry(target_project.clone()).or_insert(0);
+            *counter += 1;
+            record.previous_keys.push(record.key.clone());
+            record.key = format!("{target_project}-{counter}");
+            record.project = target_project;
+        }
+        record.updated = now;
+        snapshot(&mut record, now);
+        self.issues.insert(id, record);
+        if return_issue { (200, Some(self.issue_json(id, &FieldSelection::All, &[]))) } else { (204, None) }
+    }
+
+    // ----- read -----
+
+    /// `GET /rest/api/3/issue/{key}`.
+    pub fn get_issue(&self, id_or_key: &str, fields: &FieldSelection, properties: &[String]) -> Answer {
+        match self.find(id_or_key) {
+            Some(id) => (200, Some(self.issue_json(id, fields, properties))),
+            None => error(404, NOT_FOUND),
+        }
+    }
+
+    /// Every field of an issue as JIRA shows it.
+    pub fn all_fields(&self, id: u64) -> Map<String, Value> {
+        let record = &self.issues[&id];
+        let project = self.project(&record.project).expect("a known project");
+        let mut fields = record.fields.clone();
+        fields.insert("project".into(), self.project_json(project));
+        fields.insert("status".into(), record.status.json(&self.base_url));
+        fields.insert("created".into(), json!(jira_time(record.created)));
+        fields.insert("updated".into(), json!(jira_time(record.updated)));
+        fields.insert(
+            "resolutiondate".into(),
+            record.resolved.map(jira_time).map_or(Value::Null, Value::String),
+        );
+        fields.insert(
+            "resolution".into(),
+            if record.resolved.is_some() { json!({ "id": "10000", "name": "Done" }) } else { Value::Null },
+        );
+        for name in ["duedate", "labels", "components", "priority", "description"] {
+            fields.entry(name).or_insert(if name == "labels" || name == "components" {
+                json!([])
+            } else {
+                Value::Null
+            });
+        }
+        fields
+    }
+
+    fn issue_json(&self, id: u64, selection: &FieldSelection, properties: &[String]) -> Value {
+        let record = &self.issues[&id];
+        let fields: Map<String, Value> =
+            self.all_fields(id).into_iter().filter(|(name, _)| selection.includes(name)).collect();
+        let mut issue = json!({
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "id": id.to_string(),
+            "key": record.key,
+            "self": format!("{}/rest/api/3/issue/{id}", self.base_url),
+            "fields": fields,
+        });
+        let wanted: Map<String, Value> = properties
+            .iter()
+            .filter_map(|p| record.properties.get(p).map(|v| (p.clone(), v.clone())))
+            .collect();
+        if !wanted.is_empty() {
+            issue["properties"] = Value::Object(wanted);
+        }
+        issue
+    }
+
+    // ----- comments, transitions, links, properties -----
+
+    /// `POST /rest/api/3/issue/{key}/comment`.
+    pub fn add_comment(&mut self, id_or_key: &str, body: &Value, author: &str) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        let Some(adf) = body.get("body").filter(|b| b.get("type").and_then(Value::as_str) == Some("doc"))
+        else {
+            return field_errors(vec![(
+                "comment".into(),
+                "Comment body can not be empty! It must be an Atlassian Document.".into(),
+            )]);
+        };
+        let comment_id = self.other_id();
+        let now = self.now();
+        let record = self.issues.get_mut(&id).expect("found");
+        if record.comments.len() >= 5_000 {
+            return error(413, "The issue has reached the limit of 5000 comments.");
+        }
+        let comment = Comment { id: comment_id, body: adf.clone(), author: author.to_owned(), created: now };
+        record.comments.push(comment.clone());
+        record.updated = now;
+        (201, Some(self.comment_json(id, &comment)))
+    }
+
+    fn comment_json(&self, issue_id: u64, comment: &Comment) -> Value {
+        json!({
+            "self": format!("{}/rest/api/3/issue/{issue_id}/comment/{}", self.base_url, comment.id),
+            "id": comment.id.to_string(),
+            "author": user_json(&self.base_url, &comment.author),
+            "body": comment.body,
+            "created": jira_time(comment.created),
+            "updated": jira_time(comment.created),
+            "jsdPublic": true,
+        })
+    }
+
+    /// `GET /rest/api/3/issue/{key}/comment`.
+    pub fn comments(&self, id_or_key: &str) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        let comments: Vec<Value> =
+            self.issues[&id].comments.iter().map(|c| self.comment_json(id, c)).collect();
+        let total = comments.len();
+        (200, Some(json!({ "startAt": 0, "maxResults": 5000, "total": total, "comments": comments })))
+    }
+
+    /// `GET /rest/api/3/issue/{key}/transitions`.
+    pub fn transitions(&self, id_or_key: &str) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        let transitions: Vec<Value> = self.issues[&id]
+            .status
+            .transitions()
+            .into_iter()
+            .map(|(tid, name, to)| {
+                json!({
+                    "id": tid, "name": name, "to": to.json(&self.base_url),
+                    "hasScreen": false, "isGlobal": false, "isInitial": false,
+                    "isAvailable": true, "isConditional": false, "isLooped": false,
+                })
+            })
+            .collect();
+        (200, Some(json!({ "transitions": transitions })))
+    }
+
+    /// `POST /rest/api/3/issue/{key}/transitions`.
+    pub fn do_transition(&mut self, id_or_key: &str, body: &Value, author: &str) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        let Some(transition_id) = body.pointer("/transition/id").and_then(Value::as_str) else {
+            return error(400, "Missing 'transition' identifier");
+        };
+        let current = self.issues[&id].status;
+        let Some((_, _, to)) = current.transitions().into_iter().find(|(tid, _, _)| *tid == transition_id)
+        else {
+            return error(400, &format!("Transition id '{transition_id}' is not valid for this issue."));
+        };
+        if let Some(comments) = body.pointer("/update/comment").and_then(Value::as_array) {
+            for comment in comments {
+                if let Some(adf) = comment.pointer("/add/body") {
+                    let answer = self.add_comment(id_or_key, &json!({ "body": adf }), author);
+                    if answer.0 != 201 {
+                        return answer;
+                    }
+                }
+            }
+        }
+        let now = self.now();
+        let record = self.issues.get_mut(&id).expect("found");
+        record.status = to;
+        record.resolved = if to == Status::Done { Some(now) } else { None };
+        record.updated = now;
+        snapshot(record, now);
+        (204, None)
+    }
+
+    /// `POST /rest/api/3/issueLink`: idempotent.
+    pub fn link_issues(&mut self, body: &Value) -> Answer {
+        let type_name = body.pointer("/type/name").and_then(Value::as_str);
+        let type_id = body.pointer("/type/id").and_then(Value::as_str);
+        let Some((_, name, _, _)) =
+            LINK_TYPES.iter().find(|(id, n, _, _)| Some(*n) == type_name || Some(*id) == type_id)
+        else {
+            return error(
+                404,
+                &format!("No issue link type with name '{}' found.", type_name.unwrap_or_default()),
+            );
+        };
+        let side = |pointer: &str| {
+            let id = body.pointer(&format!("{pointer}/id")).and_then(Value::as_str);
+            let key = body.pointer(&format!("{pointer}/key")).and_then(Value::as_str);
+            id.or(key).and_then(|k| self.find(k))
+        };
+        let (Some(inward), Some(outward)) = (side("/inwardIssue"), side("/outwardIssue")) else {
+            return error(404, "Issue does not exist or you do not have permission to see it.");
+        };
+        self.links.insert(IssueLink { link_type: (*name).to_owned(), inward, outward });
+        (201, None)
+    }
+
+    /// `POST /rest/api/3/issue/{key}/remotelink`: with a `globalId`, an upsert.
+    pub fn upsert_remote_link(&mut self, id_or_key: &str, body: &Value) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        let Some(object) = body.get("object").filter(|o| o.get("title").is_some() && o.get("url").is_some())
+        else {
+            return field_errors(vec![(
+                "object".into(),
+                "The remote link needs an object with a title and url.".into(),
+            )]);
+        };
+        let global_id = body.get("globalId").and_then(Value::as_str).map(str::to_owned);
+        if global_id.as_ref().is_some_and(|g| g.chars().count() > 255) {
+            return field_errors(vec![(
+                "globalId".into(),
+                "The global ID is longer than 255 characters.".into(),
+            )]);
+        }
+        let relationship = body.get("relationship").and_then(Value::as_str).map(str::to_owned);
+        let new_id = self.other_id();
+        let base = self.base_url.clone();
+        let record = self.issues.get_mut(&id).expect("found");
+        let existing = global_id
+            .as_ref()
+            .and_then(|g| record.remote_links.iter_mut().find(|l| l.global_id.as_ref() == Some(g)));
+        let (status, link_id) = match existing {
+            Some(link) => {
+                link.object = object.clone();
+                link.relationship = relationship;
+                (200, link.id)
+            }
+            None => {
+                record.remote_links.push(RemoteLink {
+                    id: new_id,
+                    global_id,
+                    object: object.clone(),
+                    relationship,
+                });
+                (201, new_id)
+            }
+        };
+        (
+            status,
+            Some(
+                json!({ "id": link_id, "self": format!("{base}/rest/api/3/issue/{id}/remotelink/{link_id}") }),
+            ),
+        )
+    }
+
+    /// `PUT /rest/api/3/issue/{key}/properties/{property}`.
+    pub fn set_property(&mut self, id_or_key: &str, property: &str, value: Option<&Value>) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        let Some(value) = value else { return error(400, "The property value must not be empty.") };
+        if property.is_empty() || property.chars().count() > 255 {
+            return error(400, "The property key must be between 1 and 255 characters.");
+        }
+        if value.to_string().chars().count() > 32_768 {
+            return error(400, "The property value is longer than 32768 characters.");
+        }
+        let record = self.issues.get_mut(&id).expect("found");
+        let created = record.properties.insert(property.to_owned(), value.clone()).is_none();
+        (if created { 201 } else { 200 }, None)
+    }
+
+    /// `GET /rest/api/3/issue/{key}/properties/{property}`.
+    pub fn get_property(&self, id_or_key: &str, property: &str) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        match self.issues[&id].properties.get(property) {
+            Some(value) => (200, Some(json!({ "key": property, "value": value }))),
+            None => error(404, &format!("The property '{property}' does not exist.")),
+        }
+    }
+
+    // ----- search -----
+
+    /// `search/jql` (GET or POST, already decoded into a request).
+    pub fn search(&self, request: &SearchRequest) -> Answer {
+        let query = match jql::parse(&request.jql) {
+            Ok(q) => q,
+            Err(message) => return error(400, &message),
+        };
+        if request.reconcile_issues.len() > 50 {
+            return error(400, "The reconcileIssues list can contain at most 50 issue IDs.");
+        }
+        if request.properties.len() > 5 {
+            return error(400, "At most 5 properties can be requested.");
+        }
+        let now = self.now();
+        let indexed_before = now - Duration::from_std(self.config.search_lag).unwrap_or_default();
+        let mut hits: Vec<(u64, SearchView)> = Vec::new();
+        for record in self.issues.values() {
+            let view = if request.reconcile_issues.contains(&record.id) {
+                record.history.last().map(|(_, v)| v.clone())
+            } else {
+                record.history.iter().rev().find(|(at, _)| *at <= indexed_before).map(|(_, v)| v.clone())
+            };
+            if let Some(view) = view
+                && query.clauses.iter().all(|c| matches(c, &view, now, &self.config.team_field.id))
+            {
+                hits.push((record.id, view));
+            }
+        }
+        hits.sort_by(|(a_id, a), (b_id, b)| {
+            for (field, ascending) in &query.order_by {
+                let ordering = sort_key(a, *a_id, field).cmp(&sort_key(b, *b_id, field));
+                let ordering = if *ascending { ordering } else { ordering.reverse() };
+                if ordering != std::cmp::Ordering::Equal {
+                    return ordering;
+                }
+            }
+            b_id.cmp(a_id)
+        });
+        let id_only = request.fields.is_empty() || request.fields.iter().all(|f| f == "id" || f == "key");
+        let cap = if id_only { 5_000 } else { 100 };
+        let max = request.max_results.unwrap_or(50).clamp(1, cap) as usize;
+        let offset = match request.next_page_token.as_deref() {
+            None => 0,
+            Some(token) => match decode_token(token, &request.jql) {
+                Some(offset) => offset,
+                None => return error(400, "The provided next page token is invalid or expired."),
+            },
+        };
+        let page: Vec<Value> = hits
+            .iter()
+            .skip(offset)
+            .take(max)
+            .map(|(id, _)| self.issue_json(*id, &FieldSelection::parse(&request.fields), &request.properties))
+            .collect();
+        let end = offset + page.len();
+        let mut body = json!({ "issues": page, "isLast": end >= hits.len() });
+        if end < hits.len() {
+            body["nextPageToken"] = json!(encode_token(end, &request.jql));
+        }
+        (200, Some(body))
+    }
+}
+
+/// What a search or get asks for in `fields`.
+#[derive(Debug, Clone)]
+pub enum FieldSelection {
+    All,
+    Some { include: Vec<String>, exclude: Vec<String>, all: bool },
+}
+
+impl FieldSelection {
+    pub fn parse(list: &[String]) -> Self {
+        let items: Vec<String> = list
+            .iter()
+            .flat_map(|f| f.split(','))
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty())
+            .collect();
+        let all = items.iter().any(|f| f == "*all" || f == "*navigable");
+        let exclude = items.iter().filter_map(|f| f.strip_prefix('-').map(str::to_owned)).collect();
+        let include = items.into_iter().filter(|f| !f.starts_with('-') && !f.starts_with('*')).collect();
+        FieldSelection::Some { include, exclude, all }
+    }
+
+    fn includes(&self, name: &str) -> bool {
+        match self {
+            FieldSelection::All => true,
+            FieldSelection::Some { include, exclude, all } => {
+                !exclude.iter().any(|e| e == name) && (*all || include.iter().any(|i| i == name))
+            }
+        }
+    }
+}
+
+/// A decoded `search/jql` request.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub jql: String,
+    pub next_page_token: Option<String>,
+    pub max_results: Option<u32>,
+    pub fields: Vec<String>,
+    pub properties: Vec<String>,
+    pub reconcile_issues: Vec<u64>,
+}
+
+fn encode_token(offset: usize, jql: &str) -> String {
+    let text = format!("{offset}:{}", jql.len());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_token(token: &str, jql: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (offset, length) = text.split_once(':')?;
+    (length.parse::<usize>().ok()? == jql.len()).then_some(())?;
+    offset.parse().ok()
+}
+
+fn snapshot(record: &mut IssueRecord, at: DateTime<Utc>) {
+    let view = SearchView {
+        key: record.key.clone(),
+        project: record.project.clone(),
+        status: record.status,
+        fields: record.fields.clone(),
+        created: record.created,
+        updated: record.updated,
+        resolved: record.resolved,
+    };
+    record.history.push((at, view));
+    if record.history.len() > 64 {
+        record.history.remove(0);
+    }
+}
+
+fn validate_label(label: &str) -> Result<(), String> {
+    if label.is_empty() {
+        return Err("A label must not be empty.".into());
+    }
+    if label.chars().any(char::is_whitespace) {
+        return Err(format!("The label '{label}' contains spaces which is invalid."));
+    }
+    if label.chars().count() > 255 {
+        return Err(format!("The label '{label}' is longer than 255 characters."));
+    }
+    Ok(())
+}
+
+fn parse_properties(list: &Value) -> Result<BTreeMap<String, Value>, String> {
+    let mut out = BTreeMap::new();
+    for property in list.as_array().ok_or("The properties must be a list.")? {
+        let key = property.get("key").and_then(Value::as_str).ok_or("A property needs a key.")?;
+        let value = property.get("value").ok_or("A property needs a value.")?;
+        if value.to_string().chars().count() > 32_768 {
+            return Err(format!("The value of property '{key}' is longer than 32768 characters."));
+        }
+        out.insert(key.to_owned(), value.clone());
+    }
+    Ok(out)
+}
+
+fn issue_type_id(index: usize) -> String {
+    format!("{}", 10_001 + index)
+}
+
+pub fn jira_time(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+}
+
+pub fn user_json(base: &str, email: &str) -> Value {
+    let account_id = format!("5b10a2844c20165700ede{:03}", email.len());
+    json!({
+        "self": format!("{base}/rest/api/3/user?accountId={account_id}"),
+        "accountId": account_id,
+        "displayName": email.split('@').next().unwrap_or(email),
+        "active": true,
+        "accountType": "atlassian",
+        "timeZone": "UTC",
+    })
+}
+
+/// The text values of a field for matching.
+fn values_of(view: &SearchView, field: &str, team_field: &str) -> Vec<String> {
+    let text = |name: &str| view.fields.get(name).and_then(Value::as_str).map(str::to_owned);
+    let named = |name: &str| {
+        view.fields.get(name).and_then(|v| v.get("name")).and_then(Value::as_str).map(str::to_owned)
+    };
+    match field {
+        "project" => vec![view.project.clone()],
+        "key" => vec![view.key.clone()],
+        "labels" => view
+            .fields
+            .get("labels")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+        "status" => vec![view.status.name().to_owned()],
+        "statusCategory" => vec![view.status.category_name().to_owned(), view.status.category().to_owned()],
+        "resolution" => vec![if view.resolved.is_some() { "Done".into() } else { "Unresolved".into() }],
+        "issuetype" | "priority" => named(field).into_iter().collect(),
+        "component" => view
+            .fields
+            .get("components")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|c| c.get("name")?.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+        "summary" | "duedate" => text(field).into_iter().collect(),
+        "created" => vec![view.created.to_rfc3339()],
+        "updated" => vec![view.updated.to_rfc3339()],
+        "resolutiondate" => view.resolved.map(|r| r.to_rfc3339()).into_iter().collect(),
+        other if other == team_field => view
+            .fields
+            .get(other)
+            .and_then(|v| v.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn matches(clause: &Clause, view: &SearchView, now: DateTime<Utc>, team_field: &str) -> bool {
+    let values = values_of(view, &clause.field, team_field);
+    let wanted: Vec<String> = clause
+        .values
+        .iter()
+        .filter_map(|v| match v {
+            jql::Value::Text(t) => Some(t.clone()),
+            jql::Value::Empty => None,
+        })
+        .collect();
+    let wants_empty = clause.values.contains(&jql::Value::Empty);
+    let equal = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let is_time = matches!(clause.field.as_str(), "duedate" | "created" | "updated" | "resolutiondate");
+    match clause.op {
+        Op::IsEmpty => values.is_empty(),
+        Op::IsNotEmpty => !values.is_empty(),
+        Op::Eq if wants_empty => values.is_empty(),
+        Op::Ne if wants_empty => !values.is_empty(),
+        Op::Eq | Op::In if !is_time => values.iter().any(|v| wanted.iter().any(|w| equal(v, w))),
+        Op::Ne | Op::NotIn if !is_time => !values.iter().any(|v| wanted.iter().any(|w| equal(v, w))),
+        Op::Contains => {
+            let needle = wanted.first().map(|w| w.to_lowercase()).unwrap_or_default();
+            values.iter().any(|v| v.to_lowercase().contains(&needle))
+        }
+        _ if is_time => {
+            let Some(value) = values.first().and_then(|v| {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok()
+                    .or_else(|| jql::instant(v, now))
+            }) else {
+                return false;
+            };
+            let Some(bound) = wanted.first().and_then(|w| jql::instant(w, now)) else { return false };
+            match clause.op {
+                Op::Eq | Op::In => value == bound,
+                Op::Ne | Op::NotIn => value != bound,
+                Op::Lt => value < bound,
+                Op::Le => value <= bound,
+                Op::Gt => value > bound,
+                Op::Ge => value >= bound,
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+fn sort_key(view: &SearchView, id: u64, field: &str) -> (String, u64) {
+    let text = match field {
+        "created" => view.created.to_rfc3339(),
+        "updated" => view.updated.to_rfc3339(),
+        "duedate" => view.fields.get("duedate").and_then(Value::as_str).unwrap_or("9999").to_owned(),
+        "key" => format!("{}-{:010}", view.project, id),
+        "summary" => view.fields.get("summary").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        "resolutiondate" => view.resolved.map(|r| r.to_rfc3339()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    (text, id)
+}
