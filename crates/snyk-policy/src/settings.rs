@@ -1,0 +1,111 @@
+//! The Snyk policy's settings, flattened into triage's config (and the CLI's `explain`).
+
+use chrono::NaiveDate;
+
+use crate::due::SlaCalendar;
+use crate::exposure::Exposure;
+use crate::severity::Severity;
+
+/// How Snyk findings are triaged. Every flag starts with `--snyk-` and has a `SNYK_…`
+/// environment variable and a default.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct SnykSettings {
+    /// Lowest effective severity that counts (qualifying findings are at or above it).
+    #[arg(long = "snyk-severity-floor", env = "SNYK_SEVERITY_FLOOR", value_enum, default_value_t = Severity::Critical)]
+    pub severity_floor: Severity,
+
+    /// Whether a CVSSv3 `Functional` exploit counts as mature (as `High` and CVSSv4
+    /// `Attacked` do).
+    #[arg(long = "snyk-functional-is-mature", env = "SNYK_FUNCTIONAL_IS_MATURE", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub functional_is_mature: bool,
+
+    /// Exposure assumed for a group none of whose projects says `external` or `internal`
+    /// (and the catalog does not override); the ticket says it was assumed.
+    #[arg(long = "snyk-unknown-exposure", env = "SNYK_UNKNOWN_EXPOSURE", value_enum,
+          default_value_t = Exposure::InternetFacing)]
+    pub unknown_exposure: Exposure,
+
+    /// First day of any sprint (YYYY-MM-DD); sprints tile the calendar from it.
+    #[arg(long = "snyk-sprint-anchor", env = "SNYK_SPRINT_ANCHOR", default_value = "2026-01-05")]
+    pub sprint_anchor: NaiveDate,
+
+    /// Sprint length in days (P1 is due at the end of the next sprint).
+    #[arg(long = "snyk-sprint-days", env = "SNYK_SPRINT_DAYS", default_value_t = 14,
+          value_parser = clap::value_parser!(u32).range(1..=90))]
+    pub sprint_days: u32,
+
+    /// Months a P2 group has (from when it first qualified).
+    #[arg(long = "snyk-p2-months", env = "SNYK_P2_MONTHS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=24))]
+    pub p2_months: u32,
+
+    /// Months a P3 group has.
+    #[arg(long = "snyk-p3-months", env = "SNYK_P3_MONTHS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=36))]
+    pub p3_months: u32,
+
+    /// Base URL of the Snyk web app, for links in tickets.
+    #[arg(long = "snyk-app-url", env = "SNYK_APP_URL", default_value = "https://app.snyk.io")]
+    pub app_url: String,
+}
+
+impl Default for SnykSettings {
+    fn default() -> Self {
+        SnykSettings {
+            severity_floor: Severity::Critical,
+            functional_is_mature: true,
+            unknown_exposure: Exposure::InternetFacing,
+            sprint_anchor: NaiveDate::from_ymd_opt(2026, 1, 5).expect("a valid date"),
+            sprint_days: 14,
+            p2_months: 1,
+            p3_months: 3,
+            app_url: "https://app.snyk.io".into(),
+        }
+    }
+}
+
+impl SnykSettings {
+    pub fn calendar(&self) -> SlaCalendar {
+        SlaCalendar {
+            sprint_anchor: self.sprint_anchor,
+            sprint_days: self.sprint_days,
+            p2_months: self.p2_months,
+            p3_months: self.p3_months,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        snyk: SnykSettings,
+    }
+
+    #[test]
+    fn defaults_match_the_flag_defaults_and_flags_parse() {
+        let parsed = Wrapper::parse_from(["x"]);
+        assert_eq!(parsed.snyk, SnykSettings::default());
+        let parsed = Wrapper::parse_from([
+            "x",
+            "--snyk-severity-floor",
+            "high",
+            "--snyk-functional-is-mature",
+            "false",
+            "--snyk-unknown-exposure",
+            "internal",
+            "--snyk-sprint-anchor",
+            "2026-02-02",
+        ]);
+        assert_eq!(parsed.snyk.severity_floor, Severity::High);
+        assert!(!parsed.snyk.functional_is_mature);
+        assert_eq!(parsed.snyk.unknown_exposure, Exposure::Internal);
+        let err = Wrapper::try_parse_from(["x", "--snyk-sprint-anchor", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("--snyk-sprint-anchor"), "{err}");
+    }
+}

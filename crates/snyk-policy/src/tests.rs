@@ -1,0 +1,390 @@
+//! The policy end to end in memory: snapshots in, desired tickets out.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use contracts::{Lane, RawEvent, TicketState};
+use serde_json::{Value, json};
+use triage_policy::{InMemoryTriage, Policy, PolicyError};
+
+use super::*;
+
+const ORG: &str = "0e8a0000-0000-4000-8000-0000000000c4";
+const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn catalog() -> catalog::Catalog {
+    catalog::Catalog::from_toml(
+        r#"
+default_team = "platform"
+[teams.platform]
+[teams.payments]
+[teams.media]
+time_zone = "Pacific/Auckland"
+[[owners]]
+team = "media"
+snyk_targets = ["*/image-*"]
+[[exposure]]
+snyk_target = "acme/public-site"
+exposure = "internet-facing"
+"#,
+    )
+    .unwrap()
+}
+
+fn policy() -> SnykPolicy {
+    SnykPolicy::new(Arc::new(catalog()), SnykSettings::default())
+}
+
+fn project(
+    id: &str,
+    origin: &str,
+    target: &str,
+    reference: &str,
+    ptype: &str,
+    env: &[&str],
+    tags: &[(&str, &str)],
+) -> Value {
+    json!({
+        "id": id, "type": "project",
+        "attributes": {
+            "name": format!("{target}:{reference}"), "type": ptype, "origin": origin, "target_file": "",
+            "target_reference": reference, "created": "2026-01-01T00:00:00Z", "status": "active", "read_only": false,
+            "environment": env, "tags": tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+            "settings": {"recurring_tests": {"frequency": "daily"}, "pull_requests": {}}
+        },
+        "relationships": {
+            "target": {"data": {"id": format!("t-{target}"), "type": "target", "attributes": {"display_name": target, "url": null}}},
+            "organization": {"data": {"id": ORG, "type": "organization"}}
+        }
+    })
+}
+
+fn issue(id: &str, project: &str, key: &str, severity: &str, maturity: Option<(&str, &str)>) -> Value {
+    let mut attributes = json!({
+        "key": key, "title": format!("Bug {key}"), "type": "package_vulnerability",
+        "effective_severity_level": severity, "status": "open", "ignored": false,
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z",
+        "coordinates": [{"is_upgradeable": true, "representations": [{"dependency": {"package_name": "libxml2", "package_version": "2.9.14"}}]}],
+        "problems": [{"id": key, "source": "SNYK", "type": "vulnerability"}, {"id": format!("CVE-2099-{id}"), "source": "NVD", "type": "vulnerability"}]
+    });
+    if let Some((format, level)) = maturity {
+        attributes["exploit_details"] =
+            json!({"sources": ["CISA"], "maturity_levels": [{"format": format, "level": level}]});
+    }
+    json!({"id": id, "type": "issue", "attributes": attributes,
+           "relationships": {"scan_item": {"data": {"id": project, "type": "project"}},
+                             "organization": {"data": {"id": ORG, "type": "organization"}}}})
+}
+
+fn event(project: Value, issues: Vec<Value>, received_at: &str) -> RawEvent {
+    let project: rest::Project = serde_json::from_value(project).unwrap();
+    let issues: Vec<rest::Issue> = issues.into_iter().map(|i| serde_json::from_value(i).unwrap()).collect();
+    ProjectSnapshot::listed(ORG, project, issues, None).to_raw_event(
+        &snapshot::rest_origin(ORG),
+        at(received_at),
+        None,
+    )
+}
+
+fn image(name: &str) -> String {
+    format!("{REGISTRY}/{name}")
+}
+
+const T0: &str = "2026-11-27T09:00:00Z";
+
+#[test]
+fn one_ticket_per_image_across_tags_and_os_and_app_projects() {
+    let mut triage = InMemoryTriage::new(policy());
+    let target = image("payments-api");
+    let env = ["external"];
+    let team = [("team", "payments")];
+    for (pid, tag, ptype) in [("p1", "2.7.3", "deb"), ("p2", "2.7.3", "npm"), ("p3", "2.8.0", "deb")] {
+        let issues = vec![issue(
+            &format!("{pid}-i"),
+            pid,
+            "SNYK-DEBIAN12-LIBXML2-1",
+            "critical",
+            Some(("CVSSv4", "Attacked")),
+        )];
+        triage
+            .apply(&event(project(pid, "ecr", &target, tag, ptype, &env, &team), issues, T0), at(T0))
+            .unwrap();
+    }
+    let tickets = triage.tickets();
+    assert_eq!(tickets.len(), 1);
+    let ticket = tickets[0];
+    assert_eq!(ticket.group_key.as_str(), format!("snyk/ecr/{target}"));
+    assert_eq!((ticket.lane, ticket.team.as_str(), ticket.state), (Lane::P1, "payments", TicketState::Open));
+    assert_eq!(ticket.due.as_ref().unwrap().date, day(2026, 12, 20));
+    assert_eq!(ticket.body.items.len(), 1, "one item per Snyk key, not per project");
+    let facts: std::collections::BTreeMap<_, _> = ticket.body.items[0].facts.iter().cloned().collect();
+    assert_eq!(facts["Tags"], "2.7.3, 2.8.0");
+    assert_eq!(facts["Exploit maturity"], "Mature");
+    assert_eq!(facts["Package"], "libxml2@2.9.14");
+    assert_eq!(facts["CVE"], "CVE-2099-p1-i, CVE-2099-p2-i, CVE-2099-p3-i");
+    assert_eq!(ticket.links.len(), 3);
+    assert!(ticket.links[0].url.starts_with("https://app.snyk.io/org/"));
+}
+
+#[test]
+fn lanes_by_exposure_and_maturity() {
+    let cases = [
+        (vec!["external"], Some(("CVSSv3", "High")), Lane::P1),
+        (vec!["internal"], Some(("CVSSv4", "Attacked")), Lane::P2),
+        (vec!["external"], Some(("CVSSv4", "Proof of Concept")), Lane::P3),
+        (vec!["internal", "backend"], None, Lane::P4),
+        // Unknown exposure is assumed Internet-facing by default.
+        (vec![], None, Lane::P3),
+        (vec![], Some(("CVSSv3", "Functional")), Lane::P1),
+    ];
+    for (env, maturity, lane) in cases {
+        let mut triage = InMemoryTriage::new(policy());
+        let p = project("p", "ecr", &image("svc"), "1", "deb", &env, &[]);
+        triage.apply(&event(p, vec![issue("i", "p", "SNYK-1", "critical", maturity)], T0), at(T0)).unwrap();
+        assert_eq!(triage.tickets()[0].lane, lane, "{env:?} {maturity:?}");
+    }
+}
+
+#[test]
+fn an_assumed_exposure_is_said_and_the_unknown_rule_is_configurable() {
+    let p = project("p", "ecr", &image("svc"), "1", "deb", &[], &[]);
+    let e = event(p, vec![issue("i", "p", "SNYK-1", "critical", None)], T0);
+    let mut triage = InMemoryTriage::new(policy());
+    triage.apply(&e, at(T0)).unwrap();
+    let ticket = triage.tickets()[0].clone();
+    assert!(
+        ticket.body.notes.iter().any(|n| n.contains("Exposure was assumed Internet-facing")),
+        "{:?}",
+        ticket.body.notes
+    );
+    let settings = SnykSettings { unknown_exposure: exposure::Exposure::Internal, ..SnykSettings::default() };
+    let mut triage = InMemoryTriage::new(SnykPolicy::new(Arc::new(catalog()), settings));
+    triage.apply(&e, at(T0)).unwrap();
+    assert_eq!(triage.tickets()[0].lane, Lane::P4);
+}
+
+#[test]
+fn a_github_repository_is_one_ticket_across_origins_manifests_and_code() {
+    let mut triage = InMemoryTriage::new(policy());
+    let projects = [
+        ("g1", "github", "acme/Checkout", "npm"),
+        ("g2", "github-cloud-app", "acme/checkout", "maven"),
+        ("g3", "github-enterprise", "acme/checkout", "sast"),
+    ];
+    for (pid, origin, target, ptype) in projects {
+        let issues = vec![issue(&format!("{pid}-i"), pid, &format!("SNYK-{pid}"), "critical", None)];
+        triage
+            .apply(
+                &event(project(pid, origin, target, "main", ptype, &["internal"], &[]), issues, T0),
+                at(T0),
+            )
+            .unwrap();
+    }
+    let tickets = triage.tickets();
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0].group_key.as_str(), "snyk/github/acme/checkout");
+    assert_eq!(tickets[0].body.items.len(), 3);
+    assert_eq!((tickets[0].lane, tickets[0].team.as_str()), (Lane::P4, "platform"));
+    assert_eq!(tickets[0].due, None);
+}
+
+#[test]
+fn only_critical_open_unignored_findings_on_active_projects_qualify() {
+    let mut triage = InMemoryTriage::new(policy());
+    let mut ignored = issue("i2", "p", "SNYK-2", "critical", Some(("CVSSv4", "Attacked")));
+    ignored["attributes"]["ignored"] = json!(true);
+    let mut resolved = issue("i3", "p", "SNYK-3", "critical", Some(("CVSSv4", "Attacked")));
+    resolved["attributes"]["status"] = json!("resolved");
+    let high = issue("i4", "p", "SNYK-4", "high", Some(("CVSSv4", "Attacked")));
+    let p = project("p", "ecr", &image("quiet"), "1", "deb", &["external"], &[]);
+    let published = triage.apply(&event(p.clone(), vec![ignored, resolved, high], T0), at(T0)).unwrap();
+    assert!(published.is_empty(), "nothing qualifies, nothing is ticketed");
+    let mut inactive = p;
+    inactive["attributes"]["status"] = json!("inactive");
+    let published = triage
+        .apply(&event(inactive, vec![issue("i1", "p", "SNYK-1", "critical", None)], T0), at(T0))
+        .unwrap();
+    assert!(published.is_empty(), "an inactive project's findings do not count");
+}
+
+#[test]
+fn owner_from_tag_then_catalog_rule_then_default() {
+    let p = policy();
+    let cases = [
+        (image("image-resizer"), vec![("team", "payments")], "payments"),
+        (image("image-resizer"), vec![], "media"),
+        (image("image-resizer"), vec![("team", "unknown-team")], "media"),
+        (image("other"), vec![("owner", "payments")], "platform"),
+    ];
+    for (target, tags, team) in cases {
+        let mut triage = InMemoryTriage::new(SnykPolicy::new(p.catalog.clone(), SnykSettings::default()));
+        let pr = project("p", "ecr", &target, "1", "deb", &["external"], &tags);
+        triage.apply(&event(pr, vec![issue("i", "p", "SNYK-1", "critical", None)], T0), at(T0)).unwrap();
+        assert_eq!(triage.tickets()[0].team, team, "{target} {tags:?}");
+    }
+}
+
+#[test]
+fn the_catalog_overrides_exposure() {
+    let mut triage = InMemoryTriage::new(policy());
+    let p = project("p", "github", "acme/public-site", "main", "npm", &["internal"], &[]);
+    triage
+        .apply(
+            &event(p, vec![issue("i", "p", "SNYK-1", "critical", Some(("CVSSv4", "Attacked")))], T0),
+            at(T0),
+        )
+        .unwrap();
+    let ticket = triage.tickets()[0];
+    assert_eq!(ticket.lane, Lane::P1);
+    assert!(ticket.body.notes[0].contains("set by the ownership catalog"), "{}", ticket.body.notes[0]);
+}
+
+#[test]
+fn due_dates_are_in_the_owning_team_time_zone() {
+    // 2026-12-06T12:00Z is already 2026-12-07 in Auckland: the next sprint is a later one.
+    let mut triage = InMemoryTriage::new(policy());
+    let p = project("p", "ecr", &image("image-thumbs"), "1", "deb", &["external"], &[]);
+    let when = "2026-12-06T12:00:00Z";
+    triage
+        .apply(
+            &event(p, vec![issue("i", "p", "SNYK-1", "critical", Some(("CVSSv4", "Attacked")))], when),
+            at(when),
+        )
+        .unwrap();
+    let ticket = triage.tickets()[0];
+    assert_eq!(ticket.team, "media");
+    assert_eq!(ticket.due.as_ref().unwrap().date, day(2027, 1, 3));
+}
+
+#[test]
+fn fixed_then_resolved_then_reopened_with_a_new_due_date() {
+    let mut triage = InMemoryTriage::new(policy());
+    let p = project("p", "ecr", &image("svc"), "1", "deb", &["internal"], &[]);
+    let mature = issue("i", "p", "SNYK-1", "critical", Some(("CVSSv4", "Attacked")));
+    triage.apply(&event(p.clone(), vec![mature.clone()], T0), at(T0)).unwrap();
+    assert_eq!(triage.tickets()[0].due.as_ref().unwrap().date, day(2026, 12, 27));
+    let later = "2026-12-01T09:00:00Z";
+    let published = triage.apply(&event(p.clone(), vec![], later), at(later)).unwrap();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].state, TicketState::Resolved);
+    assert_eq!(published[0].lane, Lane::P2);
+    let again = "2026-12-10T09:00:00Z";
+    let published = triage.apply(&event(p, vec![mature], again), at(again)).unwrap();
+    assert_eq!(published[0].state, TicketState::Open);
+    assert_eq!(published[0].due.as_ref().unwrap().date, day(2027, 1, 10));
+}
+
+#[test]
+fn a_rising_lane_tightens_and_a_falling_lane_keeps_the_due_date() {
+    let mut triage = InMemoryTriage::new(policy());
+    let p = project("p", "ecr", &image("svc"), "1", "deb", &["internal"], &[]);
+    let plain = issue("i1", "p", "SNYK-1", "critical", None);
+    let mature = issue("i2", "p", "SNYK-2", "critical", Some(("CVSSv4", "Attacked")));
+    triage.apply(&event(p.clone(), vec![plain.clone()], T0), at(T0)).unwrap();
+    assert_eq!((triage.tickets()[0].lane, triage.tickets()[0].due.clone()), (Lane::P4, None));
+    let t1 = "2026-12-02T09:00:00Z";
+    triage.apply(&event(p.clone(), vec![plain.clone(), mature], t1), at(t1)).unwrap();
+    let ticket = triage.tickets()[0].clone();
+    assert_eq!(ticket.lane, Lane::P2);
+    assert_eq!(ticket.due.as_ref().unwrap().date, day(2027, 1, 2));
+    let t2 = "2026-12-03T09:00:00Z";
+    triage.apply(&event(p, vec![plain], t2), at(t2)).unwrap();
+    let ticket = triage.tickets()[0].clone();
+    assert_eq!(ticket.lane, Lane::P4);
+    assert_eq!(ticket.due.as_ref().unwrap().date, day(2027, 1, 2), "never loosened");
+    assert!(ticket.body.notes.iter().any(|n| n.contains("never moved later")), "{:?}", ticket.body.notes);
+}
+
+#[test]
+fn applying_twice_or_an_older_snapshot_changes_nothing() {
+    let policy = policy();
+    let p = project("p", "ecr", &image("svc"), "1", "deb", &["internal"], &[]);
+    let new = event(p.clone(), vec![issue("i", "p", "SNYK-1", "critical", None)], "2026-11-28T00:00:00Z");
+    let old = event(p, vec![], T0);
+    let mut state = GroupState::default();
+    policy.apply(&mut state, &new, at(T0)).unwrap();
+    let once = state.clone();
+    policy.apply(&mut state, &new, at(T0)).unwrap();
+    assert_eq!(state, once);
+    policy.apply(&mut state, &old, at(T0)).unwrap();
+    assert_eq!(state, once);
+}
+
+#[test]
+fn a_disappeared_project_is_dropped_from_its_group() {
+    let mut triage = InMemoryTriage::new(policy());
+    let p = project("p", "ecr", &image("svc"), "1", "deb", &["internal"], &[]);
+    triage.apply(&event(p.clone(), vec![issue("i", "p", "SNYK-1", "critical", None)], T0), at(T0)).unwrap();
+    let gone = ProjectSnapshot::disappeared(ORG, serde_json::from_value(p).unwrap());
+    let later = at("2026-11-28T00:00:00Z");
+    let published = triage.apply(&gone.to_raw_event("snyk-rest:x", later, None), later).unwrap();
+    assert_eq!(published[0].state, TicketState::Resolved);
+}
+
+#[test]
+fn malformed_and_unsupported_snapshots_are_told_apart() {
+    let policy = policy();
+    let mut bad = event(project("p", "ecr", &image("svc"), "1", "deb", &[], &[]), vec![], T0);
+    bad.payload["project"]["attributes"] = json!("nope");
+    assert!(matches!(policy.state_key(&bad), Err(PolicyError::Malformed { .. })));
+    let cli = event(project("p", "cli", "local", "", "npm", &[], &[]), vec![], T0);
+    assert!(matches!(policy.state_key(&cli), Err(PolicyError::Ignored(_))));
+}
+
+#[test]
+fn the_same_snapshot_has_the_same_dedup_id_and_a_change_a_new_one() {
+    let p = project("p", "ecr", &image("svc"), "1", "deb", &[], &[]);
+    let a = event(p.clone(), vec![issue("i", "p", "SNYK-1", "critical", None)], T0);
+    let b = event(p.clone(), vec![issue("i", "p", "SNYK-1", "critical", None)], "2026-12-01T00:00:00Z");
+    let c = event(p, vec![], T0);
+    assert_eq!(a.dedup_id, b.dedup_id);
+    assert_ne!(a.dedup_id, c.dedup_id);
+}
+
+#[test]
+fn explain_joins_projects_and_issues_pages_and_reads_webhook_bodies() {
+    let projects = json!({"jsonapi": {"version": "1.0"}, "links": {"self": "/orgs/x/projects?version=2024-10-15"},
+        "data": [project("p", "ecr", &image("svc"), "1", "deb", &["external"], &[]),
+                 project("g", "github", "acme/site", "main", "npm", &["internal"], &[])]});
+    let issues = json!({"jsonapi": {"version": "1.0"}, "links": {},
+        "data": [issue("i1", "p", "SNYK-1", "critical", Some(("CVSSv4", "Attacked"))), issue("i2", "g", "SNYK-2", "critical", None)]});
+    let webhook = json!({"project": {"id": "w", "name": "acme/tools:package.json", "origin": "github", "type": "npm",
+            "remoteRepoUrl": "https://github.com/acme/tools", "attributes": {"environment": ["internal"]}},
+        "org": {"id": ORG, "name": "Globex"},
+        "newIssues": [{"id": "SNYK-JS-X-1", "pkgName": "x", "pkgVersions": ["1.0.0"],
+            "issueData": {"title": "RCE", "severity": "critical", "exploitMaturity": "mature"}, "isIgnored": false}],
+        "removedIssues": []});
+    assert_eq!(classify(&projects), Some(DocumentKind::ProjectsPage));
+    assert_eq!(classify(&issues), Some(DocumentKind::IssuesPage));
+    assert_eq!(classify(&webhook), Some(DocumentKind::WebhookBody));
+    assert!(!recognise(&json!({"detail-type": "AWS Health Event"})));
+    let events = raw_events_from_documents(&[projects.clone(), issues.clone(), webhook], at(T0)).unwrap();
+    assert_eq!(events.len(), 3);
+    let mut triage = InMemoryTriage::new(policy());
+    for e in &events {
+        triage.apply(e, at(T0)).unwrap();
+    }
+    let lanes: Vec<(String, Lane)> =
+        triage.tickets().iter().map(|t| (t.group_key.to_string(), t.lane)).collect();
+    assert_eq!(
+        lanes,
+        vec![
+            (format!("snyk/ecr/{}", image("svc")), Lane::P1),
+            ("snyk/github/acme/site".to_owned(), Lane::P4),
+            ("snyk/github/acme/tools".to_owned(), Lane::P2),
+        ]
+    );
+    let err = raw_events_from_documents(&[issues, projects], at(T0)).unwrap_err();
+    assert!(err.to_string().contains("no projects page before it lists"), "{err}");
+    let ecr_webhook = json!({"project": {"id": "e", "origin": "ecr", "name": "svc:1"}, "org": {"id": ORG}, "newIssues": []});
+    let err = raw_events_from_documents(&[ecr_webhook], at(T0)).unwrap_err();
+    assert!(err.to_string().contains("give the projects page first"), "{err}");
+}
