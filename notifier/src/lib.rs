@@ -1,1 +1,207 @@
 //! Tells teams in Slack about new and moved tickets, and reminds them 14 and 5 days before the due date.
+//!
+//! ```text
+//!  TICKET_CHANGES ──(durable consumer `notifier`)──▶ ChangeHandler ──┐
+//!                                                                     ├─▶ Sender ──▶ Slack (chat.postMessage / webhook)
+//!  every --reminder-scan-interval ──▶ ReminderScanner (JQL in JIRA) ──┘      │
+//!                                                                            └── markers in KV `notifier_markers`
+//! ```
+//!
+//! * [`schedule`]: which reminder a ticket is due today — a pure function of (due, today).
+//! * [`message`]: Block Kit blocks and fallback text within Slack's limits.
+//! * [`markers`]: one marker per message, claimed before sending and completed after, so every
+//!   message is sent exactly once; a claim left by a crash is resolved from the channel history.
+//! * [`changes`]: created, team changed (to the new team, naming the old one), reopened and,
+//!   optionally, resolved tickets.
+//! * [`reminders`]: the scan over JIRA, so due dates people changed in JIRA count.
+//! * [`slack`]: the Slack client, paced at one message per second per channel, honouring
+//!   `Retry-After`; `channel_not_found` and the like dead-letter, `invalid_auth` pauses.
+
+pub mod changes;
+mod config;
+pub mod destinations;
+mod error;
+pub mod index;
+pub mod markers;
+pub mod message;
+pub mod reminders;
+pub mod schedule;
+pub mod sender;
+pub mod slack;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bus::topology::{self, NOTIFIER, NOTIFIER_MARKERS};
+use bus::{ConsumerOptions, Health, JsonKv, Publisher};
+use catalog::Catalog;
+use jira_writer::{JiraClient, JiraClientConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use destinations::Environment;
+pub use error::{NotifyError, StartError};
+pub use sender::{Faults, WebhookRecovery};
+
+use crate::changes::{ChangeHandler, ChangeSettings};
+use crate::destinations::Destinations;
+use crate::index::IssueIndex;
+use crate::reminders::{ReminderScanner, ReminderSettings};
+use crate::sender::{Sender, SenderSettings};
+use crate::slack::{SlackClient, SlackSettings};
+
+/// A running notifier.
+pub struct Notifier {
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub address: SocketAddr,
+    pub health: Health,
+    consumer: JoinHandle<Result<(), bus::BusError>>,
+    scanner: Option<JoinHandle<()>>,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+impl Notifier {
+    /// Waits until shutdown has stopped every part.
+    pub async fn wait(self) -> Result<(), StartError> {
+        let consumed = self.consumer.await;
+        if let Some(scanner) = self.scanner {
+            let _ = scanner.await;
+        }
+        let _ = self.http.await;
+        match consumed {
+            Ok(result) => result.map_err(StartError::from),
+            Err(join) => Err(StartError::Config(format!("the consumer task failed: {join}"))),
+        }
+    }
+
+    /// Stops every part at once, mid-work, as if the process were killed (tests).
+    pub fn kill(self) {
+        self.consumer.abort();
+        if let Some(scanner) = &self.scanner {
+            scanner.abort();
+        }
+        self.http.abort();
+    }
+}
+
+/// Runs the notifier until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    start(config, shutdown).await?.wait().await
+}
+
+/// Checks the settings, connects, and starts the consumer, the reminder scan and the HTTP
+/// endpoints in the background.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifier, StartError> {
+    if config.claim_lease <= config.slack_timeout {
+        return Err(StartError::Config(format!(
+            "--claim-lease ({:?}) must be longer than --slack-timeout ({:?}), or a slow send would be taken for a crash",
+            config.claim_lease, config.slack_timeout
+        )));
+    }
+    let catalog = match &config.catalog {
+        Some(path) => Catalog::load(path)?,
+        None => Catalog::default_only(&config.default_team),
+    };
+    let destinations =
+        Destinations::from_catalog(&catalog, &config.environment, config.slack_bot_token.is_some())?;
+    if destinations.is_empty() {
+        tracing::warn!(
+            "No team in the catalog has a Slack channel or webhook; every message will dead-letter."
+        );
+    }
+    let jira = if config.reminders { Some(jira_client(&config)?) } else { None };
+
+    let client = bus::connect(&config.nats.settings("notifier")).await?;
+    let js = bus::jetstream(client);
+    bus::ensure_topology(&js, &config.topology.config()).await?;
+    let markers = JsonKv::open(&js, NOTIFIER_MARKERS).await?;
+    let index = IssueIndex::new(JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS));
+
+    let slack = Arc::new(SlackClient::new(SlackSettings {
+        api_url: config.slack_api_url.clone(),
+        bot_token: config.slack_bot_token.clone(),
+        timeout: config.slack_timeout,
+        channel_interval: config.channel_interval,
+        auth_pause: config.auth_pause,
+    })?);
+    let instance = format!("notifier-{}-{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+    let sender = Arc::new(Sender::new(
+        markers,
+        slack,
+        SenderSettings {
+            instance,
+            claim_lease: config.claim_lease,
+            clock_skew: config.history_skew,
+            max_wait_in_place: config.max_wait_in_place,
+            webhook_recovery: config.webhook_recovery,
+        },
+        config.faults.clone(),
+    ));
+    let destinations = Arc::new(destinations);
+    let health = Health::new();
+
+    let handler = Arc::new(ChangeHandler {
+        index: index.clone(),
+        sender: sender.clone(),
+        destinations: destinations.clone(),
+        settings: ChangeSettings {
+            notify_resolved: config.notify_resolved,
+            notify_previous_team: config.notify_previous_team,
+        },
+    });
+    let consumer = topology::pull_consumer(&js, NOTIFIER).await?;
+    let options =
+        ConsumerOptions { concurrency: usize::from(config.concurrency), ..ConsumerOptions::new(NOTIFIER) };
+    let consumer = tokio::spawn(bus::consumer::run(
+        consumer,
+        handler,
+        Publisher::new(js.clone()),
+        options,
+        health.clone(),
+        shutdown.clone(),
+    ));
+
+    let scanner = jira.map(|jira| {
+        let scanner = ReminderScanner {
+            jira,
+            index,
+            sender,
+            destinations,
+            catalog: Arc::new(catalog),
+            clock: config.clock.clone(),
+            settings: ReminderSettings {
+                scan_interval: config.reminder_scan_interval,
+                overdue: config.overdue_reminder,
+                add_labels: config.reminder_labels,
+                label: config.ticket_label.clone(),
+                page_size: config.reminder_page_size,
+                concurrency: usize::from(config.concurrency),
+            },
+        };
+        tokio::spawn(scanner.run(health.clone(), shutdown.clone()))
+    });
+
+    let server = service_kit::http::serve(
+        config.http.listen,
+        service_kit::http::health_router(health.clone()),
+        shutdown,
+    )
+    .await?;
+    tracing::info!(address = %server.address, reminders = config.reminders, "Notifier started.");
+    Ok(Notifier { address: server.address, health, consumer, scanner, http: server.task })
+}
+
+fn jira_client(config: &Config) -> Result<JiraClient, StartError> {
+    let missing = |what: &str| {
+        StartError::Config(format!(
+            "the reminder scan needs {what}; set it, or turn reminders off with --reminders false"
+        ))
+    };
+    let url = config.jira_url.clone().ok_or_else(|| missing("--jira-url (JIRA_URL)"))?;
+    let email = config.jira_email.clone().ok_or_else(|| missing("--jira-email (JIRA_EMAIL)"))?;
+    let token = config.jira_api_token.clone().ok_or_else(|| missing("--jira-api-token (JIRA_API_TOKEN)"))?;
+    let mut settings = JiraClientConfig::new(url, email, token);
+    settings.requests_per_second = config.jira_requests_per_second;
+    Ok(JiraClient::new(settings)?)
+}

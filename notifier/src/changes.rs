@@ -1,0 +1,134 @@
+//! Ticket changes → messages: a new ticket, a ticket handed to another team, a reopened one and,
+//! if enabled, a resolved one, each to the owning team's channel, each exactly once.
+
+use std::sync::Arc;
+
+use bus::{Delivery, Handler};
+use contracts::{ChangeKind, TicketChange};
+
+use crate::destinations::Destinations;
+use crate::error::NotifyError;
+use crate::index::IssueIndex;
+use crate::markers::{notice_key, previous_team_notice_key};
+use crate::message::{Notice, NoticeKind, render};
+use crate::sender::{SendOutcome, Sender};
+
+/// Which changes are announced.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeSettings {
+    pub notify_resolved: bool,
+    /// Also tell the team that had the ticket before a team change.
+    pub notify_previous_team: bool,
+}
+
+/// The message kind a change deserves, if any.
+pub fn notice_kind(change: &TicketChange, settings: &ChangeSettings) -> Option<NoticeKind> {
+    match change.kind {
+        ChangeKind::Created => Some(NoticeKind::Created),
+        ChangeKind::TeamChanged => {
+            Some(NoticeKind::TeamChanged { previous_team: change.previous_team.clone() })
+        }
+        ChangeKind::Reopened => Some(NoticeKind::Reopened),
+        ChangeKind::Resolved if settings.notify_resolved => Some(NoticeKind::Resolved),
+        ChangeKind::Resolved | ChangeKind::Updated => None,
+    }
+}
+
+fn notice(change: &TicketChange, kind: NoticeKind) -> Notice {
+    Notice {
+        kind,
+        issue_key: change.issue_key.clone(),
+        issue_url: change.issue_url.clone(),
+        summary: change.summary.clone(),
+        team: change.team.clone(),
+        lane: Some(change.lane.as_str().to_owned()),
+        due: change.due_date,
+        reason: change.reason.clone(),
+    }
+}
+
+/// The `notifier` consumer's handler.
+pub struct ChangeHandler {
+    pub index: IssueIndex,
+    pub sender: Arc<Sender>,
+    pub destinations: Arc<Destinations>,
+    pub settings: ChangeSettings,
+}
+
+impl ChangeHandler {
+    async fn send(&self, key: &str, team: &str, notice: &Notice) -> Result<(), NotifyError> {
+        let destination = self.destinations.for_team(team)?;
+        let outcome = self.sender.send_once(key, &destination, &render(notice), &notice.issue_key).await?;
+        match outcome {
+            SendOutcome::ClaimedElsewhere { remaining } => {
+                Err(NotifyError::ClaimedElsewhere { marker: key.to_owned(), retry_after: remaining })
+            }
+            outcome => {
+                tracing::info!(marker = %key, issue_key = %notice.issue_key, destination = %destination.label(), ?outcome, "Ticket change announced.");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Handler for ChangeHandler {
+    type Error = NotifyError;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), NotifyError> {
+        let change = TicketChange::from_json(delivery.payload())?;
+        self.index.record(&change).await?;
+        let Some(kind) = notice_kind(&change, &self.settings) else { return Ok(()) };
+        let message = notice(&change, kind);
+        self.send(&notice_key(&change), &change.team, &message).await?;
+        if self.settings.notify_previous_team
+            && change.kind == ChangeKind::TeamChanged
+            && let Some(previous) = change.previous_team.as_deref().filter(|p| *p != change.team)
+        {
+            self.send(&previous_team_notice_key(&change, previous), previous, &message).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contracts::{GroupKey, Lane, Source};
+
+    fn change(kind: ChangeKind) -> TicketChange {
+        TicketChange {
+            schema: 1,
+            kind,
+            group_key: GroupKey::new(Source::Snyk, ["github", "acme/checkout"]),
+            source: Source::Snyk,
+            issue_id: "10001".into(),
+            issue_key: "PAY-1".into(),
+            issue_url: "https://x/browse/PAY-1".into(),
+            team: "payments".into(),
+            previous_team: Some("platform".into()),
+            lane: Lane::P2,
+            due_date: None,
+            summary: "s".into(),
+            reason: "r".into(),
+            content_hash: "h".into(),
+            upstream_version: 3,
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn announces_created_moved_and_reopened_and_resolved_only_on_request() {
+        let quiet = ChangeSettings { notify_resolved: false, notify_previous_team: false };
+        let loud = ChangeSettings { notify_resolved: true, ..quiet };
+        assert_eq!(notice_kind(&change(ChangeKind::Created), &quiet), Some(NoticeKind::Created));
+        assert_eq!(
+            notice_kind(&change(ChangeKind::TeamChanged), &quiet),
+            Some(NoticeKind::TeamChanged { previous_team: Some("platform".into()) })
+        );
+        assert_eq!(notice_kind(&change(ChangeKind::Reopened), &quiet), Some(NoticeKind::Reopened));
+        assert_eq!(notice_kind(&change(ChangeKind::Updated), &loud), None);
+        assert_eq!(notice_kind(&change(ChangeKind::Resolved), &quiet), None);
+        assert_eq!(notice_kind(&change(ChangeKind::Resolved), &loud), Some(NoticeKind::Resolved));
+        assert_eq!(notice_key(&change(ChangeKind::TeamChanged)), "notice/10001/team_changed/v3/to-payments");
+    }
+}

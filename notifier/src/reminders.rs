@@ -1,0 +1,313 @@
+//! The reminder scan: asks JIRA for our open tickets with a due date (so a due date a person
+//! changed in JIRA is the one that counts), decides which reminder each is due today, and sends
+//! each once per issue, kind and due date.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bus::Health;
+use catalog::Catalog;
+use chrono::NaiveDate;
+use futures_util::StreamExt;
+use jira_writer::JiraClient;
+use jira_writer::client::{Issue, SearchRequest};
+use serde_json::json;
+use service_kit::Clock;
+use tokio_util::sync::CancellationToken;
+
+use crate::destinations::Destinations;
+use crate::error::NotifyError;
+use crate::index::IssueIndex;
+use crate::markers::reminder_key;
+use crate::message::{Notice, NoticeKind, render};
+use crate::schedule::{ReminderKind, may_be_due, reminder_due};
+use crate::sender::{SendOutcome, Sender};
+
+/// The readiness component of the scan.
+pub const HEALTH_COMPONENT: &str = "reminder scan";
+
+/// How the scan runs.
+#[derive(Debug, Clone)]
+pub struct ReminderSettings {
+    pub scan_interval: Duration,
+    pub overdue: bool,
+    /// Add `notified-14d` / `notified-5d` to the issue after sending.
+    pub add_labels: bool,
+    /// The label every ticket of ours carries.
+    pub label: String,
+    /// Issues per search page.
+    pub page_size: u32,
+    /// Channels served at once.
+    pub concurrency: usize,
+}
+
+/// The JQL of the scan: our open tickets that have a due date.
+pub fn scan_jql(label: &str) -> String {
+    format!(
+        r#"labels = "{label}" AND statusCategory != Done AND duedate is not EMPTY ORDER BY duedate ASC, key ASC"#
+    )
+}
+
+/// What one scan did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    pub jira_calls: u64,
+    pub issues: u64,
+    pub index_lookups: u64,
+    pub due: u64,
+    pub sent: u64,
+    pub already_sent: u64,
+    pub recovered: u64,
+    pub claimed_elsewhere: u64,
+    pub abandoned: u64,
+    pub failed: u64,
+    pub labels_added: u64,
+}
+
+impl ScanReport {
+    fn add(&mut self, other: &ScanReport) {
+        self.sent += other.sent;
+        self.already_sent += other.already_sent;
+        self.recovered += other.recovered;
+        self.claimed_elsewhere += other.claimed_elsewhere;
+        self.abandoned += other.abandoned;
+        self.failed += other.failed;
+        self.labels_added += other.labels_added;
+    }
+}
+
+/// One reminder to send.
+#[derive(Debug, Clone)]
+struct DueReminder {
+    key: String,
+    team: String,
+    kind: ReminderKind,
+    notice: Notice,
+}
+
+pub struct ReminderScanner {
+    pub jira: JiraClient,
+    pub index: IssueIndex,
+    pub sender: Arc<Sender>,
+    pub destinations: Arc<Destinations>,
+    pub catalog: Arc<Catalog>,
+    pub clock: Clock,
+    pub settings: ReminderSettings,
+}
+
+impl ReminderScanner {
+    /// Scans every `scan_interval` (and once at start) until `shutdown`.
+    pub async fn run(self, health: Health, shutdown: CancellationToken) {
+        health.register(HEALTH_COMPONENT);
+        let mut ticker = tokio::time::interval(self.settings.scan_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            let started = Instant::now();
+            match self.scan_once(&shutdown).await {
+                Ok(report) => {
+                    health.set_ready(HEALTH_COMPONENT);
+                    metrics::histogram!("itk_reminder_scan_seconds").record(started.elapsed().as_secs_f64());
+                    if report.due > 0 || report.failed > 0 {
+                        tracing::info!(
+                            issues = report.issues,
+                            due = report.due,
+                            sent = report.sent,
+                            already_sent = report.already_sent,
+                            recovered = report.recovered,
+                            claimed_elsewhere = report.claimed_elsewhere,
+                            failed = report.failed,
+                            jira_calls = report.jira_calls,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "Reminder scan done."
+                        );
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "Reminder scan failed.");
+                    health.set_unready(HEALTH_COMPONENT, format!("last scan failed: {error}"));
+                }
+            }
+        }
+    }
+
+    /// One scan over every open ticket with a due date.
+    pub async fn scan_once(&self, shutdown: &CancellationToken) -> Result<ScanReport, NotifyError> {
+        let mut report = ScanReport::default();
+        let due = self.find_due(&mut report).await?;
+        report.due = due.len() as u64;
+        // Messages to one channel go one after the other (Slack's one per second per channel);
+        // channels are served in parallel.
+        let mut by_destination: BTreeMap<String, Vec<DueReminder>> = BTreeMap::new();
+        for reminder in due {
+            let label = self.destinations.for_team(&reminder.team).map(|d| d.label()).unwrap_or_default();
+            by_destination.entry(label).or_default().push(reminder);
+        }
+        let mut groups = futures_util::stream::iter(by_destination.into_values())
+            .map(|group| self.send_group(group, shutdown))
+            .buffer_unordered(self.settings.concurrency.max(1));
+        while let Some(result) = groups.next().await {
+            report.add(&result?);
+        }
+        Ok(report)
+    }
+
+    /// Pages through the search and keeps the tickets due a reminder today.
+    async fn find_due(&self, report: &mut ScanReport) -> Result<Vec<DueReminder>, NotifyError> {
+        let now = self.clock.now();
+        let today_utc = now.date_naive();
+        let mut request = SearchRequest {
+            jql: scan_jql(&self.settings.label),
+            max_results: Some(self.settings.page_size),
+            fields: ["summary", "duedate", "status", "project"].map(str::to_owned).to_vec(),
+            ..SearchRequest::default()
+        };
+        let mut due = Vec::new();
+        loop {
+            let page = self.jira.search(&request).await?;
+            report.jira_calls += 1;
+            for issue in &page.issues {
+                report.issues += 1;
+                let Some(due_date) = issue.due_date() else { continue };
+                if issue.is_done() || !may_be_due(due_date, today_utc, self.settings.overdue) {
+                    continue;
+                }
+                report.index_lookups += 1;
+                if let Some(reminder) = self.due_reminder(issue, due_date, now).await? {
+                    due.push(reminder);
+                }
+            }
+            match page.next_page_token() {
+                Some(token) => request.next_page_token = Some(token.to_owned()),
+                None => break,
+            }
+        }
+        Ok(due)
+    }
+
+    /// The reminder one issue is due today in its team's time zone, if any.
+    async fn due_reminder(
+        &self,
+        issue: &Issue,
+        due: NaiveDate,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<DueReminder>, NotifyError> {
+        let record = self.index.get(&issue.key).await?;
+        let team = match &record {
+            Some(record) => record.team.clone(),
+            None => self.team_of_project(issue),
+        };
+        let today = now.with_timezone(&self.catalog.team(&team).time_zone).date_naive();
+        let Some(kind) = reminder_due(due, today, self.settings.overdue) else { return Ok(None) };
+        let summary = issue
+            .summary()
+            .map(str::to_owned)
+            .or_else(|| record.as_ref().map(|r| r.summary.clone()))
+            .unwrap_or_default();
+        let issue_url = record.as_ref().map(|r| r.issue_url.clone()).unwrap_or_else(|| browse_url(issue));
+        let notice = Notice {
+            kind: NoticeKind::Reminder { kind, today },
+            issue_key: issue.key.clone(),
+            issue_url,
+            summary,
+            team: team.clone(),
+            lane: record.as_ref().map(|r| r.lane.clone()),
+            due: Some(due),
+            reason: record.map(|r| r.reason).unwrap_or_default(),
+        };
+        Ok(Some(DueReminder { key: reminder_key(&issue.key, kind, due), team, kind, notice }))
+    }
+
+    /// For an issue the index does not know (filed before this notifier ran): the team whose
+    /// JIRA project it is in, else the default team.
+    fn team_of_project(&self, issue: &Issue) -> String {
+        let project = issue
+            .project_key()
+            .map(str::to_owned)
+            .or_else(|| issue.key.rsplit_once('-').map(|(project, _)| project.to_owned()));
+        let mut owners = self
+            .catalog
+            .teams
+            .iter()
+            .filter(|(_, team)| team.jira_project.is_some() && team.jira_project == project)
+            .map(|(name, _)| name.clone());
+        match (owners.next(), owners.next()) {
+            (Some(only), None) => only,
+            _ => self.catalog.default_team.clone(),
+        }
+    }
+
+    async fn send_group(
+        &self,
+        group: Vec<DueReminder>,
+        shutdown: &CancellationToken,
+    ) -> Result<ScanReport, NotifyError> {
+        let mut report = ScanReport::default();
+        for reminder in group {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.send(&reminder).await {
+                Ok(SendOutcome::Sent { .. }) => {
+                    report.sent += 1;
+                    report.labels_added += u64::from(self.mirror_label(&reminder).await);
+                }
+                Ok(SendOutcome::Recovered { .. }) => {
+                    report.recovered += 1;
+                    report.labels_added += u64::from(self.mirror_label(&reminder).await);
+                }
+                Ok(SendOutcome::AlreadySent) => report.already_sent += 1,
+                Ok(SendOutcome::ClaimedElsewhere { .. }) => report.claimed_elsewhere += 1,
+                Ok(SendOutcome::Abandoned) => report.abandoned += 1,
+                // Nothing will work until the credentials are fixed: stop and say so.
+                Err(error) if error.is_auth() => return Err(error),
+                Err(error) => {
+                    report.failed += 1;
+                    metrics::counter!("itk_reminders_failed_total").increment(1);
+                    tracing::error!(marker = %reminder.key, issue_key = %reminder.notice.issue_key, team = %reminder.team,
+                        %error, "Reminder not sent; the next scan tries again.");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn send(&self, reminder: &DueReminder) -> Result<SendOutcome, NotifyError> {
+        if self.sender.is_done(&reminder.key).await? {
+            return Ok(SendOutcome::AlreadySent);
+        }
+        let destination = self.destinations.for_team(&reminder.team)?;
+        let message = render(&reminder.notice);
+        let outcome =
+            self.sender.send_once(&reminder.key, &destination, &message, &reminder.notice.issue_key).await?;
+        if matches!(outcome, SendOutcome::Sent { .. } | SendOutcome::Recovered { .. }) {
+            tracing::info!(marker = %reminder.key, issue_key = %reminder.notice.issue_key, destination = %destination.label(), "Reminder sent.");
+        }
+        Ok(outcome)
+    }
+
+    /// Mirrors the reminder as a JIRA label for board visibility; the marker stays the record.
+    async fn mirror_label(&self, reminder: &DueReminder) -> bool {
+        let Some(label) = reminder.kind.label().filter(|_| self.settings.add_labels) else { return false };
+        let body = json!({"update": {"labels": [{"add": label}]}});
+        match self.jira.edit_issue(&reminder.notice.issue_key, &body, false).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(issue_key = %reminder.notice.issue_key, label, %error, "Could not add the reminder label.");
+                false
+            }
+        }
+    }
+}
+
+/// `https://site/browse/KEY` from the issue's `self` URL.
+fn browse_url(issue: &Issue) -> String {
+    match issue.self_url.split_once("/rest/api/") {
+        Some((base, _)) => format!("{base}/browse/{}", issue.key),
+        None => String::new(),
+    }
+}
