@@ -1,1 +1,4 @@
-//! The operator CLI: explain, replay, dead letters, topology, demo.
+//! The operator CLI of infra-tickets, as a library so tests run its commands in-process.
+
+pub mod explain;
+pub mod operate;

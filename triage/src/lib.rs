@@ -1,1 +1,180 @@
-//! Turns raw events into desired ticket states: normalise, group, owner, lane, due date.
+//! triage: turns raw events into desired ticket states.
+//!
+//! It consumes `RAW_EVENTS` with the durable consumer `triage`, hands each event to the policy of
+//! its source ([`snyk_policy::SnykPolicy`], [`health_policy::HealthPolicy`]), keeps each group's
+//! state in the `triage_groups` bucket and publishes a [`contracts::DesiredTicket`] on
+//! `desired.<token>` only when its content changed. Malformed events are dead-lettered with the
+//! reason; events a policy does not ticket are acknowledged and dropped.
+
+pub mod engine;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bus::consumer::{self, ConsumerOptions, Delivery, ErrorClass, Handler};
+use bus::topology::{self, TRIAGE_GROUPS};
+use bus::{Classify, Health, JsonKv, Publisher};
+use catalog::Catalog;
+use contracts::{PayloadKind, RawEvent};
+use health_policy::{HealthPolicy, HealthSettings};
+use service_kit::{Clock, HttpArgs, NatsArgs, TelemetryArgs, TopologyArgs};
+use snyk_policy::{SnykPolicy, SnykSettings};
+use tokio_util::sync::CancellationToken;
+use triage_policy::PolicyError;
+
+pub use engine::Engine;
+
+/// triage's settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "triage", about = "Turns raw events into desired ticket states.")]
+pub struct Config {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// Ownership catalog (TOML). Without it, everything goes to the default team.
+    #[arg(long = "catalog", env = "ITK_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// Owner of last resort when no catalog is given.
+    #[arg(long = "default-team", env = "ITK_DEFAULT_TEAM", default_value = "platform")]
+    pub default_team: String,
+    /// Raw events handled at once by this process.
+    #[arg(long = "concurrency", env = "TRIAGE_CONCURRENCY", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub snyk: SnykSettings,
+    #[command(flatten)]
+    pub health: HealthSettings,
+    #[arg(skip)]
+    pub clock: Clock,
+}
+
+/// Why triage could not process an event.
+#[derive(Debug, thiserror::Error)]
+pub enum TriageError {
+    #[error(transparent)]
+    Contract(#[from] contracts::ContractError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+}
+
+impl Classify for TriageError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            TriageError::Contract(_) => ErrorClass::DeadLetter,
+            TriageError::Policy(PolicyError::Malformed { .. }) => ErrorClass::DeadLetter,
+            TriageError::Policy(PolicyError::Ignored(_)) => ErrorClass::Ack,
+            TriageError::Bus(error) => error.class(),
+        }
+    }
+}
+
+/// Why triage could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    #[error("cannot serve HTTP on {address}: {source}")]
+    Http { address: std::net::SocketAddr, source: std::io::Error },
+}
+
+/// Loads the catalog named in the config, or sends everything to the default team.
+pub fn load_catalog(
+    path: Option<&std::path::Path>,
+    default_team: &str,
+) -> Result<Catalog, catalog::CatalogError> {
+    match path {
+        Some(path) => Catalog::load(path),
+        None => Ok(Catalog::default_only(default_team)),
+    }
+}
+
+/// Dispatches raw events to the policy of their source.
+pub struct Triage {
+    snyk: Engine<SnykPolicy>,
+    health: Engine<HealthPolicy>,
+    clock: Clock,
+}
+
+impl Triage {
+    pub async fn new(
+        js: &async_nats::jetstream::Context,
+        publisher: Publisher,
+        catalog: Arc<Catalog>,
+        snyk: SnykSettings,
+        health: HealthSettings,
+        clock: Clock,
+    ) -> Result<Self, bus::BusError> {
+        Ok(Triage {
+            snyk: Engine::new(
+                SnykPolicy::new(catalog.clone(), snyk),
+                JsonKv::open(js, TRIAGE_GROUPS).await?,
+                publisher.clone(),
+            ),
+            health: Engine::new(
+                HealthPolicy::new(catalog, health),
+                JsonKv::open(js, TRIAGE_GROUPS).await?,
+                publisher,
+            ),
+            clock,
+        })
+    }
+
+    /// Processes one raw event; returns how many desired tickets it published.
+    pub async fn process(&self, event: &RawEvent) -> Result<usize, TriageError> {
+        let now = self.clock.now();
+        match event.kind {
+            PayloadKind::SnykProjectSnapshot => self.snyk.process(event, now).await,
+            PayloadKind::AwsHealthEvent => self.health.process(event, now).await,
+        }
+    }
+}
+
+impl Handler for Triage {
+    type Error = TriageError;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), TriageError> {
+        let event = RawEvent::from_json(delivery.payload())?;
+        metrics::counter!("itk_triage_events_total", "source" => event.source.as_str()).increment(1);
+        let published = self.process(&event).await?;
+        tracing::debug!(dedup_id = %event.dedup_id, published, "Raw event triaged.");
+        Ok(())
+    }
+}
+
+/// Runs triage until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    let catalog = Arc::new(load_catalog(config.catalog.as_deref(), &config.default_team)?);
+    let health = Health::new();
+    let http = service_kit::http::serve(
+        config.http.listen,
+        service_kit::http::health_router(health.clone()),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|source| StartError::Http { address: config.http.listen, source })?;
+
+    let client = bus::connect(&config.nats.settings("triage")).await?;
+    let js = bus::jetstream(client.clone());
+    bus::ensure_topology(&js, &config.topology.config()).await?;
+    let publisher = Publisher::new(js.clone());
+    let triage =
+        Triage::new(&js, publisher.clone(), catalog, config.snyk, config.health, config.clock).await?;
+    let consumer = topology::pull_consumer(&js, topology::TRIAGE).await?;
+    let options =
+        ConsumerOptions { concurrency: usize::from(config.concurrency), ..ConsumerOptions::new("triage") };
+    tracing::info!(address = %http.address, "Triage running.");
+    consumer::run(consumer, Arc::new(triage), publisher, options, health, shutdown).await?;
+    let _ = client.drain().await;
+    let _ = http.task.await;
+    Ok(())
+}

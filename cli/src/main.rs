@@ -1,0 +1,73 @@
+use clap::{Parser, Subcommand};
+use service_kit::NatsArgs;
+
+/// infra-tickets: one JIRA ticket per unit of work, from AWS Health and Snyk.
+#[derive(Debug, Parser)]
+#[command(name = "infra-tickets", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the desired tickets that Snyk or AWS Health payloads would produce, as JSON lines.
+    Explain(infra_tickets::explain::ExplainArgs),
+    /// Show streams, consumers (pending, in flight) and key-value buckets.
+    Topology {
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
+    /// Inspect and redrive dead letters.
+    Dlq {
+        #[command(flatten)]
+        nats: NatsArgs,
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// One line per dead letter: sequence, stage, class, deliveries, when, reason.
+    List,
+    /// One dead letter with its headers and payload.
+    Show {
+        /// Sequence in the DEAD_LETTERS stream (from `dlq list`).
+        sequence: u64,
+    },
+    /// Republish dead letters to their original subjects (after fixing the cause).
+    Redrive {
+        /// Sequences in the DEAD_LETTERS stream.
+        #[arg(required_unless_present = "all")]
+        sequences: Vec<u64>,
+        /// Redrive every dead letter.
+        #[arg(long, conflicts_with = "sequences")]
+        all: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let output = match cli.command {
+        Command::Explain(args) => {
+            let mut out = String::new();
+            for ticket in infra_tickets::explain::explain(args)? {
+                out.push_str(&serde_json::to_string(&ticket)?);
+                out.push('\n');
+            }
+            out
+        }
+        Command::Topology { nats } => infra_tickets::operate::topology_report(&nats).await?,
+        Command::Dlq { nats, command } => match command {
+            DlqCommand::List => infra_tickets::operate::dlq_list(&nats).await?,
+            DlqCommand::Show { sequence } => infra_tickets::operate::dlq_show(&nats, sequence).await?,
+            DlqCommand::Redrive { sequences, all } => {
+                infra_tickets::operate::dlq_redrive(&nats, &sequences, all).await?
+            }
+        },
+    };
+    print!("{output}");
+    Ok(())
+}

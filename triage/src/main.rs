@@ -1,0 +1,7 @@
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config: triage::Config = service_kit::config::parse();
+    let _telemetry = service_kit::telemetry::init("triage", &config.telemetry)?;
+    triage::run(config, service_kit::shutdown::on_signal()).await?;
+    Ok(())
+}
