@@ -1,7 +1,155 @@
 //! Reconciles desired ticket states with JIRA Cloud: exactly one ticket per group key.
 //!
 //! * [`client`]: the JIRA Cloud REST v3 client (also used by the notifier's reminder scan).
+//! * [`mapping`]: pure mapping of a desired ticket to JIRA fields, ADF and edits.
+//! * [`ledger`]: the `jira_ledger` record per group key.
+//! * [`writer`]: the reconcile (claim, search, create or adopt, edit, transition) and the
+//!   duplicate sweep.
+//!
+//! [`run`] consumes `DESIRED_TICKETS` with the durable consumer `jira-writer`, publishes a
+//! [`contracts::TicketChange`] after every JIRA write, serves `/healthz`, `/readyz` (unready
+//! while paused on 401/403) and `/metrics`, and sweeps duplicates periodically.
 
 pub mod client;
+pub mod config;
+pub mod ledger;
+pub mod mapping;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus::topology::{self, JIRA_LEDGER, JIRA_WRITER};
+use bus::{ConsumerOptions, Health, JsonKv, Publisher};
+use catalog::Catalog;
+use tokio_util::sync::CancellationToken;
 
 pub use client::{JiraClient, JiraClientConfig, JiraError};
+pub use config::{Config, Hooks};
+pub use writer::{SweepReport, Writer, WriterError, WriterSettings};
+
+/// The JIRA client the config describes.
+pub fn client_from(config: &Config) -> Result<JiraClient, JiraError> {
+    let mut client =
+        JiraClientConfig::new(&config.jira_url, &config.jira_email, config.jira_api_token.clone());
+    client.requests_per_second = config.jira_requests_per_second;
+    client.timeout = config.jira_timeout;
+    client.max_attempts = config.jira_max_attempts;
+    client.backoff_base = config.jira_backoff;
+    client.auth_pause = config.jira_auth_pause;
+    JiraClient::new(client)
+}
+
+fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
+    if config.jira_project.trim().is_empty() {
+        return Err(WriterError::Config("--jira-project (ITK_JIRA_PROJECT) is empty".into()));
+    }
+    if config.jira_labels.iter().all(|l| l.trim().is_empty()) {
+        return Err(WriterError::Config("--jira-labels (ITK_JIRA_LABELS) names no label".into()));
+    }
+    if let Some(field) = &config.jira_team_field
+        && !field.starts_with("customfield_")
+    {
+        return Err(WriterError::Config(format!(
+            "--jira-team-field (ITK_JIRA_TEAM_FIELD) {field:?} is not a custom field id like customfield_10050"
+        )));
+    }
+    let instance = config
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| format!("jira-writer-{}-{}", std::process::id(), rand::random::<u32>()));
+    Ok(WriterSettings {
+        mapping: mapping::MappingSettings {
+            default_project: config.jira_project.clone(),
+            issue_type: config.jira_issue_type.clone(),
+            lane_priorities: config.jira_lane_priorities.clone(),
+            labels: config
+                .jira_labels
+                .iter()
+                .map(|l| mapping::clean_label(l))
+                .filter(|l| !l.is_empty())
+                .collect(),
+            team_field: config.jira_team_field.clone(),
+        },
+        instance,
+        consistency_window: config.consistency_window,
+        claim_recheck: config.claim_recheck,
+        reopen_window: config.reopen_window,
+        // Duplicates come from creates inside the window; look back past it and one sweep.
+        sweep_lookback: config.consistency_window * 2 + config.sweep_every + Duration::from_secs(60),
+        dry_run: config.dry_run,
+    })
+}
+
+/// Runs the jira-writer until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WriterError> {
+    let settings = settings_from(&config)?;
+    let catalog = match &config.catalog {
+        Some(path) => Catalog::load(path)?,
+        None => Catalog::default_only("unowned"),
+    };
+    let client = client_from(&config)?;
+    let nats = bus::connect(&config.nats.settings("jira-writer")).await?;
+    let js = bus::jetstream(nats);
+    bus::ensure_topology(&js, &config.topology.config()).await?;
+    let ledger = JsonKv::open(&js, JIRA_LEDGER).await?;
+    let publisher = Publisher::new(js.clone());
+    let health = Health::new();
+    // Everything below stops on shutdown, or at once on a (test) crash.
+    let stop = shutdown.child_token();
+    let crash = CancellationToken::new();
+    let router = service_kit::http::health_router(health.clone());
+    let server = service_kit::http::serve(config.http.listen, router, stop.clone())
+        .await
+        .map_err(WriterError::Http)?;
+    let _ = config.hooks.listening.set(server.address);
+    tracing::info!(
+        instance = %settings.instance,
+        dry_run = settings.dry_run,
+        window_secs = settings.consistency_window.as_secs(),
+        "jira-writer starting."
+    );
+    let writer = Arc::new(Writer::new(
+        client,
+        ledger,
+        publisher.clone(),
+        catalog,
+        settings,
+        config.clock.clone(),
+        config.hooks.clone(),
+        crash.clone(),
+    ));
+    let sweeper = tokio::spawn(sweep_loop(writer.clone(), config.sweep_every, stop.clone()));
+    let consumer = topology::pull_consumer(&js, JIRA_WRITER).await?;
+    let mut options = ConsumerOptions::new(JIRA_WRITER);
+    options.concurrency = usize::from(config.concurrency);
+    let consuming = bus::consumer::run(consumer, writer, publisher, options, health, stop.clone());
+    let result = tokio::select! {
+        result = consuming => result.map_err(WriterError::from),
+        _ = crash.cancelled() => Err(WriterError::Crashed),
+    };
+    stop.cancel();
+    sweeper.abort();
+    let _ = server.task.await;
+    result
+}
+
+async fn sweep_loop(writer: Arc<Writer>, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+        match writer.sweep_once().await {
+            Ok(report) if !report.closed.is_empty() => {
+                tracing::warn!(
+                    closed = report.closed.len(),
+                    scanned = report.scanned,
+                    "Sweep closed duplicates."
+                );
+            }
+            Ok(report) => tracing::debug!(scanned = report.scanned, "Sweep found no duplicates."),
+            Err(error) => tracing::warn!(%error, "Sweep failed; will try again."),
+        }
+    }
+}

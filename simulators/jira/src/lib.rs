@@ -699,7 +699,7 @@ fn dispatch(
         }
         ("PUT", ["rest", "api", "3", "issue", key]) => {
             let return_issue = query_param(query, "returnIssue").as_deref() == Some("true");
-            site.edit_issue(key, body_or_empty, return_issue)
+            site.edit_issue(key, body_or_empty, return_issue, user)
         }
         ("GET", ["rest", "api", "3", "issue", key, "comment"]) => site.comments(key),
         ("POST", ["rest", "api", "3", "issue", key, "comment"]) => site.add_comment(key, body_or_empty, user),

@@ -514,7 +514,7 @@ impl Site {
     }
 
     /// `PUT /rest/api/3/issue/{key}`; a `project` in `fields` moves the issue (new key).
-    pub fn edit_issue(&mut self, id_or_key: &str, body: &Value, return_issue: bool) -> Answer {
+    pub fn edit_issue(&mut self, id_or_key: &str, body: &Value, return_issue: bool, author: &str) -> Answer {
         let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
         let mut record = self.issues[&id].clone();
         let empty = Map::new();
@@ -571,6 +571,14 @@ impl Site {
         record.updated = now;
         snapshot(&mut record, now);
         self.issues.insert(id, record);
+        let comments: Vec<Value> = body
+            .pointer("/update/comment")
+            .and_then(Value::as_array)
+            .map(|c| c.iter().filter_map(|op| op.pointer("/add/body").cloned()).collect())
+            .unwrap_or_default();
+        for comment in comments {
+            self.add_comment(&id.to_string(), &json!({ "body": comment }), author);
+        }
         if return_issue { (200, Some(self.issue_json(id, &FieldSelection::All, &[]))) } else { (204, None) }
     }
 

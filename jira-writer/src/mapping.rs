@@ -1,0 +1,487 @@
+//! Pure mapping from a desired ticket to JIRA field values and request bodies: project, issue
+//! type, priority per lane, labels, components, the team field, the description in Atlassian
+//! Document Format, and JIRA's size limits. No I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use contracts::{DesiredTicket, DueDateSource, Lane, TicketBody};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// JIRA's limits (Alertmanager's `maxSummaryLenRunes`, `maxDescriptionLenRunes`).
+pub const MAX_SUMMARY: usize = 255;
+pub const MAX_DESCRIPTION: usize = 32_767;
+pub const MAX_LABEL: usize = 255;
+/// The issue property that carries the group key into JIRA.
+pub const PROPERTY_KEY: &str = "infra-tickets";
+/// Version of the property's value.
+pub const PROPERTY_SCHEMA: u32 = 1;
+
+/// How lanes and teams map to JIRA.
+#[derive(Debug, Clone)]
+pub struct MappingSettings {
+    pub default_project: String,
+    pub issue_type: String,
+    /// Priority name per lane.
+    pub lane_priorities: BTreeMap<Lane, String>,
+    /// Labels on every ticket (the first is the sweep's handle).
+    pub labels: Vec<String>,
+    /// The team custom field id (`customfield_NNNNN`), if the site has one.
+    pub team_field: Option<String>,
+}
+
+/// The field values infra-tickets writes (and remembers in the ledger as "last written").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FieldValues {
+    pub project: String,
+    pub issue_type: String,
+    pub summary: String,
+    /// SHA-256 of the description ADF (the document itself is not kept).
+    pub description_hash: String,
+    pub due_date: Option<NaiveDate>,
+    pub priority: Option<String>,
+    /// Only the labels infra-tickets manages; labels people add are never touched.
+    pub labels: BTreeSet<String>,
+    pub components: Vec<String>,
+    pub team_value: Option<String>,
+}
+
+/// Everything to write for one desired state.
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    pub values: FieldValues,
+    pub description: Value,
+}
+
+/// Maps a desired ticket with its team's catalog entry.
+pub fn map(desired: &DesiredTicket, team: &catalog::Team, settings: &MappingSettings) -> Mapped {
+    let description = render_description(desired);
+    let mut labels: BTreeSet<String> = BTreeSet::new();
+    let mut add = |label: &str| {
+        let clean = clean_label(label);
+        if !clean.is_empty() {
+            labels.insert(clean);
+        }
+    };
+    for label in &settings.labels {
+        add(label);
+    }
+    add(&desired.group_key.token());
+    add(&format!("lane-{}", desired.lane.as_str().to_ascii_lowercase()));
+    add(&format!("source-{}", desired.source.as_str()));
+    for label in desired.labels.iter().chain(&team.jira_labels) {
+        add(label);
+    }
+    let values = FieldValues {
+        project: team.jira_project.clone().unwrap_or_else(|| settings.default_project.clone()),
+        issue_type: settings.issue_type.clone(),
+        summary: truncate_chars(&single_line(&desired.summary), MAX_SUMMARY),
+        description_hash: hash_json(&description),
+        due_date: desired.due.as_ref().map(|d| d.date),
+        priority: settings.lane_priorities.get(&desired.lane).cloned(),
+        labels,
+        components: team.jira_components.clone(),
+        team_value: settings.team_field.as_ref().and(team.jira_team_field.clone()),
+    };
+    Mapped { values, description }
+}
+
+/// The `POST /rest/api/3/issue` body, with the labels and the issue property that carry the
+/// group key.
+pub fn create_body(desired: &DesiredTicket, mapped: &Mapped, settings: &MappingSettings) -> Value {
+    let v = &mapped.values;
+    let mut fields = json!({
+        "project": { "key": v.project },
+        "issuetype": { "name": v.issue_type },
+        "summary": v.summary,
+        "description": mapped.description,
+        "labels": v.labels.iter().collect::<Vec<_>>(),
+    });
+    if let Some(date) = v.due_date {
+        fields["duedate"] = json!(date.to_string());
+    }
+    if let Some(priority) = &v.priority {
+        fields["priority"] = json!({ "name": priority });
+    }
+    if !v.components.is_empty() {
+        fields["components"] = json!(v.components.iter().map(|c| json!({ "name": c })).collect::<Vec<_>>());
+    }
+    if let (Some(field), Some(value)) = (&settings.team_field, &v.team_value) {
+        fields[field.as_str()] = json!({ "value": value });
+    }
+    json!({
+        "fields": fields,
+        "properties": [ { "key": PROPERTY_KEY, "value": property_value(desired) } ],
+    })
+}
+
+/// The `infra-tickets` issue property: the authoritative group key in JIRA.
+pub fn property_value(desired: &DesiredTicket) -> Value {
+    json!({
+        "idempotencyKey": desired.group_key.token(),
+        "groupKey": desired.group_key.as_str(),
+        "source": desired.source.as_str(),
+        "schemaVersion": PROPERTY_SCHEMA,
+        "contentHash": desired.content_hash,
+        "upstreamVersion": desired.upstream_version,
+    })
+}
+
+/// What one edit must change: fields whose desired value differs from the value last written.
+/// A field people changed but the source did not is left alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Edit {
+    pub fields: serde_json::Map<String, Value>,
+    pub labels_add: Vec<String>,
+    pub labels_remove: Vec<String>,
+    /// `(from, to)` when the source moved the due date.
+    pub due_date_moved: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
+    pub moves_project: bool,
+}
+
+impl Edit {
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.labels_add.is_empty() && self.labels_remove.is_empty()
+    }
+
+    /// The `PUT /rest/api/3/issue/{key}` body; a moved due date carries a comment saying why.
+    pub fn body(&self, due_comment: Option<&Value>) -> Value {
+        let mut body = json!({ "fields": self.fields });
+        let mut update = serde_json::Map::new();
+        let mut label_ops: Vec<Value> = self.labels_add.iter().map(|l| json!({ "add": l })).collect();
+        label_ops.extend(self.labels_remove.iter().map(|l| json!({ "remove": l })));
+        if !label_ops.is_empty() {
+            update.insert("labels".into(), Value::Array(label_ops));
+        }
+        if let Some(comment) = due_comment {
+            update.insert("comment".into(), json!([ { "add": { "body": comment } } ]));
+        }
+        if !update.is_empty() {
+            body["update"] = Value::Object(update);
+        }
+        body
+    }
+}
+
+/// The edit from `written` (last written) to `wanted`.
+pub fn diff(written: &FieldValues, wanted: &Mapped, settings: &MappingSettings) -> Edit {
+    let new = &wanted.values;
+    let mut edit = Edit::default();
+    if new.project != written.project {
+        edit.fields.insert("project".into(), json!({ "key": new.project }));
+        edit.moves_project = true;
+    }
+    if new.summary != written.summary {
+        edit.fields.insert("summary".into(), json!(new.summary));
+    }
+    if new.description_hash != written.description_hash {
+        edit.fields.insert("description".into(), wanted.description.clone());
+    }
+    if new.due_date != written.due_date {
+        edit.fields.insert("duedate".into(), new.due_date.map_or(Value::Null, |d| json!(d.to_string())));
+        edit.due_date_moved = Some((written.due_date, new.due_date));
+    }
+    if new.priority != written.priority
+        && let Some(priority) = &new.priority
+    {
+        edit.fields.insert("priority".into(), json!({ "name": priority }));
+    }
+    if new.components != written.components {
+        edit.fields.insert(
+            "components".into(),
+            json!(new.components.iter().map(|c| json!({ "name": c })).collect::<Vec<_>>()),
+        );
+    }
+    if new.team_value != written.team_value
+        && let Some(field) = &settings.team_field
+    {
+        edit.fields
+            .insert(field.clone(), new.team_value.as_ref().map_or(Value::Null, |v| json!({ "value": v })));
+    }
+    edit.labels_add = new.labels.difference(&written.labels).cloned().collect();
+    edit.labels_remove = written.labels.difference(&new.labels).cloned().collect();
+    edit
+}
+
+/// The comment saying why the due date moved.
+pub fn due_date_comment(desired: &DesiredTicket, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Value {
+    let show = |d: Option<NaiveDate>| d.map_or("none".to_owned(), |d| d.to_string());
+    let why = desired
+        .due
+        .as_ref()
+        .map(|d| due_reason(&d.source))
+        .unwrap_or_else(|| "the source no longer sets one".into());
+    paragraph_doc(&format!(
+        "infra-tickets moved the due date from {} to {} because the source changed it: {}.",
+        show(from),
+        show(to),
+        why
+    ))
+}
+
+/// A one-paragraph ADF document.
+pub fn paragraph_doc(text: &str) -> Value {
+    json!({ "type": "doc", "version": 1, "content": [ paragraph(text) ] })
+}
+
+fn due_reason(source: &DueDateSource) -> String {
+    match source {
+        DueDateSource::LaneSla { lane, since } => format!("lane {lane} service level counted from {since}"),
+        DueDateSource::EventWindow => "the start of the event's scheduled window".into(),
+        DueDateSource::EventText { sentence } => {
+            format!("the event says \"{}\"", truncate_chars(sentence, 300))
+        }
+    }
+}
+
+fn text(text: &str) -> Value {
+    json!({ "type": "text", "text": text })
+}
+
+fn paragraph(content: &str) -> Value {
+    if content.is_empty() {
+        return json!({ "type": "paragraph", "content": [] });
+    }
+    json!({ "type": "paragraph", "content": [ text(content) ] })
+}
+
+fn heading(level: u8, content: &str) -> Value {
+    json!({ "type": "heading", "attrs": { "level": level }, "content": [ text(content) ] })
+}
+
+fn bullet_list(items: Vec<Value>) -> Value {
+    json!({ "type": "bulletList", "content": items.into_iter().map(|p| json!({ "type": "listItem", "content": [p] })).collect::<Vec<_>>() })
+}
+
+fn item_paragraph(item: &contracts::TicketItem) -> Value {
+    let mut content =
+        vec![json!({ "type": "text", "text": item.reference, "marks": [ { "type": "code" } ] })];
+    content.push(text(&format!(" {}", item.title)));
+    if let Some(status) = &item.status {
+        content.push(text(&format!(" ({status})")));
+    }
+    for (label, value) in &item.facts {
+        content.push(text(&format!(" · {label}: {value}")));
+    }
+    if let Some(link) = &item.link {
+        content.push(text(" "));
+        content.push(json!({ "type": "text", "text": "link", "marks": [ { "type": "link", "attrs": { "href": link } } ] }));
+    }
+    json!({ "type": "paragraph", "content": content })
+}
+
+/// The description as an ADF document within [`MAX_DESCRIPTION`] characters (serialised):
+/// items that do not fit are counted in a closing line instead.
+pub fn render_description(desired: &DesiredTicket) -> Value {
+    let body: &TicketBody = &desired.body;
+    let mut head = vec![paragraph(&truncate_chars(&body.headline, 4_000))];
+    if let Some(due) = &desired.due {
+        head.push(paragraph(&format!("Due {}: {}.", due.date, due_reason(&due.source))));
+    }
+    if !body.notes.is_empty() {
+        head.push(bullet_list(body.notes.iter().map(|n| paragraph(&truncate_chars(n, 1_000))).collect()));
+    }
+    let footer = paragraph(&format!(
+        "Filed by infra-tickets for {} ({}).",
+        desired.group_key,
+        desired.group_key.token()
+    ));
+    let doc = |content: Vec<Value>| json!({ "type": "doc", "version": 1, "content": content });
+    let size = |value: &Value| value.to_string().chars().count();
+    let mut items: Vec<Value> = Vec::new();
+    let mut omitted = 0;
+    for item in &body.items {
+        let candidate = item_paragraph(item);
+        let mut trial = head.clone();
+        trial.push(heading(3, "Items"));
+        let mut trial_items = items.clone();
+        trial_items.push(candidate.clone());
+        trial.push(bullet_list(trial_items));
+        trial.push(paragraph("… and 999999 more items, not shown (JIRA's description limit)."));
+        trial.push(footer.clone());
+        if omitted == 0 && size(&doc(trial)) <= MAX_DESCRIPTION {
+            items.push(candidate);
+        } else {
+            omitted += 1;
+        }
+    }
+    let mut content = head;
+    if !items.is_empty() {
+        content.push(heading(3, "Items"));
+        content.push(bullet_list(items));
+    }
+    if omitted > 0 {
+        content
+            .push(paragraph(&format!("… and {omitted} more items, not shown (JIRA's description limit).")));
+    }
+    content.push(footer);
+    doc(content)
+}
+
+/// A label JIRA accepts: no whitespace, at most 255 characters.
+pub fn clean_label(label: &str) -> String {
+    let joined: String = label.trim().chars().map(|c| if c.is_whitespace() { '-' } else { c }).collect();
+    truncate_chars(&joined, MAX_LABEL)
+}
+
+fn single_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// At most `max` characters, with `…` when cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+pub fn hash_json(value: &Value) -> String {
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+/// Parses `P1=Highest,P2=High,…`.
+pub fn parse_lane_priorities(text: &str) -> Result<BTreeMap<Lane, String>, String> {
+    let mut map = BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lane, priority) =
+            pair.split_once('=').ok_or_else(|| format!("{pair:?} is not LANE=PRIORITY (e.g. P1=Highest)"))?;
+        let lane: Lane = lane.trim().parse()?;
+        if priority.trim().is_empty() {
+            return Err(format!("lane {lane} has an empty priority"));
+        }
+        map.insert(lane, priority.trim().to_owned());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contracts::{DueDate, GroupKey, Source, TicketItem, TicketState};
+
+    fn settings() -> MappingSettings {
+        MappingSettings {
+            default_project: "PLAT".into(),
+            issue_type: "Task".into(),
+            lane_priorities: parse_lane_priorities("P1=Highest,P2=High,Maintenance=Medium").unwrap(),
+            labels: vec!["infra-tickets".into()],
+            team_field: Some("customfield_10050".into()),
+        }
+    }
+
+    fn desired() -> DesiredTicket {
+        DesiredTicket {
+            schema: 1,
+            group_key: GroupKey::new(Source::Snyk, ["github", "acme/checkout"]),
+            source: Source::Snyk,
+            team: "payments".into(),
+            lane: Lane::P1,
+            summary: "Critical vulnerabilities in\nacme/checkout".into(),
+            body: TicketBody {
+                headline: "Fix these.".into(),
+                notes: vec!["Internet-facing".into()],
+                items: vec![],
+            },
+            due: Some(DueDate {
+                date: NaiveDate::from_ymd_opt(2026, 12, 11).unwrap(),
+                source: DueDateSource::LaneSla {
+                    lane: Lane::P1,
+                    since: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+                },
+            }),
+            state: TicketState::Open,
+            labels: vec!["snyk critical".into()],
+            links: vec![],
+            content_hash: String::new(),
+            upstream_version: 1,
+        }
+        .seal()
+    }
+
+    fn team() -> catalog::Team {
+        catalog::Team {
+            jira_project: Some("PAY".into()),
+            jira_components: vec!["payments".into()],
+            jira_team_field: Some("Payments".into()),
+            ..catalog::Team::default()
+        }
+    }
+
+    #[test]
+    fn maps_lane_team_and_labels_without_spaces() {
+        let d = desired();
+        let mapped = map(&d, &team(), &settings());
+        assert_eq!(mapped.values.project, "PAY");
+        assert_eq!(mapped.values.priority.as_deref(), Some("Highest"));
+        assert_eq!(mapped.values.summary, "Critical vulnerabilities in acme/checkout");
+        assert!(mapped.values.labels.contains(&d.group_key.token()));
+        assert!(mapped.values.labels.contains("snyk-critical"));
+        assert!(mapped.values.labels.iter().all(|l| !l.contains(' ')));
+        let body = create_body(&d, &mapped, &settings());
+        assert_eq!(body["fields"]["customfield_10050"]["value"], "Payments");
+        assert_eq!(body["properties"][0]["value"]["idempotencyKey"], d.group_key.token());
+        assert_eq!(body["fields"]["duedate"], "2026-12-11");
+    }
+
+    #[test]
+    fn long_bodies_fit_jiras_limits() {
+        let mut d = desired();
+        d.summary = "x".repeat(400);
+        d.body.items = (0..2_000)
+            .map(|i| TicketItem {
+                reference: format!("SNYK-JS-LODASH-{i}"),
+                title: "Prototype pollution in a very long package name that repeats".into(),
+                link: Some(format!("https://snyk.io/vuln/{i}")),
+                status: Some("open".into()),
+                facts: vec![("CVE".into(), format!("CVE-2026-{i}"))],
+            })
+            .collect();
+        let d = d.seal();
+        let mapped = map(&d, &team(), &settings());
+        assert_eq!(mapped.values.summary.chars().count(), MAX_SUMMARY);
+        let size = mapped.description.to_string().chars().count();
+        assert!(size <= MAX_DESCRIPTION, "{size}");
+        assert!(mapped.description.to_string().contains("more items, not shown"));
+    }
+
+    #[test]
+    fn an_edit_touches_only_what_the_source_changed() {
+        let d = desired();
+        let written = map(&d, &team(), &settings()).values;
+        assert!(diff(&written, &map(&d, &team(), &settings()), &settings()).is_empty());
+        let mut moved = d.clone();
+        moved.due.as_mut().unwrap().date = NaiveDate::from_ymd_opt(2027, 1, 5).unwrap();
+        moved.summary = "New summary".into();
+        let edit = diff(&written, &map(&moved.seal(), &team(), &settings()), &settings());
+        assert_eq!(edit.fields.keys().collect::<Vec<_>>(), ["description", "duedate", "summary"]);
+        assert!(edit.due_date_moved.is_some());
+        assert!(edit.labels_add.is_empty() && edit.labels_remove.is_empty());
+    }
+
+    #[test]
+    fn a_team_change_is_one_edit_of_project_components_and_team_field() {
+        let d = desired();
+        let written = map(&d, &team(), &settings()).values;
+        let platform = catalog::Team {
+            jira_project: Some("PLAT".into()),
+            jira_components: vec!["platform".into()],
+            jira_team_field: Some("Platform".into()),
+            ..catalog::Team::default()
+        };
+        let edit = diff(&written, &map(&d, &platform, &settings()), &settings());
+        assert!(edit.moves_project);
+        assert_eq!(edit.fields["customfield_10050"]["value"], "Platform");
+        assert_eq!(edit.fields["components"][0]["name"], "platform");
+    }
+
+    #[test]
+    fn lane_priorities_parse_with_clear_errors() {
+        assert!(parse_lane_priorities("P9=High").unwrap_err().contains("P9"));
+        assert!(parse_lane_priorities("P1").unwrap_err().contains("LANE=PRIORITY"));
+    }
+}

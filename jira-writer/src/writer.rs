@@ -1,0 +1,829 @@
+//! The reconcile of one desired ticket state with JIRA, and the duplicate sweep.
+//!
+//! ```text
+//! ledger record?
+//!  ├─ issue known ──▶ stale or same content? ─ yes ─▶ nothing (0 JIRA calls)
+//!  │                   └─ no ─▶ one PUT of what the source changed (+ comment when the due date moved),
+//!  │                            a transition when it resolved / came back, remote links by globalId
+//!  ├─ claim, no issue ─▶ search the label ─ found ─▶ adopt the oldest
+//!  │                                      └─ none ─▶ claim younger than the consistency window? wait (NAK)
+//!  │                                                 else take the claim over and create
+//!  └─ nothing ─▶ claim (CAS) ─▶ search the label ─ found ─▶ adopt; none ─▶ create (label + property)
+//! after each JIRA write: publish the TicketChange, then write the ledger (CAS)
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bus::{
+    BusError, CasError, Classify, Delivery, ErrorClass, Handler, JsonKv, Outgoing, Publisher, Versioned,
+};
+use catalog::Catalog;
+use chrono::{DateTime, Utc};
+use contracts::{ChangeKind, DesiredTicket, TicketChange, TicketState};
+use serde_json::Value;
+use service_kit::Clock;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Issue, JiraClient, JiraError, SearchRequest};
+use crate::config::Hooks;
+use crate::ledger::{Claim, IssueRef, LedgerEntry};
+use crate::mapping::{self, FieldValues, MappingSettings, PROPERTY_KEY};
+
+/// Why a desired state was not (yet) applied.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error("unreadable desired ticket: {0}")]
+    Malformed(#[from] contracts::ContractError),
+    #[error(transparent)]
+    Jira(#[from] JiraError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("another writer changed the ledger record of {key} meanwhile; trying again")]
+    Busy { key: String },
+    #[error(
+        "the create of {key} claimed by {owner} {age_secs}s ago is not visible to search yet; waiting out the \
+         {window_secs}s consistency window instead of creating a second issue"
+    )]
+    ClaimPending { key: String, owner: String, age_secs: i64, window_secs: u64, after: Duration },
+    #[error("invalid setting: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
+    #[error("cannot serve the health endpoints: {0}")]
+    Http(std::io::Error),
+    #[error("simulated crash between the JIRA create and the ledger write (test hook)")]
+    Crashed,
+}
+
+impl From<CasError> for WriterError {
+    fn from(error: CasError) -> Self {
+        match error {
+            CasError::Conflict => WriterError::Busy { key: String::new() },
+            CasError::Bus(e) => WriterError::Bus(e),
+        }
+    }
+}
+
+impl Classify for WriterError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            WriterError::Jira(e) => e.class(),
+            WriterError::Bus(e) => e.class(),
+            WriterError::Busy { .. } => ErrorClass::Retry { after: Some(Duration::from_millis(100)) },
+            WriterError::ClaimPending { after, .. } => ErrorClass::Retry { after: Some(*after) },
+            WriterError::Malformed(_)
+            | WriterError::Config(_)
+            | WriterError::Catalog(_)
+            | WriterError::Http(_)
+            | WriterError::Crashed => ErrorClass::DeadLetter,
+        }
+    }
+}
+
+/// Settings of the reconcile.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    pub mapping: MappingSettings,
+    pub instance: String,
+    pub consistency_window: Duration,
+    pub claim_recheck: Option<Duration>,
+    pub reopen_window: Duration,
+    pub sweep_lookback: Duration,
+    pub dry_run: bool,
+}
+
+/// An issue id this process created, and when.
+type RecentCreate = (i64, DateTime<Utc>);
+
+/// What the sweep found and did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepReport {
+    pub scanned: usize,
+    /// `(kept, closed duplicate)` issue keys.
+    pub closed: Vec<(String, String)>,
+}
+
+/// The jira-writer: reconciles desired states and sweeps duplicates.
+pub struct Writer {
+    client: JiraClient,
+    ledger: JsonKv<LedgerEntry>,
+    publisher: Publisher,
+    catalog: Catalog,
+    settings: WriterSettings,
+    clock: Clock,
+    hooks: Hooks,
+    crash: CancellationToken,
+    /// Issue ids this process created recently, per key: read after write via `reconcileIssues`.
+    recent: Mutex<HashMap<String, Vec<RecentCreate>>>,
+    /// Duplicates already closed and linked by this process.
+    swept: Mutex<HashSet<String>>,
+}
+
+const SEARCH_FIELDS: [&str; 10] = [
+    "summary",
+    "status",
+    "created",
+    "duedate",
+    "labels",
+    "priority",
+    "components",
+    "project",
+    "issuetype",
+    "resolutiondate",
+];
+
+impl Writer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: JiraClient,
+        ledger: JsonKv<LedgerEntry>,
+        publisher: Publisher,
+        catalog: Catalog,
+        settings: WriterSettings,
+        clock: Clock,
+        hooks: Hooks,
+        crash: CancellationToken,
+    ) -> Self {
+        Writer {
+            client,
+            ledger,
+            publisher,
+            catalog,
+            settings,
+            clock,
+            hooks,
+            crash,
+            recent: Mutex::new(HashMap::new()),
+            swept: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn client(&self) -> &JiraClient {
+        &self.client
+    }
+
+    /// Brings JIRA in line with one desired state.
+    pub async fn reconcile(&self, desired: &DesiredTicket) -> Result<(), WriterError> {
+        let key = desired.group_key.token();
+        let record = self.ledger.get(&key).await?;
+        match record {
+            Some(record) if record.value.issue.is_some() => self.reconcile_existing(desired, record).await,
+            Some(record) if record.value.claim.is_some() => self.resolve_claim(desired, record).await,
+            Some(record) => {
+                let previous = record.value.clone();
+                self.claim_and_create(desired, Some(record.revision), Some(previous)).await
+            }
+            None => self.claim_and_create(desired, None, None).await,
+        }
+    }
+
+    // ----- create -----
+
+    async fn claim_and_create(
+        &self,
+        desired: &DesiredTicket,
+        revision: Option<u64>,
+        previous: Option<LedgerEntry>,
+    ) -> Result<(), WriterError> {
+        let key = desired.group_key.token();
+        if desired.state == TicketState::Resolved {
+            tracing::info!(group_key = %desired.group_key, "Resolved before a ticket was filed; nothing to do.");
+            return Ok(());
+        }
+        if self.settings.dry_run {
+            let found = self.find_by_label(desired, &[]).await?;
+            return self.plan_create(desired, found.first());
+        }
+        let mut entry =
+            LedgerEntry::claimed(desired.group_key.clone(), &self.settings.instance, self.clock.now());
+        if let Some(previous) = previous {
+            entry.superseded = previous.superseded;
+        }
+        let revision = match self.ledger.write(&key, &entry, revision).await {
+            Ok(revision) => revision,
+            Err(CasError::Conflict) => return Err(WriterError::Busy { key }),
+            Err(CasError::Bus(e)) => return Err(e.into()),
+        };
+        let superseded = entry.superseded.clone();
+        let found = self.find_by_label(desired, &superseded).await?;
+        if found.is_empty() {
+            self.create(desired, entry, revision, None).await
+        } else {
+            self.adopt(desired, entry, revision, found).await
+        }
+    }
+
+    async fn resolve_claim(
+        &self,
+        desired: &DesiredTicket,
+        record: Versioned<LedgerEntry>,
+    ) -> Result<(), WriterError> {
+        let key = desired.group_key.token();
+        let mut entry = record.value;
+        let found = self.find_by_label(desired, &entry.superseded).await?;
+        if !found.is_empty() {
+            if self.settings.dry_run {
+                tracing::info!(group_key = %desired.group_key, issue_key = %found[0].key, "Dry run: would adopt the issue found by label.");
+                return Ok(());
+            }
+            return self.adopt(desired, entry, record.revision, found).await;
+        }
+        let claim = entry.claim.clone().expect("a claim");
+        let age = self.clock.now() - claim.at;
+        let window =
+            chrono::Duration::from_std(self.settings.consistency_window).unwrap_or(chrono::Duration::MAX);
+        if age < window {
+            let remaining = (window - age).to_std().unwrap_or(Duration::ZERO);
+            let after = self
+                .settings
+                .claim_recheck
+                .map_or(remaining, |r| r.min(remaining))
+                .max(Duration::from_millis(50));
+            metrics::counter!("itk_jira_claim_waits_total").increment(1);
+            return Err(WriterError::ClaimPending {
+                key,
+                owner: claim.owner,
+                age_secs: age.num_seconds(),
+                window_secs: self.settings.consistency_window.as_secs(),
+                after,
+            });
+        }
+        if desired.state == TicketState::Resolved {
+            entry.claim = None;
+            self.write_ledger(&key, &entry, record.revision).await?;
+            return Ok(());
+        }
+        if self.settings.dry_run {
+            return self.plan_create(desired, None);
+        }
+        tracing::warn!(group_key = %desired.group_key, owner = %claim.owner, age_secs = age.num_seconds(), "An unfinished claim outlived the consistency window with nothing found; taking it over.");
+        entry.claim = Some(Claim { owner: self.settings.instance.clone(), at: self.clock.now() });
+        let revision = self.write_ledger(&key, &entry, record.revision).await?;
+        self.create(desired, entry, revision, None).await
+    }
+
+    fn plan_create(&self, desired: &DesiredTicket, found: Option<&Issue>) -> Result<(), WriterError> {
+        if let Some(issue) = found {
+            tracing::info!(group_key = %desired.group_key, issue_key = %issue.key, "Dry run: would adopt the issue found by label.");
+            return Ok(());
+        }
+        let team = self.catalog.team(&desired.team);
+        let mapped = mapping::map(desired, &team, &self.settings.mapping);
+        let body = mapping::create_body(desired, &mapped, &self.settings.mapping);
+        tracing::info!(group_key = %desired.group_key, method = "POST", path = "/rest/api/3/issue", body = %body, "Dry run: planned request.");
+        for link in &desired.links {
+            tracing::info!(group_key = %desired.group_key, method = "POST", path = "/rest/api/3/issue/{new}/remotelink", global_id = %link.global_id, "Dry run: planned request.");
+        }
+        Ok(())
+    }
+
+    /// Creates the issue under a claim we hold, then publishes and records it.
+    async fn create(
+        &self,
+        desired: &DesiredTicket,
+        mut entry: LedgerEntry,
+        revision: u64,
+        relates_to: Option<IssueRef>,
+    ) -> Result<(), WriterError> {
+        let key = desired.group_key.token();
+        let team = self.catalog.team(&desired.team);
+        let mapped = mapping::map(desired, &team, &self.settings.mapping);
+        let body = mapping::create_body(desired, &mapped, &self.settings.mapping);
+        let created = match self.client.create_issue(&body).await {
+            Ok(created) => created,
+            Err(error) => {
+                if definitely_not_created(&error) {
+                    // Nothing exists in JIRA: release the claim so a retry need not wait.
+                    entry.claim = None;
+                    if let Err(release) = self.ledger.update(&key, &entry, revision).await {
+                        tracing::warn!(group_key = %desired.group_key, error = %release, "Claim not released.");
+                    }
+                }
+                return Err(error.into());
+            }
+        };
+        self.remember_created(&key, &created.id);
+        tracing::info!(group_key = %desired.group_key, issue_key = %created.key, project = %mapped.values.project, "Created issue.");
+        metrics::counter!("itk_jira_issues_created_total").increment(1);
+        if self.hooks.take_crash_after_create() {
+            tracing::error!(issue_key = %created.key, "Test hook: crashing between the create and the ledger write.");
+            self.crash.cancel();
+            std::future::pending::<()>().await;
+        }
+        let issue = IssueRef { id: created.id.clone(), key: created.key.clone() };
+        let links = self.write_links(&issue.key, desired, &BTreeMap::new()).await?;
+        if let Some(old) = &relates_to {
+            self.client.link_issues("Relates", &old.key, &issue.key).await?;
+        }
+        let reason = match &relates_to {
+            Some(old) => format!(
+                "{} (it came back after {} was closed)",
+                first_sentence(&desired.body.headline),
+                old.key
+            ),
+            None => first_sentence(&desired.body.headline),
+        };
+        self.publish(self.change(
+            ChangeKind::Created,
+            desired,
+            &issue,
+            None,
+            reason,
+            desired.upstream_version,
+        ))
+        .await?;
+        entry.claim = None;
+        entry.issue = Some(issue);
+        entry.team = desired.team.clone();
+        entry.source_state = desired.state;
+        entry.applied_version = desired.upstream_version;
+        entry.content_hash = desired.content_hash.clone();
+        entry.written = Some(mapped.values);
+        entry.links = links;
+        entry.updated_at = self.clock.now();
+        match self.ledger.update(&key, &entry, revision).await {
+            Ok(_) => Ok(()),
+            Err(CasError::Conflict) => {
+                tracing::warn!(group_key = %desired.group_key, "The claim was taken over while creating; the sweep will close any duplicate.");
+                Ok(())
+            }
+            Err(CasError::Bus(e)) => Err(e.into()),
+        }
+    }
+
+    /// Records an issue found by label (a create whose ledger write was lost, or another
+    /// writer's), closing any extra ones, then applies the desired state to it.
+    async fn adopt(
+        &self,
+        desired: &DesiredTicket,
+        mut entry: LedgerEntry,
+        revision: u64,
+        found: Vec<Issue>,
+    ) -> Result<(), WriterError> {
+        let key = desired.group_key.token();
+        let keep = found[0].clone();
+        if found.len() > 1 {
+            self.close_duplicates(&keep, &found[1..]).await?;
+        }
+        let property = keep.property(PROPERTY_KEY).cloned().unwrap_or(Value::Null);
+        let created_hash = property.get("contentHash").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let created_version =
+            property.get("upstreamVersion").and_then(Value::as_u64).unwrap_or(desired.upstream_version);
+        let team = self.catalog.team(&desired.team);
+        let mapped = mapping::map(desired, &team, &self.settings.mapping);
+        let written = if created_hash == desired.content_hash {
+            mapped.values.clone()
+        } else {
+            values_in_jira(&keep, &mapped.values, self.settings.mapping.team_field.as_deref())
+        };
+        let issue = IssueRef { id: keep.id.clone(), key: keep.key.clone() };
+        tracing::info!(group_key = %desired.group_key, issue_key = %issue.key, "Adopted the issue found by label.");
+        metrics::counter!("itk_jira_issues_adopted_total").increment(1);
+        let reason = first_sentence(&desired.body.headline);
+        self.publish(self.change(ChangeKind::Created, desired, &issue, None, reason, created_version))
+            .await?;
+        entry.claim = None;
+        entry.issue = Some(issue);
+        entry.team = desired.team.clone();
+        entry.source_state = TicketState::Open;
+        entry.applied_version = created_version.min(desired.upstream_version);
+        // Not the desired hash: the existing-issue path below then checks fields and links.
+        entry.content_hash = String::new();
+        entry.written = Some(written);
+        entry.links = BTreeMap::new();
+        entry.updated_at = self.clock.now();
+        let revision = self.write_ledger(&key, &entry, revision).await?;
+        self.reconcile_existing(desired, Versioned { value: entry, revision }).await
+    }
+
+    // ----- update -----
+
+    async fn reconcile_existing(
+        &self,
+        desired: &DesiredTicket,
+        record: Versioned<LedgerEntry>,
+    ) -> Result<(), WriterError> {
+        let key = desired.group_key.token();
+        let mut entry = record.value;
+        if desired.upstream_version < entry.applied_version {
+            tracing::debug!(group_key = %desired.group_key, version = desired.upstream_version, applied = entry.applied_version, "Stale desired state; ignored.");
+            return Ok(());
+        }
+        if desired.content_hash == entry.content_hash {
+            tracing::debug!(group_key = %desired.group_key, "Unchanged; nothing to write.");
+            return Ok(());
+        }
+        let mut issue = entry.issue.clone().expect("an issue");
+        let came_back = desired.state == TicketState::Open && entry.source_state == TicketState::Resolved;
+        if came_back {
+            let current = self.client.get_issue(&issue.key, &["status", "resolutiondate"], &[]).await?;
+            if current.is_done() {
+                let closed_at = current.resolution_date().unwrap_or_else(|| self.clock.now());
+                let within = (self.clock.now() - closed_at).to_std().unwrap_or(Duration::ZERO)
+                    <= self.settings.reopen_window;
+                if !within {
+                    return self.supersede(desired, entry, record.revision).await;
+                }
+            }
+        }
+        let team = self.catalog.team(&desired.team);
+        let mapped = mapping::map(desired, &team, &self.settings.mapping);
+        let written = entry.written.clone().unwrap_or_else(|| FieldValues {
+            project: mapped.values.project.clone(),
+            ..FieldValues::default()
+        });
+        let edit = mapping::diff(&written, &mapped, &self.settings.mapping);
+        let previous_team =
+            (!entry.team.is_empty() && entry.team != desired.team).then(|| entry.team.clone());
+        if self.settings.dry_run {
+            if !edit.is_empty() {
+                let comment =
+                    edit.due_date_moved.map(|(from, to)| mapping::due_date_comment(desired, from, to));
+                tracing::info!(issue_key = %issue.key, method = "PUT", path = %format!("/rest/api/3/issue/{}", issue.key), body = %edit.body(comment.as_ref()), "Dry run: planned request.");
+            }
+            if desired.state != entry.source_state {
+                tracing::info!(issue_key = %issue.key, method = "POST", path = %format!("/rest/api/3/issue/{}/transitions", issue.key), to = ?desired.state, "Dry run: planned request.");
+            }
+            return Ok(());
+        }
+        let mut changes = Vec::new();
+        if !edit.is_empty() {
+            let comment = edit.due_date_moved.map(|(from, to)| mapping::due_date_comment(desired, from, to));
+            let returned =
+                self.client.edit_issue(&issue.key, &edit.body(comment.as_ref()), edit.moves_project).await?;
+            if let Some(moved) = returned {
+                issue.key = moved.key;
+            }
+            tracing::info!(issue_key = %issue.key, fields = ?edit.fields.keys().collect::<Vec<_>>(), labels_added = ?edit.labels_add, "Updated issue.");
+            let (kind, reason) = match &previous_team {
+                Some(before) => {
+                    (ChangeKind::TeamChanged, format!("The owner changed from {before} to {}.", desired.team))
+                }
+                None => (
+                    ChangeKind::Updated,
+                    format!(
+                        "The source changed {}.",
+                        edit.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            };
+            changes.push(self.change(
+                kind,
+                desired,
+                &issue,
+                previous_team.clone(),
+                reason,
+                desired.upstream_version,
+            ));
+        }
+        if desired.state == TicketState::Resolved && entry.source_state == TicketState::Open {
+            let comment = mapping::paragraph_doc(
+                "infra-tickets resolved this ticket: the source reports it fixed or closed.",
+            );
+            if self.client.transition_to_category(&issue.key, "done", Some(&comment)).await? {
+                tracing::info!(issue_key = %issue.key, "Resolved issue.");
+                changes.push(self.change(
+                    ChangeKind::Resolved,
+                    desired,
+                    &issue,
+                    None,
+                    "The source reports it resolved.".into(),
+                    desired.upstream_version,
+                ));
+            } else {
+                tracing::info!(issue_key = %issue.key, "Already done; not transitioned.");
+            }
+        }
+        if came_back {
+            let comment = mapping::paragraph_doc(
+                "infra-tickets reopened this ticket: the source reports the problem again.",
+            );
+            if self.client.transition_to_category(&issue.key, "new", Some(&comment)).await? {
+                tracing::info!(issue_key = %issue.key, "Reopened issue.");
+                changes.push(self.change(
+                    ChangeKind::Reopened,
+                    desired,
+                    &issue,
+                    None,
+                    "The source reports it again.".into(),
+                    desired.upstream_version,
+                ));
+            }
+        }
+        entry.links = self.write_links(&issue.key, desired, &entry.links).await?;
+        for change in changes {
+            self.publish(change).await?;
+        }
+        entry.issue = Some(issue);
+        entry.team = desired.team.clone();
+        entry.source_state = desired.state;
+        entry.applied_version = desired.upstream_version;
+        entry.content_hash = desired.content_hash.clone();
+        entry.written = Some(mapped.values);
+        entry.updated_at = self.clock.now();
+        self.write_ledger(&key, &entry, record.revision).await.map(|_| ())
+    }
+
+    /// The source came back after a person closed its ticket longer ago than the reopen
+    /// window: a new ticket, linked to the old one.
+    async fn supersede(
+        &self,
+        desired: &DesiredTicket,
+        mut entry: LedgerEntry,
+        revision: u64,
+    ) -> Result<(), WriterError> {
+        let key = desired.group_key.token();
+        let old = entry.issue.take().expect("an issue");
+        if self.settings.dry_run {
+            tracing::info!(issue_key = %old.key, "Dry run: would file a new ticket linked to the closed one.");
+            return self.plan_create(desired, None);
+        }
+        tracing::info!(group_key = %desired.group_key, old_issue = %old.key, "The source came back after the reopen window; filing a new ticket.");
+        entry.superseded.push(old.clone());
+        entry.claim = Some(Claim { owner: self.settings.instance.clone(), at: self.clock.now() });
+        entry.written = None;
+        entry.links = BTreeMap::new();
+        entry.content_hash = String::new();
+        let revision = self.write_ledger(&key, &entry, revision).await?;
+        self.create(desired, entry, revision, Some(old)).await
+    }
+
+    // ----- helpers -----
+
+    async fn write_ledger(&self, key: &str, entry: &LedgerEntry, revision: u64) -> Result<u64, WriterError> {
+        match self.ledger.update(key, entry, revision).await {
+            Ok(revision) => Ok(revision),
+            Err(CasError::Conflict) => Err(WriterError::Busy { key: key.to_owned() }),
+            Err(CasError::Bus(e)) => Err(e.into()),
+        }
+    }
+
+    /// Upserts the remote links whose title or URL changed; returns what is written now.
+    async fn write_links(
+        &self,
+        issue_key: &str,
+        desired: &DesiredTicket,
+        written: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, WriterError> {
+        let mut now = written.clone();
+        for link in &desired.links {
+            let value = format!("{}\n{}", link.title, link.url);
+            if written.get(&link.global_id) == Some(&value) {
+                continue;
+            }
+            let title = mapping::truncate_chars(&link.title, 255);
+            self.client
+                .upsert_remote_link(
+                    issue_key,
+                    &mapping::truncate_chars(&link.global_id, 255),
+                    &title,
+                    &link.url,
+                )
+                .await?;
+            now.insert(link.global_id.clone(), value);
+        }
+        Ok(now)
+    }
+
+    /// Issues carrying the key's label, oldest first (superseded ones left out).
+    async fn find_by_label(
+        &self,
+        desired: &DesiredTicket,
+        superseded: &[IssueRef],
+    ) -> Result<Vec<Issue>, WriterError> {
+        let token = desired.group_key.token();
+        let mut fields: Vec<String> = SEARCH_FIELDS.iter().map(|f| (*f).to_owned()).collect();
+        if let Some(team_field) = &self.settings.mapping.team_field {
+            fields.push(team_field.clone());
+        }
+        let request = SearchRequest {
+            jql: format!("labels = \"{token}\" ORDER BY created ASC"),
+            max_results: Some(20),
+            fields,
+            properties: vec![PROPERTY_KEY.to_owned()],
+            reconcile_issues: self.recent_ids(&token),
+            ..SearchRequest::default()
+        };
+        let mut issues = self.client.search(&request).await?.issues;
+        issues.retain(|i| !superseded.iter().any(|s| s.id == i.id));
+        issues.sort_by_key(|i| (i.created(), i.id.parse::<u64>().unwrap_or(u64::MAX)));
+        Ok(issues)
+    }
+
+    fn remember_created(&self, token: &str, id: &str) {
+        let Ok(id) = id.parse::<i64>() else { return };
+        let now = self.clock.now();
+        let keep =
+            chrono::Duration::from_std(self.settings.consistency_window * 2).unwrap_or(chrono::Duration::MAX);
+        let mut recent = self.recent.lock().expect("recent lock");
+        recent.retain(|_, ids| {
+            ids.retain(|(_, at)| now - *at < keep);
+            !ids.is_empty()
+        });
+        recent.entry(token.to_owned()).or_default().push((id, now));
+    }
+
+    fn recent_ids(&self, token: &str) -> Vec<i64> {
+        let recent = self.recent.lock().expect("recent lock");
+        recent.get(token).map(|ids| ids.iter().map(|(id, _)| *id).take(50).collect()).unwrap_or_default()
+    }
+
+    fn change(
+        &self,
+        kind: ChangeKind,
+        desired: &DesiredTicket,
+        issue: &IssueRef,
+        previous_team: Option<String>,
+        reason: String,
+        upstream_version: u64,
+    ) -> TicketChange {
+        TicketChange {
+            schema: contracts::SCHEMA_VERSION,
+            kind,
+            group_key: desired.group_key.clone(),
+            source: desired.source,
+            issue_id: issue.id.clone(),
+            issue_key: issue.key.clone(),
+            issue_url: self.client.browse_url(&issue.key),
+            team: desired.team.clone(),
+            previous_team,
+            lane: desired.lane,
+            due_date: desired.due.as_ref().map(|d| d.date),
+            summary: mapping::truncate_chars(&desired.summary, mapping::MAX_SUMMARY),
+            reason,
+            content_hash: desired.content_hash.clone(),
+            upstream_version,
+            at: self.clock.now(),
+        }
+    }
+
+    async fn publish(&self, change: TicketChange) -> Result<(), WriterError> {
+        let message = Outgoing::new(change.subject(), change.to_json()).with_id(change.message_id());
+        self.publisher.publish_with_retry(message, 3).await?;
+        metrics::counter!("itk_ticket_changes_total", "kind" => change.kind.as_str()).increment(1);
+        Ok(())
+    }
+
+    // ----- duplicates -----
+
+    /// Closes `duplicates` as duplicates of `keep` and links them ("Duplicate").
+    async fn close_duplicates(
+        &self,
+        keep: &Issue,
+        duplicates: &[Issue],
+    ) -> Result<Vec<(String, String)>, WriterError> {
+        let mut closed = Vec::new();
+        for duplicate in duplicates {
+            if self.swept.lock().expect("swept lock").contains(&duplicate.id) {
+                continue;
+            }
+            if self.settings.dry_run {
+                tracing::warn!(kept = %keep.key, duplicate = %duplicate.key, "Dry run: would close the duplicate and link it.");
+                continue;
+            }
+            if !duplicate.is_done() {
+                let comment = mapping::paragraph_doc(&format!(
+                    "infra-tickets closed this ticket as a duplicate of {}.",
+                    keep.key
+                ));
+                self.client.transition_to_category(&duplicate.key, "done", Some(&comment)).await?;
+            }
+            self.client.link_issues("Duplicate", &keep.key, &duplicate.key).await?;
+            self.swept.lock().expect("swept lock").insert(duplicate.id.clone());
+            metrics::counter!("itk_jira_duplicates_closed_total").increment(1);
+            tracing::warn!(kept = %keep.key, duplicate = %duplicate.key, "Closed a duplicate issue and linked it to the one kept.");
+            closed.push((keep.key.clone(), duplicate.key.clone()));
+        }
+        Ok(closed)
+    }
+
+    /// One pass of the duplicate sweep: recently created issues with the base label, grouped by
+    /// their key label; in each group with more than one, the oldest is kept (and recorded in
+    /// the ledger) and the rest are closed and linked.
+    pub async fn sweep_once(&self) -> Result<SweepReport, WriterError> {
+        let Some(base) = self.settings.mapping.labels.first() else { return Ok(SweepReport::default()) };
+        let minutes = (self.settings.sweep_lookback.as_secs() / 60).max(1);
+        let request = SearchRequest {
+            jql: format!(
+                "labels = \"{}\" AND created >= \"-{minutes}m\" ORDER BY created ASC",
+                mapping::clean_label(base)
+            ),
+            max_results: Some(100),
+            fields: vec!["labels".into(), "created".into(), "status".into(), "summary".into()],
+            ..SearchRequest::default()
+        };
+        let issues = self.client.search_all(&request, 50).await?;
+        let mut report = SweepReport { scanned: issues.len(), closed: Vec::new() };
+        let mut groups: BTreeMap<String, Vec<Issue>> = BTreeMap::new();
+        for issue in issues {
+            if let Some(token) = issue.labels().into_iter().find(|l| is_key_label(l)) {
+                groups.entry(token).or_default().push(issue);
+            }
+        }
+        for (token, mut group) in groups {
+            let record = self.ledger.get(&token).await?;
+            if let Some(record) = &record {
+                group.retain(|i| !record.value.superseded.iter().any(|s| s.id == i.id));
+            }
+            if group.len() < 2 {
+                continue;
+            }
+            group.sort_by_key(|i| (i.created(), i.id.parse::<u64>().unwrap_or(u64::MAX)));
+            let keep = group[0].clone();
+            report.closed.extend(self.close_duplicates(&keep, &group[1..]).await?);
+            if let Some(mut record) = record
+                && record.value.issue.as_ref().is_some_and(|i| i.id != keep.id)
+                && !self.settings.dry_run
+            {
+                record.value.issue = Some(IssueRef { id: keep.id.clone(), key: keep.key.clone() });
+                record.value.content_hash = String::new();
+                let _ = self.ledger.update(&token, &record.value, record.revision).await;
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Handler for Writer {
+    type Error = WriterError;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), WriterError> {
+        let desired = DesiredTicket::from_json(delivery.payload())?;
+        self.reconcile(&desired).await
+    }
+}
+
+/// Whether JIRA certainly did not store a create that failed like this.
+fn definitely_not_created(error: &JiraError) -> bool {
+    matches!(
+        error,
+        JiraError::Rejected { .. }
+            | JiraError::Unauthorized { .. }
+            | JiraError::RateLimited { .. }
+            | JiraError::NotFound { .. }
+    ) || matches!(error, JiraError::Transient { status: Some(503), .. })
+}
+
+/// `itk-` and 16 base32 characters: a group key's label.
+fn is_key_label(label: &str) -> bool {
+    label.len() == 20
+        && label.starts_with("itk-")
+        && label[4..].chars().all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c))
+}
+
+/// The field values an adopted issue has in JIRA, as the baseline of "last written".
+fn values_in_jira(issue: &Issue, wanted: &FieldValues, team_field: Option<&str>) -> FieldValues {
+    let labels = issue.labels();
+    FieldValues {
+        project: issue.project_key().unwrap_or(&wanted.project).to_owned(),
+        issue_type: wanted.issue_type.clone(),
+        summary: issue.summary().unwrap_or_default().to_owned(),
+        description_hash: String::new(),
+        due_date: issue.due_date(),
+        priority: issue.priority_name().map(str::to_owned),
+        labels: wanted.labels.iter().filter(|l| labels.contains(l)).cloned().collect(),
+        components: issue.component_names(),
+        team_value: team_field.and_then(|f| issue.option_value(f)),
+    }
+}
+
+fn first_sentence(text: &str) -> String {
+    let sentence = text.split_inclusive(". ").next().unwrap_or(text).trim();
+    mapping::truncate_chars(sentence, 300)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_labels_are_recognised() {
+        let token = contracts::GroupKey::from_raw("snyk/github/acme/x").token();
+        assert!(is_key_label(&token));
+        assert!(!is_key_label("infra-tickets"));
+        assert!(!is_key_label("itk-lane-p1"));
+    }
+
+    #[test]
+    fn only_unambiguous_failures_release_a_claim() {
+        assert!(definitely_not_created(&JiraError::Rejected {
+            operation: "c".into(),
+            status: 400,
+            message: "m".into()
+        }));
+        assert!(!definitely_not_created(&JiraError::Transient {
+            operation: "c".into(),
+            status: Some(500),
+            message: "m".into(),
+            retry_after: None
+        }));
+        assert!(!definitely_not_created(&JiraError::Transient {
+            operation: "c".into(),
+            status: None,
+            message: "timed out".into(),
+            retry_after: None
+        }));
+    }
+}
