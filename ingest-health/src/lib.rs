@@ -1,1 +1,128 @@
-//! Receives AWS Health events from SQS, an EventBridge API destination and the Health API; publishes raw events.
+//! ingest-health: receives AWS Health events and publishes them as raw events.
+//!
+//! Three intakes feed one raw stream (`events.aws-health.aws_health_event.<account>_<region>`):
+//!
+//! * [`sqs`]: EventBridge → SQS, long-polled with the AWS SDK (standard credential chain); each
+//!   message is published durably, then deleted; one that cannot be published stays queued,
+//!   one that is not an AWS Health event is dead-lettered with the reason, then deleted.
+//! * [`webhook`]: an EventBridge API destination posts to `POST /events/aws-health` with a
+//!   shared secret header; a wrong secret gets 401, an oversized body 413, and nothing is
+//!   published in either case.
+//! * [`reconcile`]: the Health API (`aws-sdk-health`, any endpoint), on a schedule, by
+//!   `lastUpdatedTime`, following every `nextToken`; backfills up to 90 days.
+//!
+//! All three produce the same [`contracts::RawEvent`] with a deduplication id made of the
+//! event's identity and version ([`health_policy::dedup_id`]), so the same notice arriving by
+//! two intakes is stored once.
+
+mod config;
+pub mod intake;
+pub mod reconcile;
+pub mod sqs;
+pub mod webhook;
+
+use std::net::SocketAddr;
+
+use bus::topology::INTAKE_STATE;
+use bus::{BusError, Health, JsonKv, Publisher};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, MAX_BACKFILL, static_sdk_config};
+pub use intake::{Intake, Published};
+pub use reconcile::{Reconciler, Report};
+pub use sqs::SqsIntake;
+
+/// Why ingest-health could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "no intake configured: set --health-sqs-queue-url, --health-webhook-secret or --health-api-interval"
+    )]
+    NoIntake,
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+}
+
+/// A started ingest-health.
+pub struct Running {
+    /// Where `/healthz`, `/readyz`, `/metrics` and the webhook listen.
+    pub http_address: SocketAddr,
+    pub health: Health,
+    tasks: JoinSet<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Waits until every intake and the HTTP server stopped (after shutdown).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        match self.server.await {
+            Ok(Err(error)) => tracing::warn!(%error, "The HTTP server stopped with an error."),
+            Err(error) => tracing::warn!(%error, "The HTTP server task failed."),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// Runs ingest-health until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    let running = start(config, shutdown).await?;
+    running.wait().await;
+    Ok(())
+}
+
+/// Starts every configured intake and the HTTP endpoints; returns once they run.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let reconcile_enabled = !config.api_interval.is_zero();
+    if config.sqs_queue_url.is_none() && config.webhook_secret.is_none() && !reconcile_enabled {
+        return Err(StartError::NoIntake);
+    }
+    let client = bus::connect(&config.nats.settings("ingest-health")).await?;
+    let js = bus::jetstream(client);
+    bus::ensure_topology(&js, &config.topology.config()).await?;
+    let intake = Intake::new(Publisher::new(js.clone()), config.clock.clone());
+    let health = Health::new();
+
+    let mut router = service_kit::http::health_router(health.clone());
+    if let Some(secret) = &config.webhook_secret {
+        router = router.merge(webhook::router(
+            intake.clone(),
+            secret.clone(),
+            config.webhook_header.clone(),
+            config.webhook_max_bytes,
+        ));
+    }
+    let server = service_kit::http::serve(config.http.listen, router, shutdown.clone())
+        .await
+        .map_err(|source| StartError::Listen { address: config.http.listen, source })?;
+
+    let mut tasks = JoinSet::new();
+    if let Some(queue_url) = config.sqs_queue_url.clone() {
+        let sqs = SqsIntake::connect(&config, queue_url, intake.clone()).await;
+        tasks.spawn(sqs.run(health.clone(), shutdown.clone()));
+    }
+    if reconcile_enabled {
+        let reconciler = Reconciler {
+            client: Reconciler::client(&config).await,
+            organization: config.api_organization,
+            page_size: config.api_page_size,
+            backfill: config.api_backfill,
+            overlap: config.api_overlap,
+            account_id: config.api_account_id.clone(),
+            origin: format!("health-api:{}", config.aws_region),
+            intake: intake.clone(),
+            cursors: Some(JsonKv::open(&js, INTAKE_STATE).await?),
+        };
+        tasks.spawn(reconciler.run(config.api_interval, health.clone(), shutdown.clone()));
+    }
+    tracing::info!(
+        sqs = config.sqs_queue_url.is_some(),
+        webhook = config.webhook_secret.is_some(),
+        reconcile = reconcile_enabled,
+        "ingest-health started."
+    );
+    Ok(Running { http_address: server.address, health, tasks, server: server.task })
+}

@@ -14,6 +14,7 @@
 //! it runs and read how many calls each operation got.
 
 mod model;
+pub mod moto;
 mod ops;
 mod protocol;
 pub mod seed;
