@@ -13,7 +13,9 @@ use crate::slack::Destination;
 
 /// Reads environment variables. Injected so tests need not change the process environment.
 #[derive(Clone)]
-pub struct Environment(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub struct Environment(Arc<Lookup>);
+
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl Environment {
     /// The process environment.

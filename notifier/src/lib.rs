@@ -47,7 +47,7 @@ pub use sender::{Faults, WebhookRecovery};
 use crate::changes::{ChangeHandler, ChangeSettings};
 use crate::destinations::Destinations;
 use crate::index::IssueIndex;
-use crate::reminders::{ReminderScanner, ReminderSettings};
+use crate::reminders::{ReminderScanner, ReminderSettings, ScanLog};
 use crate::sender::{Sender, SenderSettings};
 use crate::slack::{SlackClient, SlackSettings};
 
@@ -56,6 +56,8 @@ pub struct Notifier {
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     pub address: SocketAddr,
     pub health: Health,
+    /// What the reminder scans did (empty when reminders are off).
+    pub scans: Arc<ScanLog>,
     consumer: JoinHandle<Result<(), bus::BusError>>,
     scanner: Option<JoinHandle<()>>,
     http: JoinHandle<std::io::Result<()>>,
@@ -162,6 +164,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         shutdown.clone(),
     ));
 
+    let scans = Arc::new(ScanLog::default());
     let scanner = jira.map(|jira| {
         let scanner = ReminderScanner {
             jira,
@@ -179,7 +182,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
                 concurrency: usize::from(config.concurrency),
             },
         };
-        tokio::spawn(scanner.run(health.clone(), shutdown.clone()))
+        tokio::spawn(scanner.run(health.clone(), scans.clone(), shutdown.clone()))
     });
 
     let server = service_kit::http::serve(
@@ -189,7 +192,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
     )
     .await?;
     tracing::info!(address = %server.address, reminders = config.reminders, "Notifier started.");
-    Ok(Notifier { address: server.address, health, consumer, scanner, http: server.task })
+    Ok(Notifier { address: server.address, health, scans, consumer, scanner, http: server.task })
 }
 
 fn jira_client(config: &Config) -> Result<JiraClient, StartError> {

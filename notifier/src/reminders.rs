@@ -77,6 +77,33 @@ impl ScanReport {
     }
 }
 
+/// What the scans did so far: shared with tests and the demo, which wait for a scan that
+/// started after they moved the clock.
+#[derive(Debug, Default)]
+pub struct ScanLog {
+    completed: std::sync::atomic::AtomicU64,
+    last: std::sync::Mutex<Option<(ScanReport, Duration)>>,
+}
+
+impl ScanLog {
+    /// Scans finished (successfully or not).
+    pub fn completed(&self) -> u64 {
+        self.completed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The last successful scan's report and how long it took.
+    pub fn last(&self) -> Option<(ScanReport, Duration)> {
+        self.last.lock().expect("scan log lock").clone()
+    }
+
+    fn record(&self, outcome: Option<(ScanReport, Duration)>) {
+        if let Some(outcome) = outcome {
+            *self.last.lock().expect("scan log lock") = Some(outcome);
+        }
+        self.completed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// One reminder to send.
 #[derive(Debug, Clone)]
 struct DueReminder {
@@ -98,7 +125,7 @@ pub struct ReminderScanner {
 
 impl ReminderScanner {
     /// Scans every `scan_interval` (and once at start) until `shutdown`.
-    pub async fn run(self, health: Health, shutdown: CancellationToken) {
+    pub async fn run(self, health: Health, log: Arc<ScanLog>, shutdown: CancellationToken) {
         health.register(HEALTH_COMPONENT);
         let mut ticker = tokio::time::interval(self.settings.scan_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,7 +135,10 @@ impl ReminderScanner {
                 _ = shutdown.cancelled() => break,
             }
             let started = Instant::now();
-            match self.scan_once(&shutdown).await {
+            let result = self.scan_once(&shutdown).await;
+            let elapsed = started.elapsed();
+            log.record(result.as_ref().ok().map(|report| (report.clone(), elapsed)));
+            match result {
                 Ok(report) => {
                     health.set_ready(HEALTH_COMPONENT);
                     metrics::histogram!("itk_reminder_scan_seconds").record(started.elapsed().as_secs_f64());

@@ -131,7 +131,9 @@ impl Sender {
                     revision = match self.markers.update(key, &self.sending(destination), revision).await {
                         Ok(revision) => revision,
                         Err(CasError::Conflict) => {
-                            return Ok(SendOutcome::ClaimedElsewhere { remaining: self.settings.claim_lease });
+                            return Ok(SendOutcome::ClaimedElsewhere {
+                                remaining: self.settings.claim_lease,
+                            });
                         }
                         Err(CasError::Bus(error)) => return Err(error.into()),
                     };

@@ -1,0 +1,586 @@
+//! The notifier end to end: a real nats-server, the JIRA simulator (tickets filed as the writer
+//! files them: label `infra-tickets`, the `itk-…` label, a due date) and the Slack simulator.
+//! Ticket changes are published to TICKET_CHANGES as jira-writer publishes them.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use contracts::{ChangeKind, GroupKey, Lane, Source, TicketChange};
+use e2e_tests::{TestBroker, eventually};
+use jira_sim::JiraSim;
+use jira_writer::{JiraClient, JiraClientConfig};
+use notifier::markers::Marker;
+use serde_json::json;
+use service_kit::{Clock, Secret};
+use slack_sim::{DEFAULT_BOT_TOKEN, PostedMessage, SlackSim};
+use tokio_util::sync::CancellationToken;
+
+const CATALOG: &str = r#"
+default_team = "platform"
+
+[teams.platform]
+jira_project = "PLAT"
+slack_channel = "C0PLATFORM"
+
+[teams.payments]
+jira_project = "PAY"
+slack_channel = "C0PAYMENTS"
+
+[teams.data]
+jira_project = "DATA"
+slack_webhook_env = "SLACK_WEBHOOK_DATA"
+
+[teams.ghost]
+slack_channel = "C0GHOST"
+"#;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct World {
+    broker: TestBroker,
+    slack: SlackSim,
+    jira: JiraSim,
+    /// The bot's JIRA client, as jira-writer uses it.
+    writer: JiraClient,
+    /// A person editing tickets in JIRA.
+    person: JiraClient,
+    clock: Clock,
+    webhook_url: String,
+    catalog: tempfile::NamedTempFile,
+}
+
+impl World {
+    async fn start() -> World {
+        let broker = TestBroker::start().await;
+        let slack = SlackSim::start().await.unwrap();
+        slack.add_channel("C0PLATFORM", "platform", true);
+        slack.add_channel("C0PAYMENTS", "payments", true);
+        slack.add_channel("C0DATA", "data", false);
+        let webhook_url = slack.add_webhook("C0DATA");
+        let jira = JiraSim::start(jira_sim::SimConfig::default()).await.unwrap();
+        let client = |email: &str, token: &str| {
+            let mut config = JiraClientConfig::new(jira.url(), email, Secret::new(token));
+            config.requests_per_second = 0.0;
+            JiraClient::new(config).unwrap()
+        };
+        let writer = client(jira_sim::BOT_EMAIL, jira_sim::BOT_TOKEN);
+        let person = client(jira_sim::HUMAN_EMAIL, jira_sim::HUMAN_TOKEN);
+        let mut catalog = tempfile::NamedTempFile::new().unwrap();
+        catalog.write_all(CATALOG.as_bytes()).unwrap();
+        let clock = Clock::manual(at("2026-12-01T09:00:00Z"));
+        World { broker, slack, jira, writer, person, clock, webhook_url, catalog }
+    }
+
+    fn config(&self, extra: &[&str]) -> notifier::Config {
+        let mut args: Vec<String> = [
+            "notifier",
+            "--nats-url",
+            self.broker.url(),
+            "--listen",
+            "127.0.0.1:0",
+            "--catalog",
+            self.catalog.path().to_str().unwrap(),
+            "--slack-api-url",
+            &self.slack.api_url(),
+            "--slack-bot-token",
+            DEFAULT_BOT_TOKEN,
+            "--jira-url",
+            &self.jira.url(),
+            "--jira-email",
+            jira_sim::BOT_EMAIL,
+            "--jira-api-token",
+            jira_sim::BOT_TOKEN,
+            "--jira-requests-per-second",
+            "0",
+            "--reminder-scan-interval",
+            "100ms",
+            "--channel-interval",
+            "20ms",
+            "--slack-timeout",
+            "2s",
+            "--claim-lease",
+            "3s",
+            "--history-skew",
+            "2s",
+            "--auth-pause",
+            "1s",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut config: notifier::Config =
+            service_kit::config::try_parse_from(args.into_iter().map(Into::into), |_| None).unwrap();
+        config.clock = self.clock.clone();
+        config.environment =
+            notifier::Environment::from_pairs([("SLACK_WEBHOOK_DATA", self.webhook_url.clone())]);
+        config
+    }
+
+    async fn start_notifier(&self, config: notifier::Config) -> (notifier::Notifier, CancellationToken) {
+        let shutdown = CancellationToken::new();
+        let running = notifier::start(config, shutdown.clone()).await.expect("the notifier starts");
+        (running, shutdown)
+    }
+
+    /// Files an issue the way jira-writer does: labels `infra-tickets` and the group token,
+    /// the idempotency property, the due date.
+    async fn file_issue(&self, project: &str, summary: &str, due: Option<NaiveDate>) -> (String, String) {
+        let token = GroupKey::new(Source::AwsHealth, [summary]).token();
+        let mut fields = json!({
+            "project": {"key": project},
+            "issuetype": {"name": "Task"},
+            "summary": summary,
+            "labels": ["infra-tickets", token],
+        });
+        if let Some(due) = due {
+            fields["duedate"] = json!(due.to_string());
+        }
+        let body = json!({"fields": fields, "properties": [
+            {"key": "infra-tickets", "value": {"idempotencyKey": token, "source": "aws-health", "schemaVersion": 1}}
+        ]});
+        let created = self.writer.create_issue(&body).await.expect("issue created");
+        (created.id, created.key)
+    }
+
+    /// Publishes a ticket change as jira-writer does after a write.
+    async fn publish_change(&self, change: &TicketChange) {
+        let outgoing = bus::Outgoing::new(change.subject(), change.to_json()).with_id(change.message_id());
+        self.broker.publisher.publish(outgoing).await.expect("change published");
+    }
+
+    async fn set_due(&self, key: &str, due: NaiveDate) {
+        self.person.edit_issue(key, &json!({"fields": {"duedate": due.to_string()}}), false).await.unwrap();
+    }
+
+    /// Moves the clock to `day` days after the start and waits for a whole scan after it.
+    async fn scan_on_day(&self, notifier: &notifier::Notifier, day: i64) {
+        self.clock.set(at("2026-12-01T09:00:00Z") + chrono::Duration::days(day));
+        let seen = notifier.scans.completed();
+        eventually("two scans after the clock moved", WAIT, || async {
+            notifier.scans.completed() >= seen + 2
+        })
+        .await;
+    }
+
+    /// Reminder messages by their idempotency key, in order.
+    fn reminders(&self, channel: &str) -> Vec<String> {
+        self.slack
+            .messages(channel)
+            .iter()
+            .filter_map(|m| m.metadata_field("idempotency_key").map(str::to_owned))
+            .filter(|k| k.starts_with("reminder/"))
+            .collect()
+    }
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+fn day(n: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 1).unwrap() + chrono::Duration::days(n)
+}
+
+fn change(
+    kind: ChangeKind,
+    issue: (&str, &str),
+    team: &str,
+    previous: Option<&str>,
+    version: u64,
+) -> TicketChange {
+    let (issue_id, issue_key) = issue;
+    TicketChange {
+        schema: contracts::SCHEMA_VERSION,
+        kind,
+        group_key: GroupKey::new(Source::AwsHealth, [issue_key]),
+        source: Source::AwsHealth,
+        issue_id: issue_id.to_owned(),
+        issue_key: issue_key.to_owned(),
+        issue_url: format!("https://example.atlassian.net/browse/{issue_key}"),
+        team: team.to_owned(),
+        previous_team: previous.map(str::to_owned),
+        lane: Lane::Maintenance,
+        due_date: Some(day(30)),
+        summary: format!("EC2 instance retirement {issue_key}"),
+        reason: "AWS Health scheduled the retirement of i-0a1b2c3d in eu-west-1.".into(),
+        content_hash: format!("hash-{version}"),
+        upstream_version: version,
+        at: Utc::now(),
+    }
+}
+
+fn keys_of(messages: &[PostedMessage]) -> Vec<String> {
+    messages.iter().filter_map(|m| m.metadata_field("idempotency_key").map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn created_and_team_changed_tickets_produce_one_message_each_in_the_right_channel() {
+    let world = World::start().await;
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+
+    let created = change(ChangeKind::Created, ("10001", "PLAT-1"), "platform", None, 1);
+    world.publish_change(&created).await;
+    // The same change again (a writer retry outside the duplicate window): no second message.
+    let mut again = created.clone();
+    again.at = Utc::now();
+    let outgoing = bus::Outgoing::new(again.subject(), again.to_json()).with_id("a-later-retry");
+    world.broker.publisher.publish(outgoing).await.unwrap();
+    world.publish_change(&change(ChangeKind::Updated, ("10001", "PLAT-1"), "platform", None, 2)).await;
+    world
+        .publish_change(&change(
+            ChangeKind::TeamChanged,
+            ("10001", "PLAT-1"),
+            "payments",
+            Some("platform"),
+            3,
+        ))
+        .await;
+    world.publish_change(&change(ChangeKind::Created, ("10002", "DATA-1"), "data", None, 1)).await;
+    world.publish_change(&change(ChangeKind::Resolved, ("10002", "DATA-1"), "data", None, 2)).await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+
+    let platform = world.slack.messages("C0PLATFORM");
+    assert_eq!(keys_of(&platform), ["notice/10001/created/v1"], "one message for the new ticket");
+    let text = platform[0].all_text();
+    assert!(text.contains("<https://example.atlassian.net/browse/PLAT-1|PLAT-1>"), "{text}");
+    assert!(
+        text.contains("Maintenance") && text.contains("2026-12-31") && text.contains("platform"),
+        "{text}"
+    );
+    assert!(text.contains("AWS Health scheduled the retirement"), "says why: {text}");
+
+    let payments = world.slack.messages("C0PAYMENTS");
+    assert_eq!(keys_of(&payments), ["notice/10001/team_changed/v3/to-payments"]);
+    assert!(payments[0].text.contains("Handed to payments from platform"), "{}", payments[0].text);
+
+    // The webhook team gets its message through the webhook (no metadata there); resolved is
+    // off by default.
+    let data = world.slack.messages("C0DATA");
+    assert_eq!(data.len(), 1, "{data:?}");
+    assert_eq!(data[0].via, "webhook");
+    assert!(data[0].text.contains("New ticket for data"), "{}", data[0].text);
+    assert!(world.broker.dead_letters().await.is_empty());
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn reminders_follow_a_tickets_life_once_each_and_honour_due_dates_changed_in_jira() {
+    let world = World::start().await;
+    // A: due on day 30, done on day 28. B: due on day 20, never done: overdue once.
+    // C: due on day 20, moved to day 40 by a person on day 10, done on day 38. D: no due date until a person
+    // sets it on day 5 to day 8; done on day 7.
+    let a = world.file_issue("PLAT", "ticket A", Some(day(30))).await;
+    let b = world.file_issue("PLAT", "ticket B", Some(day(20))).await;
+    let c = world.file_issue("PLAT", "ticket C", Some(day(20))).await;
+    let d = world.file_issue("PLAT", "ticket D", None).await;
+    for (issue, version) in [(&a, 1), (&b, 1), (&c, 1), (&d, 1)] {
+        world
+            .publish_change(&change(ChangeKind::Created, (&issue.0, &issue.1), "platform", None, version))
+            .await;
+    }
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminder-labels", "true"])).await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+
+    for n in 0..=45 {
+        if n == 5 {
+            world.set_due(&d.1, day(8)).await;
+        }
+        if n == 7 {
+            assert!(world.writer.transition_to_category(&d.1, "done", None).await.unwrap());
+        }
+        if n == 10 {
+            world.set_due(&c.1, day(40)).await;
+        }
+        if n == 28 {
+            assert!(world.writer.transition_to_category(&a.1, "done", None).await.unwrap());
+        }
+        if n == 38 {
+            assert!(world.writer.transition_to_category(&c.1, "done", None).await.unwrap());
+        }
+        world.scan_on_day(&notifier, n).await;
+    }
+
+    let reminders = world.reminders("C0PLATFORM");
+    let of = |key: &str| {
+        reminders.iter().filter(|r| r.starts_with(&format!("reminder/{key}/"))).cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of(&a.1),
+        [format!("reminder/{}/due-14d/{}", a.1, day(30)), format!("reminder/{}/due-5d/{}", a.1, day(30))]
+    );
+    assert_eq!(
+        of(&b.1),
+        [
+            format!("reminder/{}/due-14d/{}", b.1, day(20)),
+            format!("reminder/{}/due-5d/{}", b.1, day(20)),
+            format!("reminder/{}/overdue/{}", b.1, day(20)),
+        ]
+    );
+    assert_eq!(
+        of(&c.1),
+        [
+            format!("reminder/{}/due-14d/{}", c.1, day(20)),
+            format!("reminder/{}/due-14d/{}", c.1, day(40)),
+            format!("reminder/{}/due-5d/{}", c.1, day(40)),
+        ],
+        "the moved due date re-arms both; the old 5-day reminder never fires"
+    );
+    assert_eq!(
+        of(&d.1),
+        [format!("reminder/{}/due-5d/{}", d.1, day(8))],
+        "set 3 days out: only the 5-day one"
+    );
+
+    // They came on the right days, and say so.
+    let messages = world.slack.messages("C0PLATFORM");
+    let a_five = messages.iter().find(|m| m.metadata_field("idempotency_key") == Some(&of(&a.1)[1])).unwrap();
+    assert!(a_five.text.contains("Due in 5 days"), "{}", a_five.text);
+    let a_issue = world.jira.issue(&a.1).unwrap();
+    assert!(
+        a_issue.labels.contains(&"notified-14d".to_owned())
+            && a_issue.labels.contains(&"notified-5d".to_owned())
+    );
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+async fn marker(world: &World, key: &str) -> Option<Marker> {
+    let kv: bus::JsonKv<Marker> =
+        bus::JsonKv::open(&world.broker.js, bus::topology::NOTIFIER_MARKERS).await.unwrap();
+    kv.get(key).await.unwrap().map(|v| v.value)
+}
+
+#[tokio::test]
+async fn a_notifier_killed_between_claim_and_send_sends_exactly_one_reminder_after_restart() {
+    let world = World::start().await;
+    let issue = world.file_issue("PLAT", "killed before sending", Some(day(10))).await;
+    let key = format!("reminder/{}/due-14d/{}", issue.1, day(10));
+
+    let config = world.config(&[]);
+    config.faults.halt_after_claim.store(true, Ordering::SeqCst);
+    let (doomed, _shutdown) = world.start_notifier(config).await;
+    eventually("the claim", WAIT, || async {
+        matches!(marker(&world, &key).await, Some(Marker::Sending { .. }))
+    })
+    .await;
+    doomed.kill();
+    assert!(world.reminders("C0PLATFORM").is_empty());
+
+    let (notifier, shutdown) = world.start_notifier(world.config(&[])).await;
+    eventually("the reminder after the claim expired", WAIT, || async {
+        !world.reminders("C0PLATFORM").is_empty()
+    })
+    .await;
+    for _ in 0..3 {
+        world.scan_on_day(&notifier, 0).await;
+    }
+    assert_eq!(world.reminders("C0PLATFORM"), std::slice::from_ref(&key));
+    assert!(matches!(marker(&world, &key).await, Some(Marker::Sent { recovered: false, .. })));
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_notifier_killed_after_posting_is_not_repeated_the_history_settles_it() {
+    let world = World::start().await;
+    let issue = world.file_issue("PLAT", "killed after posting", Some(day(3))).await;
+    let key = format!("reminder/{}/due-5d/{}", issue.1, day(3));
+
+    let config = world.config(&[]);
+    config.faults.halt_after_post.store(true, Ordering::SeqCst);
+    let (doomed, _shutdown) = world.start_notifier(config).await;
+    eventually("the post", WAIT, || async { !world.reminders("C0PLATFORM").is_empty() }).await;
+    doomed.kill();
+    assert!(matches!(marker(&world, &key).await, Some(Marker::Sending { .. })));
+
+    let (notifier, shutdown) = world.start_notifier(world.config(&[])).await;
+    eventually("the marker settled from the channel history", WAIT, || async {
+        matches!(marker(&world, &key).await, Some(Marker::Sent { recovered: true, .. }))
+    })
+    .await;
+    world.scan_on_day(&notifier, 0).await;
+    assert_eq!(world.reminders("C0PLATFORM"), [key]);
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_replicas_send_one_reminder_not_two() {
+    let world = World::start().await;
+    let mut expected = Vec::new();
+    for n in 0..6 {
+        let issue = world.file_issue("PLAT", &format!("replicated {n}"), Some(day(10))).await;
+        expected.push(format!("reminder/{}/due-14d/{}", issue.1, day(10)));
+    }
+    let (first, stop_first) = world.start_notifier(world.config(&[])).await;
+    let (second, stop_second) = world.start_notifier(world.config(&[])).await;
+    eventually("every reminder", WAIT, || async { world.reminders("C0PLATFORM").len() >= expected.len() })
+        .await;
+    for _ in 0..3 {
+        world.scan_on_day(&first, 0).await;
+        world.scan_on_day(&second, 0).await;
+    }
+    let mut sent = world.reminders("C0PLATFORM");
+    sent.sort();
+    expected.sort();
+    assert_eq!(sent, expected);
+    stop_first.cancel();
+    stop_second.cancel();
+    first.wait().await.unwrap();
+    second.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_429_storm_delays_messages_but_loses_none() {
+    let world = World::start().await;
+    world.slack.inject_rate_limit(5, Duration::from_secs(1));
+    world.slack.enforce_channel_rate(Some(Duration::from_millis(500)));
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+    for n in 0..8 {
+        let id = format!("{}", 20_000 + n);
+        let key = format!("PLAT-{}", 100 + n);
+        world.publish_change(&change(ChangeKind::Created, (&id, &key), "platform", None, 1)).await;
+    }
+    eventually("all eight messages", Duration::from_secs(60), || async {
+        world.slack.messages("C0PLATFORM").len() >= 8
+    })
+    .await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+    let mut keys = keys_of(&world.slack.messages("C0PLATFORM"));
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 8, "no message lost, none twice");
+    assert_eq!(world.slack.messages("C0PLATFORM").len(), 8);
+    assert!(world.slack.rate_limited_count() >= 5, "the storm happened");
+    assert!(world.broker.dead_letters().await.is_empty());
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn channel_not_found_dead_letters_with_the_reason_and_the_rest_goes_on() {
+    let world = World::start().await;
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+    world.publish_change(&change(ChangeKind::Created, ("30001", "GHOST-1"), "ghost", None, 1)).await;
+    world.publish_change(&change(ChangeKind::Created, ("30002", "PLAT-7"), "platform", None, 1)).await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+    let letters = world.broker.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].stage, "notifier");
+    assert!(letters[0].reason.contains("channel_not_found"), "{}", letters[0].reason);
+    assert_eq!(keys_of(&world.slack.messages("C0PLATFORM")), ["notice/30002/created/v1"]);
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn invalid_auth_reports_unready_until_the_token_works() {
+    let world = World::start().await;
+    let mut config = world.config(&["--reminders", "false"]);
+    config.slack_bot_token = Some(Secret::new("xoxb-revoked-or-mistyped"));
+    let (notifier, shutdown) = world.start_notifier(config).await;
+    world.publish_change(&change(ChangeKind::Created, ("40001", "PLAT-9"), "platform", None, 1)).await;
+    let readyz = format!("http://{}/readyz", notifier.address);
+    let probe = || async {
+        let response = reqwest::get(&readyz).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    eventually("/readyz reports the pause", WAIT, || async {
+        let (status, body) = probe().await;
+        status == 503 && body.contains("invalid_auth")
+    })
+    .await;
+    let (_, body) = probe().await;
+    assert!(!body.contains("xoxb-revoked"), "the token never shows: {body}");
+    assert!(world.slack.all_messages().is_empty());
+    assert!(world.broker.dead_letters().await.is_empty(), "nothing is given up while paused");
+
+    // The operator fixes the token (here: Slack starts accepting it); the message goes, once.
+    world.slack.add_bot_token("xoxb-revoked-or-mistyped", &slack_sim::DEFAULT_SCOPES);
+    eventually("the held message", WAIT, || async { world.slack.messages("C0PLATFORM").len() == 1 }).await;
+    eventually("ready again", WAIT, || async { probe().await.0 == 200 }).await;
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+/// Reminder scan cost for 10,000 open tickets: JIRA calls and time. Run by hand:
+/// `cargo test -p e2e-tests --test notifier --release -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_reminder_scan_for_10000_open_tickets() {
+    let world = World::start().await;
+    let total: i64 = 10_000;
+    let started = std::time::Instant::now();
+    let mut filed = Vec::new();
+    let mut batch = Vec::new();
+    for n in 0..total {
+        // Due dates spread over the next 200 days: ~10% are due a reminder on any day.
+        let due = day(n % 200);
+        let writer = world.writer.clone();
+        let project = ["PLAT", "PAY"][n as usize % 2];
+        let token = format!("itk-bench{n:06}");
+        batch.push(tokio::spawn(async move {
+            let body = json!({"fields": {"project": {"key": project}, "issuetype": {"name": "Task"},
+                "summary": format!("bench {n}"), "duedate": due.to_string(), "labels": ["infra-tickets", token]}});
+            writer.create_issue(&body).await.map(|c| (c.id, c.key))
+        }));
+        if batch.len() == 64 {
+            for task in batch.drain(..) {
+                filed.push(task.await.unwrap().unwrap());
+            }
+        }
+    }
+    for task in batch.drain(..) {
+        filed.push(task.await.unwrap().unwrap());
+    }
+    println!("filed {} issues in {:?}", filed.len(), started.elapsed());
+    let changes: Vec<bus::Outgoing> = filed
+        .iter()
+        .map(|(id, key)| {
+            let team = if key.starts_with("PLAT") { "platform" } else { "payments" };
+            let c = change(ChangeKind::Updated, (id, key), team, None, 1);
+            bus::Outgoing::new(c.subject(), c.to_json()).with_id(c.message_id())
+        })
+        .collect();
+    world.broker.publisher.publish_all(changes).await.unwrap();
+
+    world.jira.clear_calls();
+    let (notifier, shutdown) = world
+        .start_notifier(world.config(&["--reminder-scan-interval", "1h", "--channel-interval", "1ms"]))
+        .await;
+    world.broker.wait_until_drained("notifier", Duration::from_secs(300)).await;
+    eventually("the first scan", Duration::from_secs(600), || async { notifier.scans.completed() >= 1 })
+        .await;
+    let (first, first_time) = notifier.scans.last().expect("a successful scan");
+    let first_calls = world.jira.call_count();
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+
+    world.jira.clear_calls();
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminder-scan-interval", "1h"])).await;
+    eventually("the steady-state scan", Duration::from_secs(600), || async {
+        notifier.scans.completed() >= 1
+    })
+    .await;
+    let (steady, steady_time) = notifier.scans.last().expect("a successful scan");
+    let steady_calls = world.jira.call_count();
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+
+    let sent: BTreeMap<String, usize> =
+        world.slack.all_messages().iter().fold(BTreeMap::new(), |mut m, msg| {
+            *m.entry(msg.channel.clone()).or_default() += 1;
+            m
+        });
+    println!("first scan: {first:?} in {first_time:?}, JIRA calls {first_calls}");
+    println!("steady scan: {steady:?} in {steady_time:?}, JIRA calls {steady_calls}");
+    println!("messages per channel: {sent:?}");
+    assert_eq!(first.issues, total as u64);
+    assert_eq!(steady.sent, 0);
+    assert_eq!(steady.already_sent, first.sent);
+}
