@@ -1,0 +1,716 @@
+//! jira-writer end to end: a real nats-server, the JIRA simulator (checked against the official
+//! spec after every test), desired tickets published on DESIRED_TICKETS as triage publishes them.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bus::topology::{JIRA_LEDGER, JIRA_WRITER, TopologyConfig};
+use bus::{JsonKv, Outgoing};
+use chrono::NaiveDate;
+use contracts::{
+    ChangeKind, DesiredTicket, DueDate, DueDateSource, GroupKey, Lane, Source, TicketBody, TicketItem,
+    TicketState, UpstreamLink,
+};
+use e2e_tests::{TestBroker, eventually};
+use jira_sim::contract::Spec;
+use jira_sim::{
+    BOT_EMAIL, BOT_TOKEN, Fault, HUMAN_EMAIL, HUMAN_TOKEN, JiraSim, SimConfig, SimIssue, TEAM_FIELD,
+};
+use jira_writer::ledger::LedgerEntry;
+use jira_writer::{JiraClient, JiraClientConfig, WriterError};
+use serde_json::json;
+use service_kit::{Clock, Secret};
+use tokio_util::sync::CancellationToken;
+
+const CATALOG: &str = r#"
+default_team = "platform"
+
+[teams.platform]
+jira_project = "PLAT"
+jira_components = ["platform"]
+jira_team_field = "Platform"
+
+[teams.payments]
+jira_project = "PAY"
+jira_components = ["payments"]
+jira_team_field = "Payments"
+jira_labels = ["team-payments"]
+"#;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct World {
+    broker: TestBroker,
+    sim: JiraSim,
+    clock: Clock,
+    catalog: tempfile::NamedTempFile,
+}
+
+struct Running {
+    task: tokio::task::JoinHandle<Result<(), WriterError>>,
+    shutdown: CancellationToken,
+    hooks: jira_writer::Hooks,
+}
+
+impl Running {
+    fn address(&self) -> Option<SocketAddr> {
+        self.hooks.listening.get().copied()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+}
+
+impl World {
+    async fn start(sim_config: SimConfig) -> World {
+        Self::start_with(sim_config, TopologyConfig::default()).await
+    }
+
+    async fn start_with(sim_config: SimConfig, topology: TopologyConfig) -> World {
+        let broker = TestBroker::start_with(topology).await;
+        let clock = sim_config.clock.clone();
+        let sim = JiraSim::start(sim_config).await.expect("the JIRA simulator starts");
+        let mut catalog = tempfile::NamedTempFile::new().unwrap();
+        catalog.write_all(CATALOG.as_bytes()).unwrap();
+        World { broker, sim, clock, catalog }
+    }
+
+    fn config(&self, extra: &[&str]) -> jira_writer::Config {
+        let url = self.sim.url();
+        let mut args: Vec<String> = [
+            "jira-writer",
+            "--nats-url",
+            self.broker.url(),
+            "--listen",
+            "127.0.0.1:0",
+            "--jira-url",
+            &url,
+            "--jira-email",
+            BOT_EMAIL,
+            "--jira-api-token",
+            BOT_TOKEN,
+            "--jira-project",
+            "PLAT",
+            "--jira-team-field",
+            TEAM_FIELD,
+            "--catalog",
+            self.catalog.path().to_str().unwrap(),
+            "--consistency-window",
+            "2s",
+            "--claim-recheck",
+            "200ms",
+            "--jira-backoff",
+            "20ms",
+            "--jira-requests-per-second",
+            "0",
+            "--jira-auth-pause",
+            "300ms",
+            "--sweep-every",
+            "1h",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut config: jira_writer::Config =
+            service_kit::config::try_parse_from(args.into_iter().map(Into::into), |_| None)
+                .expect("a valid config");
+        config.clock = self.clock.clone();
+        config
+    }
+
+    fn start_writer(&self, config: jira_writer::Config) -> Running {
+        let shutdown = CancellationToken::new();
+        let hooks = config.hooks.clone();
+        let task = tokio::spawn(jira_writer::run(config, shutdown.clone()));
+        Running { task, shutdown, hooks }
+    }
+
+    async fn publish(&self, desired: &DesiredTicket) {
+        self.publish_with_id(desired, &desired.message_id()).await;
+    }
+
+    async fn publish_with_id(&self, desired: &DesiredTicket, id: &str) {
+        let message = Outgoing::new(desired.subject(), desired.to_json()).with_id(id);
+        self.broker.publisher.publish(message).await.expect("published");
+    }
+
+    async fn ledger(&self, desired: &DesiredTicket) -> Option<LedgerEntry> {
+        let ledger = JsonKv::<LedgerEntry>::open(&self.broker.js, JIRA_LEDGER).await.unwrap();
+        ledger.get(&desired.group_key.token()).await.unwrap().map(|v| v.value)
+    }
+
+    async fn wait_applied(&self, desired: &DesiredTicket) {
+        eventually("the ledger to record the desired state", WAIT, || async {
+            self.ledger(desired).await.is_some_and(|e| {
+                e.issue.is_some()
+                    && e.applied_version == desired.upstream_version
+                    && e.content_hash == desired.content_hash
+            })
+        })
+        .await;
+        self.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
+    }
+
+    fn issues_of(&self, desired: &DesiredTicket) -> Vec<SimIssue> {
+        let token = desired.group_key.token();
+        self.sim.issues().into_iter().filter(|i| i.labels.contains(&token)).collect()
+    }
+
+    fn person(&self) -> JiraClient {
+        JiraClient::new(JiraClientConfig::new(self.sim.url(), HUMAN_EMAIL, Secret::new(HUMAN_TOKEN))).unwrap()
+    }
+
+    /// Every request the writer sent and every answer the simulator gave, against the spec.
+    fn assert_contract(&self) {
+        let spec = Spec::load_default().expect("the official JIRA spec");
+        let calls = self.sim.calls();
+        assert!(!calls.is_empty(), "no JIRA calls to check");
+        let violations = spec.check_calls(&calls);
+        assert!(violations.is_empty(), "contract violations: {violations:#?}");
+    }
+
+    fn count(&self, method: &str, path_suffix: &str) -> usize {
+        self.sim
+            .calls()
+            .iter()
+            .filter(|c| c.method == method && c.path.ends_with(path_suffix) && !c.faulted)
+            .count()
+    }
+}
+
+fn desired(name: &str, team: &str, lane: Lane, due: &str, version: u64) -> DesiredTicket {
+    DesiredTicket {
+        schema: contracts::SCHEMA_VERSION,
+        group_key: GroupKey::new(Source::Snyk, ["github", name]),
+        source: Source::Snyk,
+        team: team.into(),
+        lane,
+        summary: format!("Critical vulnerabilities in {name}"),
+        body: TicketBody {
+            headline: format!("Upgrade the vulnerable packages of {name}. Then redeploy."),
+            notes: vec!["Internet-facing, mature exploit.".into()],
+            items: vec![TicketItem {
+                reference: "SNYK-JS-LODASH-1040724".into(),
+                title: "Prototype Pollution in lodash".into(),
+                link: Some("https://security.snyk.io/vuln/SNYK-JS-LODASH-1040724".into()),
+                status: Some("open".into()),
+                facts: vec![("CVE".into(), "CVE-2020-8203".into())],
+            }],
+        },
+        due: Some(DueDate {
+            date: due.parse().unwrap(),
+            source: DueDateSource::LaneSla { lane, since: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap() },
+        }),
+        state: TicketState::Open,
+        labels: vec!["snyk".into()],
+        links: vec![UpstreamLink {
+            global_id: format!("snyk:project:{name}"),
+            title: format!("Snyk project {name}"),
+            url: format!("https://app.snyk.io/org/acme/project/{name}"),
+        }],
+        content_hash: String::new(),
+        upstream_version: version,
+    }
+    .seal()
+}
+
+/// The one issue of a desired ticket, with every field checked.
+fn assert_one_issue(
+    world: &World,
+    d: &DesiredTicket,
+    project: &str,
+    priority: &str,
+    team_value: &str,
+) -> SimIssue {
+    let issues = world.issues_of(d);
+    assert_eq!(issues.len(), 1, "exactly one issue for {}: {issues:#?}", d.group_key);
+    let issue = issues.into_iter().next().unwrap();
+    assert_eq!(issue.project, project);
+    assert_eq!(issue.priority.as_deref(), Some(priority));
+    assert_eq!(issue.team.as_deref(), Some(team_value));
+    assert_eq!(issue.due_date.as_deref(), Some(d.due.as_ref().unwrap().date.to_string().as_str()));
+    assert_eq!(issue.summary, d.summary);
+    assert_eq!(issue.issue_type.as_deref(), Some("Task"));
+    let description = jira_sim::adf_text(issue.description.as_ref().expect("a description"));
+    assert!(description.contains(&d.body.headline), "{description}");
+    assert!(description.contains("SNYK-JS-LODASH-1040724"), "{description}");
+    assert!(issue.labels.contains(&"infra-tickets".to_owned()));
+    assert!(issue.labels.contains(&format!("lane-{}", d.lane.as_str().to_ascii_lowercase())));
+    assert_eq!(issue.properties["infra-tickets"]["idempotencyKey"], d.group_key.token());
+    assert_eq!(issue.properties["infra-tickets"]["groupKey"], d.group_key.as_str());
+    assert_eq!(issue.remote_links.len(), 1, "one remote link per upstream link");
+    assert_eq!(issue.remote_links[0].0.as_deref(), Some(d.links[0].global_id.as_str()));
+    issue
+}
+
+async fn created_changes(world: &World) -> Vec<contracts::TicketChange> {
+    world.broker.ticket_changes().await.into_iter().filter(|c| c.kind == ChangeKind::Created).collect()
+}
+
+#[tokio::test]
+async fn redelivered_and_unchanged_states_make_one_issue_and_no_more_calls() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let tickets = [
+        desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1),
+        desired("acme/website", "platform", Lane::P2, "2026-12-27", 1),
+        desired("acme/batch", "platform", Lane::P4, "2027-06-01", 1),
+    ];
+    for d in &tickets {
+        world.publish(d).await;
+    }
+    for d in &tickets {
+        world.wait_applied(d).await;
+    }
+    assert_one_issue(&world, &tickets[0], "PAY", "Highest", "Payments");
+    assert_one_issue(&world, &tickets[1], "PLAT", "High", "Platform");
+    assert_one_issue(&world, &tickets[2], "PLAT", "Low", "Platform");
+    assert_eq!(world.count("POST", "/rest/api/3/issue"), 3);
+    assert_eq!(world.count("POST", "/search/jql"), 3, "one search per created ticket");
+    let calls_after_create = world.sim.call_count();
+
+    // The same messages delivered again, and the same content at a later version.
+    for d in &tickets {
+        world.publish_with_id(d, &format!("redelivery-{}", d.group_key.token())).await;
+        let mut same = d.clone();
+        same.upstream_version = 2;
+        world.publish(&same).await;
+    }
+    world.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
+    assert_eq!(world.sim.call_count(), calls_after_create, "unchanged states cost no JIRA call");
+    for d in &tickets {
+        assert_eq!(world.issues_of(d).len(), 1);
+    }
+    let created = created_changes(&world).await;
+    assert_eq!(created.len(), 3, "{created:#?}");
+    let payments = created.iter().find(|c| c.group_key == tickets[0].group_key).unwrap();
+    assert_eq!(payments.team, "payments");
+    assert_eq!(payments.issue_key, world.issues_of(&tickets[0])[0].key);
+    assert_eq!(payments.issue_url, format!("{}/browse/{}", world.sim.url(), payments.issue_key));
+    writer.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn a_crash_between_create_and_ledger_write_with_30s_search_lag_makes_no_duplicate() {
+    let clock = Clock::manual("2026-11-27T09:00:00Z".parse().unwrap());
+    let sim = SimConfig { clock: clock.clone(), search_lag: Duration::from_secs(30), ..SimConfig::default() };
+    let topology = TopologyConfig { ack_wait: Duration::from_secs(2), ..TopologyConfig::default() };
+    let world = World::start_with(sim, topology).await;
+    // The window covers the lag; rechecks are quick so the test moves the clock, not waits.
+    let config = world.config(&["--consistency-window", "45s"]);
+    config.hooks.arm_crash_after_create();
+    let first = world.start_writer(config);
+    let d = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+    world.publish(&d).await;
+    let outcome = tokio::time::timeout(WAIT, first.task).await.expect("the writer crashes").unwrap();
+    assert!(matches!(outcome, Err(WriterError::Crashed)), "{outcome:?}");
+    assert_eq!(world.issues_of(&d).len(), 1, "the create reached JIRA");
+    let ledger = world.ledger(&d).await.expect("the claim");
+    assert!(
+        ledger.issue.is_none() && ledger.claim.is_some(),
+        "the crash came before the ledger write: {ledger:?}"
+    );
+
+    // Restart: the message is redelivered; search does not show the issue for 30 s.
+    let searches_before = world.count("POST", "/search/jql");
+    let second = world.start_writer(world.config(&["--consistency-window", "45s"]));
+    eventually("the restarted writer to search and miss", WAIT, || async {
+        world
+            .sim
+            .calls()
+            .iter()
+            .filter(|c| c.path.ends_with("/search/jql") && c.status == 200)
+            .skip(searches_before)
+            .any(|c| {
+                c.response_body.as_ref().is_some_and(|b| b["issues"].as_array().is_some_and(|a| a.is_empty()))
+            })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    clock.advance(chrono::Duration::seconds(10));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(world.issues_of(&d).len(), 1, "a young claim is waited out, not re-created");
+    assert_eq!(world.ledger(&d).await.unwrap().issue, None);
+
+    // The index catches up after 30 s: the issue is found by its label and adopted.
+    clock.advance(chrono::Duration::seconds(21));
+    world.wait_applied(&d).await;
+    let issue = assert_one_issue(&world, &d, "PAY", "Highest", "Payments");
+    assert_eq!(world.ledger(&d).await.unwrap().issue.unwrap().key, issue.key);
+    assert_eq!(world.count("POST", "/rest/api/3/issue"), 1);
+    let created = created_changes(&world).await;
+    assert_eq!(created.len(), 1, "{created:#?}");
+    second.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn two_replicas_racing_on_the_same_keys_make_one_issue_each() {
+    let world = World::start(SimConfig { latency: Duration::from_millis(20), ..SimConfig::default() }).await;
+    let a = world.start_writer(world.config(&["--instance-id", "replica-a", "--concurrency", "16"]));
+    let b = world.start_writer(world.config(&["--instance-id", "replica-b", "--concurrency", "16"]));
+    let names: Vec<String> = (0..8).map(|i| format!("acme/service-{i}")).collect();
+    let mut last = Vec::new();
+    for version in 1..=3u64 {
+        for name in &names {
+            let mut d = desired(name, "platform", Lane::P3, "2027-02-27", version);
+            d.summary = format!("Critical vulnerabilities in {name} (v{version})");
+            let d = d.seal();
+            world.publish(&d).await;
+            if version == 3 {
+                last.push(d);
+            }
+        }
+    }
+    for d in &last {
+        world.wait_applied(d).await;
+    }
+    for d in &last {
+        let issue = assert_one_issue(&world, d, "PLAT", "Medium", "Platform");
+        assert!(issue.summary.ends_with("(v3)"));
+    }
+    let created = created_changes(&world).await;
+    assert_eq!(created.len(), names.len(), "one created event per ticket: {created:#?}");
+    a.stop().await;
+    b.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn storms_of_429_and_5xx_on_a_third_of_the_calls_still_make_one_issue_each() {
+    let world = World::start(SimConfig::default()).await;
+    world.sim.set_storm(Some((
+        3,
+        vec![
+            Fault::RateLimited { retry_after_secs: 1 },
+            Fault::ServerError,
+            Fault::Unavailable { retry_after_secs: 1 },
+            Fault::BadGateway,
+        ],
+    )));
+    let writer = world.start_writer(world.config(&["--consistency-window", "1s"]));
+    let tickets: Vec<DesiredTicket> =
+        (0..6).map(|i| desired(&format!("acme/storm-{i}"), "payments", Lane::P2, "2026-12-27", 1)).collect();
+    for d in &tickets {
+        world.publish(d).await;
+    }
+    for d in &tickets {
+        world.wait_applied(d).await;
+    }
+    for d in &tickets {
+        assert_one_issue(&world, d, "PAY", "High", "Payments");
+    }
+    let faulted = world.sim.calls().iter().filter(|c| c.faulted).count();
+    assert!(faulted > 0, "the storm hit");
+    assert!(world.broker.dead_letters().await.is_empty());
+    assert_eq!(created_changes(&world).await.len(), tickets.len());
+    writer.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn a_change_is_one_edit_a_resolution_one_transition_and_a_human_due_date_wins() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let v1 = desired("acme/checkout", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&v1).await;
+    world.wait_applied(&v1).await;
+    let key = world.issues_of(&v1)[0].key.clone();
+
+    // A person moves the due date in JIRA.
+    world.person().edit_issue(&key, &json!({"fields": {"duedate": "2027-01-31"}}), false).await.unwrap();
+
+    // The source changes the summary only: one edit, the person's due date stays.
+    world.sim.clear_calls();
+    let mut v2 = v1.clone();
+    v2.summary = "Critical vulnerabilities in acme/checkout (3 new)".into();
+    v2.upstream_version = 2;
+    let v2 = v2.seal();
+    world.publish(&v2).await;
+    world.wait_applied(&v2).await;
+    let calls: Vec<String> = world.sim.calls().iter().map(|c| format!("{} {}", c.method, c.path)).collect();
+    assert_eq!(calls, [format!("PUT /rest/api/3/issue/{key}")]);
+    let issue = world.sim.issue(&key).unwrap();
+    assert_eq!(issue.summary, v2.summary);
+    assert_eq!(issue.due_date.as_deref(), Some("2027-01-31"), "the human edit is kept");
+
+    // The source moves the due date: applied, with a comment saying why.
+    world.sim.clear_calls();
+    let mut v3 = v2.clone();
+    v3.due = Some(DueDate { date: "2027-02-15".parse().unwrap(), source: DueDateSource::EventWindow });
+    v3.upstream_version = 3;
+    let v3 = v3.seal();
+    world.publish(&v3).await;
+    world.wait_applied(&v3).await;
+    assert_eq!(world.sim.call_count(), 1, "one edit");
+    let issue = world.sim.issue(&key).unwrap();
+    assert_eq!(issue.due_date.as_deref(), Some("2027-02-15"));
+    let comment = &issue.comments.last().expect("a comment").1;
+    assert!(
+        comment.contains("from 2026-12-27 to 2027-02-15") && comment.contains("scheduled window"),
+        "{comment}"
+    );
+
+    // The owner changes: one edit moves it to the new team's project, field and component.
+    world.sim.clear_calls();
+    let mut v4 = v3.clone();
+    v4.team = "payments".into();
+    v4.upstream_version = 4;
+    let v4 = v4.seal();
+    world.publish(&v4).await;
+    world.wait_applied(&v4).await;
+    assert_eq!(world.sim.call_count(), 1, "one edit");
+    let moved = world.sim.issue(&key).unwrap();
+    assert_eq!((moved.project.as_str(), moved.team.as_deref()), ("PAY", Some("Payments")));
+    assert_eq!(moved.components, ["payments"]);
+    let changes = world.broker.ticket_changes().await;
+    let team_changed = changes.iter().find(|c| c.kind == ChangeKind::TeamChanged).expect("a team change");
+    assert_eq!(team_changed.previous_team.as_deref(), Some("platform"));
+    assert_eq!(team_changed.issue_key, moved.key);
+
+    // Resolved upstream: one transition, no edit.
+    world.sim.clear_calls();
+    let mut v5 = v4.clone();
+    v5.state = TicketState::Resolved;
+    v5.upstream_version = 5;
+    let v5 = v5.seal();
+    world.publish(&v5).await;
+    world.wait_applied(&v5).await;
+    assert_eq!(world.count("POST", "/transitions"), 1);
+    assert_eq!(world.count("PUT", &moved.key), 0);
+    assert_eq!(world.sim.issue(&key).unwrap().status_category, "done");
+    let kinds: Vec<ChangeKind> = world.broker.ticket_changes().await.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ChangeKind::Created,
+            ChangeKind::Updated,
+            ChangeKind::Updated,
+            ChangeKind::TeamChanged,
+            ChangeKind::Resolved
+        ]
+    );
+
+    // It comes back within the reopen window: reopened, not a new ticket.
+    let mut v6 = v5.clone();
+    v6.state = TicketState::Open;
+    v6.upstream_version = 6;
+    let v6 = v6.seal();
+    world.publish(&v6).await;
+    world.wait_applied(&v6).await;
+    assert_eq!(world.issues_of(&v6).len(), 1);
+    assert_eq!(world.sim.issue(&key).unwrap().status_category, "new");
+    assert_eq!(world.broker.ticket_changes().await.last().unwrap().kind, ChangeKind::Reopened);
+    writer.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn a_person_closing_a_ticket_is_respected_and_a_late_comeback_files_a_linked_ticket() {
+    let clock = Clock::manual("2026-11-27T09:00:00Z".parse().unwrap());
+    let world = World::start(SimConfig { clock: clock.clone(), ..SimConfig::default() }).await;
+    let writer = world.start_writer(world.config(&["--reopen-window", "7d"]));
+    let v1 = desired("acme/legacy", "platform", Lane::P4, "2027-06-01", 1);
+    world.publish(&v1).await;
+    world.wait_applied(&v1).await;
+    let key = world.issues_of(&v1)[0].key.clone();
+    // A person closes it; the source changes content but is still open: not reopened.
+    assert!(world.person().transition_to_category(&key, "done", None).await.unwrap());
+    let mut v2 = v1.clone();
+    v2.summary = "Critical vulnerabilities in acme/legacy (updated)".into();
+    v2.upstream_version = 2;
+    let v2 = v2.seal();
+    world.publish(&v2).await;
+    world.wait_applied(&v2).await;
+    assert_eq!(world.sim.issue(&key).unwrap().status_category, "done", "never fight a manual status change");
+    // Resolved upstream while done: no transition.
+    let mut v3 = v2.clone();
+    v3.state = TicketState::Resolved;
+    v3.upstream_version = 3;
+    let v3 = v3.seal();
+    world.sim.clear_calls();
+    world.publish(&v3).await;
+    world.wait_applied(&v3).await;
+    assert_eq!(world.count("POST", "/transitions"), 0);
+    // Back after 30 days (past the 7-day window): a new ticket linked to the old one.
+    clock.advance(chrono::Duration::days(30));
+    let mut v4 = v3.clone();
+    v4.state = TicketState::Open;
+    v4.upstream_version = 4;
+    let v4 = v4.seal();
+    world.publish(&v4).await;
+    world.wait_applied(&v4).await;
+    let issues = world.issues_of(&v4);
+    assert_eq!(issues.len(), 2);
+    let new = issues.iter().find(|i| i.key != key).unwrap();
+    assert_eq!(new.status_category, "new");
+    assert!(new.links.iter().any(|(t, other, _)| t == "Relates" && *other == key), "{:?}", new.links);
+    assert_eq!(world.sim.issue(&key).unwrap().status_category, "done");
+    assert_eq!(world.ledger(&v4).await.unwrap().issue.unwrap().key, new.key);
+    writer.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn unauthorized_pauses_reports_unready_and_resumes() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let http = reqwest::Client::new();
+    eventually("the writer to be ready", WAIT, || async {
+        match writer.address() {
+            Some(a) => http.get(format!("http://{a}/readyz")).send().await.is_ok_and(|r| r.status() == 200),
+            None => false,
+        }
+    })
+    .await;
+    let readyz = format!("http://{}/readyz", writer.address().unwrap());
+    world.sim.set_persistent_fault(Some(Fault::Unauthorized));
+    let d = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+    world.publish(&d).await;
+    eventually("readyz to report the pause", WAIT, || async {
+        match http.get(&readyz).send().await {
+            Ok(r) if r.status() == 503 => r.text().await.unwrap_or_default().contains("paused"),
+            _ => false,
+        }
+    })
+    .await;
+    assert!(world.sim.issues().is_empty());
+    assert!(world.broker.dead_letters().await.is_empty(), "a 401 does not dead-letter");
+    world.sim.set_persistent_fault(None);
+    world.wait_applied(&d).await;
+    assert_one_issue(&world, &d, "PAY", "Highest", "Payments");
+    eventually("readyz to recover", WAIT, || async {
+        http.get(&readyz).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    writer.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn a_field_not_on_the_screen_dead_letters_with_jiras_message_and_the_writer_goes_on() {
+    let world = World::start(SimConfig::default()).await;
+    world.sim.remove_from_screen("PLAT", TEAM_FIELD);
+    let writer = world.start_writer(world.config(&[]));
+    let refused = desired("acme/website", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&refused).await;
+    eventually("a dead letter", WAIT, || async { !world.broker.dead_letters().await.is_empty() }).await;
+    let letters = world.broker.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].stage, "jira-writer");
+    assert!(
+        letters[0].reason.contains(
+            "customfield_10050: Field 'customfield_10050' cannot be set. It is not on the appropriate screen, or unknown."
+        ),
+        "{}",
+        letters[0].reason
+    );
+    assert!(world.ledger(&refused).await.is_none_or(|e| e.claim.is_none()), "the claim is released");
+    let fine = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+    world.publish(&fine).await;
+    world.wait_applied(&fine).await;
+    assert_one_issue(&world, &fine, "PAY", "Highest", "Payments");
+    writer.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn the_sweep_closes_and_links_a_duplicate_that_slipped_through() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&["--sweep-every", "300ms"]));
+    let d = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+    world.publish(&d).await;
+    world.wait_applied(&d).await;
+    let kept = world.issues_of(&d)[0].key.clone();
+    // Another tool (or a writer without the ledger) files the same ticket again.
+    let bot =
+        JiraClient::new(JiraClientConfig::new(world.sim.url(), BOT_EMAIL, Secret::new(BOT_TOKEN))).unwrap();
+    let duplicate = bot
+        .create_issue(&json!({"fields": {
+            "project": {"key": "PAY"}, "issuetype": {"name": "Task"}, "summary": d.summary,
+            "labels": ["infra-tickets", d.group_key.token()]}}))
+        .await
+        .unwrap();
+    eventually("the duplicate to be closed", WAIT, || async {
+        world.sim.issue(&duplicate.key).is_some_and(|i| i.status_category == "done")
+    })
+    .await;
+    let closed = world.sim.issue(&duplicate.key).unwrap();
+    assert!(
+        closed.links.iter().any(|(t, other, dir)| t == "Duplicate" && *other == kept && dir == "outward")
+    );
+    assert_eq!(world.sim.issue(&kept).unwrap().status_category, "new");
+    assert_eq!(world.ledger(&d).await.unwrap().issue.unwrap().key, kept);
+    writer.stop().await;
+    world.assert_contract();
+}
+
+#[tokio::test]
+async fn dry_run_plans_and_writes_nothing() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&["--dry-run"]));
+    let d = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+    world.publish(&d).await;
+    world.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
+    assert!(world.sim.issues().is_empty());
+    assert!(world.sim.calls().iter().all(|c| c.path.ends_with("/search/jql")), "only reads");
+    assert!(world.ledger(&d).await.is_none());
+    assert!(world.broker.ticket_changes().await.is_empty());
+    writer.stop().await;
+}
+
+/// Benchmark (run by hand): `cargo test -p e2e-tests --test jira_writer -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn benchmark_calls_per_ticket_and_throughput() {
+    for (latency_ms, count) in [(0u64, 300usize), (200, 100)] {
+        let world =
+            World::start(SimConfig { latency: Duration::from_millis(latency_ms), ..SimConfig::default() })
+                .await;
+        let writer = world.start_writer(world.config(&["--concurrency", "64"]));
+        let mut tickets: Vec<DesiredTicket> = (0..count)
+            .map(|i| desired(&format!("acme/bench-{i}"), "platform", Lane::P3, "2027-02-27", 1))
+            .collect();
+        for d in &mut tickets {
+            d.links.clear();
+            *d = d.clone().seal();
+        }
+        let started = Instant::now();
+        let messages: Vec<Outgoing> =
+            tickets.iter().map(|d| Outgoing::new(d.subject(), d.to_json()).with_id(d.message_id())).collect();
+        world.broker.publisher.publish_all(messages).await.unwrap();
+        eventually("every ticket created", Duration::from_secs(600), || async {
+            world.sim.issues().len() >= count
+        })
+        .await;
+        world.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
+        let elapsed = started.elapsed();
+        let calls = world.sim.call_count();
+        let again: Vec<Outgoing> = tickets
+            .iter()
+            .map(|d| {
+                let mut same = d.clone();
+                same.upstream_version = 2;
+                Outgoing::new(same.subject(), same.to_json()).with_id(same.message_id())
+            })
+            .collect();
+        world.broker.publisher.publish_all(again).await.unwrap();
+        world.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
+        let unchanged_calls = world.sim.call_count() - calls;
+        println!(
+            "latency {latency_ms} ms: {count} tickets in {:.2} s = {:.1} tickets/s; JIRA calls per created ticket {:.2} \
+             (searches {}, creates {}); calls for {count} unchanged states: {unchanged_calls}",
+            elapsed.as_secs_f64(),
+            count as f64 / elapsed.as_secs_f64(),
+            calls as f64 / count as f64,
+            world.count("POST", "/search/jql"),
+            world.count("POST", "/rest/api/3/issue"),
+        );
+        writer.stop().await;
+    }
+}
