@@ -2,3 +2,5 @@
 
 pub mod explain;
 pub mod operate;
+pub mod probe;
+pub mod replay;

@@ -18,6 +18,14 @@ enum Command {
         #[command(flatten)]
         nats: NatsArgs,
     },
+    /// Re-drive the raw stream through triage after a policy or catalog change; `--diff` first
+    /// shows which tickets would change, writing nothing.
+    Replay(infra_tickets::replay::ReplayArgs),
+    /// Exit 0 when the URL answers 2xx (container health checks).
+    Probe {
+        /// For example http://127.0.0.1:9090/readyz
+        url: String,
+    },
     /// Inspect and redrive dead letters.
     Dlq {
         #[command(flatten)]
@@ -58,6 +66,26 @@ async fn main() -> anyhow::Result<()> {
                 out.push('\n');
             }
             out
+        }
+        Command::Replay(args) if args.diff => {
+            let diffs = infra_tickets::replay::diff(args).await?;
+            let mut out = String::new();
+            for diff in &diffs {
+                out.push_str(&format!("{diff}\n"));
+            }
+            out.push_str(&format!("{} ticket(s) would change\n", diffs.len()));
+            out
+        }
+        Command::Replay(args) => {
+            let summary = infra_tickets::replay::replay(args).await?;
+            format!(
+                "replayed {} raw event(s); {} desired ticket(s) changed\n",
+                summary.events, summary.desired_published
+            )
+        }
+        Command::Probe { url } => {
+            infra_tickets::probe::probe(&url).await?;
+            String::new()
         }
         Command::Topology { nats } => infra_tickets::operate::topology_report(&nats).await?,
         Command::Dlq { nats, command } => match command {

@@ -1,0 +1,314 @@
+//! `infra-tickets replay`: re-drive the raw stream through triage after a policy or catalog
+//! change.
+//!
+//! The real replay runs the production triage handler over a new durable consumer that starts
+//! at the chosen point, against the same group states, so it is safe by construction: an event
+//! that changes nothing publishes nothing, and jira-writer skips what it already applied.
+//! `--diff` runs the same folding in memory, starting from the stored group states, and lists
+//! which tickets would change, writing nothing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use bus::topology::{self, TRIAGE_GROUPS};
+use bus::{Health, JsonKv, Publisher};
+use catalog::Catalog;
+use chrono::{DateTime, Utc};
+use contracts::{DesiredTicket, PayloadKind, RawEvent, TicketState};
+use futures_util::StreamExt;
+use health_policy::{HealthPolicy, HealthSettings};
+use service_kit::{Clock, NatsArgs};
+use snyk_policy::{SnykPolicy, SnykSettings};
+use tokio_util::sync::CancellationToken;
+use triage::engine::GroupRecord;
+use triage_policy::{Policy, PolicyError};
+
+/// Re-drive raw events through triage.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Start at this sequence of the RAW_EVENTS stream.
+    #[arg(long, conflicts_with = "from_time")]
+    pub from_sequence: Option<u64>,
+    /// Start at events stored at or after this time (RFC 3339). Without a start: everything kept.
+    #[arg(long)]
+    pub from_time: Option<DateTime<Utc>>,
+    /// Only show which tickets would change (created, lane, due date, team, resolved); write nothing.
+    #[arg(long)]
+    pub diff: bool,
+    /// Ownership catalog (TOML) to replay with; the deployed one.
+    #[arg(long, env = "ITK_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    #[arg(long, env = "ITK_DEFAULT_TEAM", default_value = "platform")]
+    pub default_team: String,
+    /// Hide the progress bar (for logs and tests).
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub snyk: SnykSettings,
+    #[command(flatten)]
+    pub health: HealthSettings,
+}
+
+/// One ticket that a replay would change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TicketDiff {
+    pub group_key: String,
+    /// `created`, `resolved`, `reopened`, `team`, `lane`, `due date`, `content`.
+    pub changes: Vec<String>,
+    pub team: String,
+    pub lane: String,
+}
+
+impl std::fmt::Display for TicketDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}  [{}]  {}", self.group_key, self.changes.join(", "), self.team)
+    }
+}
+
+/// What a real replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub events: u64,
+    pub desired_published: u64,
+}
+
+fn catalog_of(args: &ReplayArgs) -> Result<Arc<Catalog>, catalog::CatalogError> {
+    Ok(Arc::new(match &args.catalog {
+        Some(path) => Catalog::load(path)?,
+        None => Catalog::default_only(&args.default_team),
+    }))
+}
+
+fn deliver_policy(args: &ReplayArgs) -> consumer::DeliverPolicy {
+    match (args.from_sequence, args.from_time) {
+        (Some(start_sequence), _) => consumer::DeliverPolicy::ByStartSequence { start_sequence },
+        (None, Some(start_time)) => consumer::DeliverPolicy::ByStartTime { start_time },
+        (None, None) => consumer::DeliverPolicy::All,
+    }
+}
+
+async fn connect(nats: &NatsArgs) -> anyhow::Result<jetstream::Context> {
+    let client = bus::connect(&nats.settings("infra-tickets-replay")).await?;
+    Ok(bus::jetstream(client))
+}
+
+fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} raw events ({per_sec}, eta {eta})",
+        )
+        .expect("a valid template"),
+    );
+    bar
+}
+
+/// Re-drives raw events through the production triage handler and waits until done.
+pub async fn replay(args: ReplayArgs) -> anyhow::Result<ReplaySummary> {
+    let js = connect(&args.nats).await?;
+    let catalog = catalog_of(&args)?;
+    let publisher = Publisher::new(js.clone());
+    let mut raw = js.get_stream(topology::RAW_EVENTS).await?;
+    let last = raw.info().await?.state.last_sequence;
+    let desired_before = js.get_stream(topology::DESIRED_TICKETS).await?.info().await?.state.last_sequence;
+
+    let name = format!("replay-{}", Utc::now().format("%Y%m%dT%H%M%S%.3f")).replace('.', "-");
+    let pull = raw
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            description: Some("A replay through triage (deleted when done).".into()),
+            deliver_policy: deliver_policy(&args),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 10,
+            // Removed by the server if this process dies before deleting it.
+            inactive_threshold: Duration::from_secs(600),
+            ..Default::default()
+        })
+        .await?;
+    let total = pull.cached_info().num_pending;
+    let triage =
+        triage::Triage::new(&js, publisher.clone(), catalog, args.snyk, args.health, Clock::system()).await?;
+    let shutdown = CancellationToken::new();
+    let options = bus::ConsumerOptions { concurrency: 64, ..bus::ConsumerOptions::new("replay") };
+    let run = tokio::spawn(bus::consumer::run(
+        pull,
+        Arc::new(triage),
+        publisher,
+        options,
+        Health::new(),
+        shutdown.clone(),
+    ));
+
+    let bar = progress_bar(total, args.quiet);
+    loop {
+        let mut handle: consumer::PullConsumer =
+            raw.get_consumer(&name).await.map_err(|e| anyhow::anyhow!(e))?;
+        let info = handle.info().await?;
+        bar.set_position(total.saturating_sub(info.num_pending + info.num_ack_pending as u64));
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish_and_clear();
+    shutdown.cancel();
+    run.await??;
+    raw.delete_consumer(&name).await?;
+    let desired_after = js.get_stream(topology::DESIRED_TICKETS).await?.info().await?.state.last_sequence;
+    tracing::info!(last_raw_sequence = last, "Replay finished.");
+    Ok(ReplaySummary { events: total, desired_published: desired_after - desired_before })
+}
+
+/// Lists the tickets a replay would change, writing nothing.
+pub async fn diff(args: ReplayArgs) -> anyhow::Result<Vec<TicketDiff>> {
+    let js = connect(&args.nats).await?;
+    let catalog = catalog_of(&args)?;
+    let current = current_desired(&js).await?;
+    let mut snyk = Folding::new(SnykPolicy::new(catalog.clone(), args.snyk.clone()), &js).await?;
+    let mut health = Folding::new(HealthPolicy::new(catalog, args.health.clone()), &js).await?;
+
+    let raw = js.get_stream(topology::RAW_EVENTS).await?;
+    let mut info = raw.clone();
+    let last = info.info().await?.state.last_sequence;
+    let mut changed: BTreeMap<String, DesiredTicket> = BTreeMap::new();
+    if last > 0 {
+        let ordered = raw
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: deliver_policy(&args),
+                ..Default::default()
+            })
+            .await?;
+        let first_pending = ordered.cached_info().num_pending;
+        let bar = progress_bar(first_pending, args.quiet);
+        let mut messages = ordered.messages().await?;
+        let mut seen = 0u64;
+        while seen < first_pending {
+            let Some(message) = messages.next().await else { break };
+            let message = message?;
+            seen += 1;
+            bar.inc(1);
+            let Ok(event) = RawEvent::from_json(&message.payload) else { continue };
+            let now = Utc::now();
+            let tickets = match event.kind {
+                PayloadKind::SnykProjectSnapshot => snyk.fold(&event, now).await,
+                PayloadKind::AwsHealthEvent => health.fold(&event, now).await,
+            };
+            for ticket in tickets? {
+                changed.insert(ticket.group_key.token(), ticket);
+            }
+        }
+        bar.finish_and_clear();
+    }
+    let mut diffs: Vec<TicketDiff> = changed
+        .into_values()
+        .filter_map(|ticket| compare(current.get(&ticket.group_key.token()), &ticket))
+        .collect();
+    diffs.sort_by(|a, b| a.group_key.cmp(&b.group_key));
+    Ok(diffs)
+}
+
+/// The latest desired ticket per group token.
+async fn current_desired(js: &jetstream::Context) -> anyhow::Result<BTreeMap<String, DesiredTicket>> {
+    let mut stream = js.get_stream(topology::DESIRED_TICKETS).await?;
+    let state = stream.info().await?.state.clone();
+    let mut tickets = BTreeMap::new();
+    if state.messages == 0 {
+        return Ok(tickets);
+    }
+    for sequence in state.first_sequence..=state.last_sequence {
+        match stream.get_raw_message(sequence).await {
+            Ok(message) => {
+                if let Ok(ticket) = DesiredTicket::from_json(&message.payload) {
+                    tickets.insert(ticket.group_key.token(), ticket);
+                }
+            }
+            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(tickets)
+}
+
+/// What changes between the current desired ticket and the replayed one.
+fn compare(current: Option<&DesiredTicket>, replayed: &DesiredTicket) -> Option<TicketDiff> {
+    let mut changes = Vec::new();
+    match current {
+        None if replayed.state == TicketState::Open => changes.push("created".to_owned()),
+        None => return None,
+        Some(current) => {
+            if current.content_hash == replayed.content_hash {
+                return None;
+            }
+            match (current.state, replayed.state) {
+                (TicketState::Open, TicketState::Resolved) => changes.push("resolved".into()),
+                (TicketState::Resolved, TicketState::Open) => changes.push("reopened".into()),
+                _ => {}
+            }
+            if current.team != replayed.team {
+                changes.push(format!("team {} → {}", current.team, replayed.team));
+            }
+            if current.lane != replayed.lane {
+                changes.push(format!("lane {} → {}", current.lane, replayed.lane));
+            }
+            let (before, after) =
+                (current.due.as_ref().map(|d| d.date), replayed.due.as_ref().map(|d| d.date));
+            if before != after {
+                let show = |d: Option<chrono::NaiveDate>| d.map_or("none".to_owned(), |d| d.to_string());
+                changes.push(format!("due date {} → {}", show(before), show(after)));
+            }
+            if changes.is_empty() {
+                changes.push("content".into());
+            }
+        }
+    }
+    Some(TicketDiff {
+        group_key: replayed.group_key.to_string(),
+        changes,
+        team: replayed.team.clone(),
+        lane: replayed.lane.to_string(),
+    })
+}
+
+/// One policy's folding in memory, starting from the stored group states.
+struct Folding<P: Policy> {
+    policy: P,
+    stored: JsonKv<GroupRecord<P::State>>,
+    states: BTreeMap<String, GroupRecord<P::State>>,
+}
+
+impl<P: Policy> Folding<P> {
+    async fn new(policy: P, js: &jetstream::Context) -> anyhow::Result<Self> {
+        Ok(Folding { policy, stored: JsonKv::open(js, TRIAGE_GROUPS).await?, states: BTreeMap::new() })
+    }
+
+    async fn fold(&mut self, event: &RawEvent, now: DateTime<Utc>) -> anyhow::Result<Vec<DesiredTicket>> {
+        let key = match self.policy.state_key(event) {
+            Ok(key) => key,
+            Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => return Ok(Vec::new()),
+        };
+        if !self.states.contains_key(&key) {
+            let stored = self.stored.get(&key).await?.map(|v| v.value).unwrap_or_default();
+            self.states.insert(key.clone(), stored);
+        }
+        let record = self.states.get_mut(&key).expect("inserted above");
+        match self.policy.apply(&mut record.stored.state, event, now) {
+            Ok(()) => {}
+            Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => return Ok(Vec::new()),
+        }
+        let desired = self.policy.desired(&record.stored.state, now);
+        let changed: Vec<DesiredTicket> = record.stored.changed(&desired).into_iter().cloned().collect();
+        for ticket in &changed {
+            record.stored.mark_published(ticket);
+        }
+        Ok(changed)
+    }
+}
