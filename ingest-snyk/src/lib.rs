@@ -1,1 +1,184 @@
-//! Polls the Snyk REST API and receives Snyk webhooks; publishes one raw event per project snapshot.
+//! Polls the Snyk REST API and receives Snyk webhooks; publishes one raw event per project
+//! snapshot.
+//!
+//! * A full sync per org on start and every `--snyk-reconcile-interval`: projects
+//!   (`expand=target`) and open issues at the configured severities, joined per project; one
+//!   [`snyk_policy::ProjectSnapshot`] raw event per project whose snapshot changed, and one per
+//!   project that disappeared ([`sync`]).
+//! * `POST /webhooks/snyk`: signed v1 webhooks trigger a refresh of their project ([`webhook`]).
+//! * Pages or bodies that cannot be read go to `dlq.ingest-snyk` with the reason; the service
+//!   keeps running and tries again at the next sync.
+//! * `/healthz`, `/readyz` (NATS, and the last sync's access to Snyk), `/metrics`.
+
+pub mod client;
+mod config;
+pub mod sync;
+pub mod webhook;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bus::topology::INTAKE_STATE;
+use bus::{BusError, Health, JsonKv, Publisher};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{BoundAddress, Config, OrgTarget, REGIONS};
+pub use sync::{Org, SyncError, SyncReport, Syncer};
+
+use crate::client::{ApiError, RetryPolicy, SnykClient};
+
+/// The stage name in dead letters and the NATS connection name.
+pub const STAGE: &str = "ingest-snyk";
+const SNYK_COMPONENT: &str = "snyk api";
+
+/// Why ingest-snyk could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+}
+
+/// A started ingest-snyk.
+pub struct Running {
+    /// Where `/healthz`, `/readyz`, `/metrics` and `POST /webhooks/snyk` listen.
+    pub http_address: SocketAddr,
+    pub health: Health,
+    syncs: Arc<Syncs>,
+    poller: JoinHandle<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Runs a full sync of every org now (tests, operators), as the schedule would.
+    pub async fn sync_now(&self) -> Vec<Result<SyncReport, SyncError>> {
+        self.syncs.sync_all().await
+    }
+
+    /// Waits until the poller and the HTTP server stopped (after shutdown).
+    pub async fn wait(self) {
+        let _ = self.poller.await;
+        match self.server.await {
+            Ok(Err(error)) => tracing::warn!(%error, "The HTTP server stopped with an error."),
+            Err(error) => tracing::warn!(%error, "The HTTP server task failed."),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// Every org's sync, with what it means for readiness and dead letters.
+struct Syncs {
+    syncer: Arc<Syncer>,
+    orgs: Vec<Org>,
+    health: Health,
+}
+
+impl Syncs {
+    async fn sync_all(&self) -> Vec<Result<SyncReport, SyncError>> {
+        let mut results = Vec::with_capacity(self.orgs.len());
+        for org in &self.orgs {
+            let result = self.syncer.sync_org(org).await;
+            match &result {
+                Ok(_) => self.health.set_ready(SNYK_COMPONENT),
+                Err(SyncError::Api(ApiError::Malformed { url, reason, body })) => {
+                    tracing::error!(org = %org.id, %url, %reason, "A Snyk page is malformed; dead-lettered, sync skipped.");
+                    let reason = format!("malformed Snyk page from {url}: {reason}");
+                    if let Err(error) = sync::dead_letter(self.syncer.publisher(), body, &reason, url).await {
+                        tracing::error!(%error, "Could not store a dead letter.");
+                    }
+                }
+                Err(error @ SyncError::Api(ApiError::Unauthorized { .. })) => {
+                    tracing::error!(org = %org.id, %error, "Snyk refused the token.");
+                    self.health.set_unready(SNYK_COMPONENT, error.to_string());
+                }
+                Err(error) => {
+                    tracing::error!(org = %org.id, %error, "Snyk sync failed; next attempt at the next interval.")
+                }
+            }
+            results.push(result);
+        }
+        results
+    }
+}
+
+/// Runs ingest-snyk until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    start(config, shutdown).await?.wait().await;
+    Ok(())
+}
+
+/// Connects, serves HTTP and starts the poller; returns once they run.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let health = Health::new();
+    health.register("nats");
+    health.register(SNYK_COMPONENT);
+    let client = bus::connect(&config.nats.settings(STAGE)).await?;
+    let js = bus::jetstream(client);
+    bus::ensure_topology(&js, &config.topology.config()).await?;
+    health.set_ready("nats");
+    let publisher = Publisher::new(js.clone());
+    let snyk = SnykClient::new(
+        config.token.clone(),
+        &config.api_version,
+        config.page_limit,
+        config.rate_limit,
+        RetryPolicy { max_attempts: config.max_attempts, backoff: config.backoff },
+    );
+    let syncer = Arc::new(Syncer::new(
+        snyk,
+        publisher,
+        JsonKv::open(&js, INTAKE_STATE).await?,
+        config.clock.clone(),
+        config.issue_severities.clone(),
+    ));
+    let orgs: Vec<Org> =
+        config.orgs.iter().map(|o| Org { id: o.id.clone(), base_url: config.base_url(o) }).collect();
+
+    let mut router = service_kit::http::health_router(health.clone());
+    if let Some(secret) = &config.webhook_secret {
+        let state = webhook::WebhookState {
+            secret: secret.clone(),
+            syncer: syncer.clone(),
+            orgs: orgs.clone(),
+            deliveries: JsonKv::open(&js, INTAKE_STATE).await?,
+        };
+        let max_bytes = usize::try_from(config.webhook_max_bytes).unwrap_or(usize::MAX);
+        router = router.merge(webhook::router(Arc::new(state), max_bytes));
+    }
+    let server = service_kit::http::serve(config.http.listen, router, shutdown.clone())
+        .await
+        .map_err(|source| StartError::Listen { address: config.http.listen, source })?;
+    config.bound.set(server.address);
+
+    let syncs = Arc::new(Syncs { syncer, orgs, health: health.clone() });
+    let poller = tokio::spawn(poll(syncs.clone(), config.reconcile_interval, shutdown));
+    tracing::info!(
+        address = %server.address,
+        orgs = config.orgs.len(),
+        version = %config.api_version,
+        webhook = config.webhook_secret.is_some(),
+        "ingest-snyk started."
+    );
+    Ok(Running { http_address: server.address, health, syncs, poller, server: server.task })
+}
+
+/// A full sync now and then every `interval`, until shutdown; none with a zero interval
+/// (webhooks and [`Running::sync_now`] only).
+async fn poll(syncs: Arc<Syncs>, interval: std::time::Duration, shutdown: CancellationToken) {
+    if interval.is_zero() {
+        shutdown.cancelled().await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = syncs.sync_all() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

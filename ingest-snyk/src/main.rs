@@ -1,0 +1,7 @@
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config: ingest_snyk::Config = service_kit::config::parse();
+    let _telemetry = service_kit::telemetry::init("ingest-snyk", &config.telemetry)?;
+    ingest_snyk::run(config, service_kit::shutdown::on_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Full syncs of an org and refreshes of one project: REST pages in, one raw event per project
+//! snapshot out, only when the snapshot changed.
+//!
+//! Each project seen is remembered in the `intake_state` bucket under
+//! `snyk.project.<org>.<project>`: the hash of the snapshot last published, the project as last
+//! listed (so a project that disappears can still be named to triage) and the base image a
+//! webhook reported. A snapshot whose hash is the one remembered is not published again, so a
+//! sync of an unchanged org publishes nothing, however long after the last one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bus::{BusError, Classify, ErrorClass, JsonKv, Outgoing, Publisher};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use service_kit::Clock;
+use snyk_policy::rest::{Issue, Project};
+use snyk_policy::snapshot::rest_origin;
+use snyk_policy::{BaseImage, ProjectSnapshot};
+use tokio::sync::Mutex;
+
+use crate::client::{ApiError, SnykClient};
+
+/// One org and where its API is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: String,
+    pub base_url: String,
+}
+
+/// What the intake remembers of one project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeenProject {
+    pub hash: String,
+    pub project: Project,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<BaseImage>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub org: String,
+    pub projects: usize,
+    pub issues: usize,
+    /// Snapshots published because they changed (new projects included).
+    pub published: usize,
+    /// Projects gone from the API, published as disappeared.
+    pub disappeared: usize,
+}
+
+/// Why a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+impl Classify for SyncError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            SyncError::Api(error) => error.class(),
+            SyncError::Bus(error) => error.class(),
+        }
+    }
+}
+
+/// Makes any text a KV key token.
+fn key_token(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+fn key_prefix(org: &str) -> String {
+    format!("snyk.project.{}.", key_token(org))
+}
+
+fn project_key(org: &str, project: &str) -> String {
+    format!("{}{}", key_prefix(org), key_token(project))
+}
+
+/// Syncs orgs and refreshes projects; one at a time, so two never publish the same project.
+pub struct Syncer {
+    client: SnykClient,
+    publisher: Publisher,
+    seen: JsonKv<SeenProject>,
+    clock: Clock,
+    severities: String,
+    exclusive: Mutex<()>,
+}
+
+impl Syncer {
+    pub fn new(
+        client: SnykClient,
+        publisher: Publisher,
+        seen: JsonKv<SeenProject>,
+        clock: Clock,
+        severities: String,
+    ) -> Self {
+        Syncer { client, publisher, seen, clock, severities, exclusive: Mutex::new(()) }
+    }
+
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// Lists every project and its issues and publishes what changed, and what disappeared.
+    pub async fn sync_org(&self, org: &Org) -> Result<SyncReport, SyncError> {
+        let projects = self.client.projects(&org.base_url, &org.id, None).await?;
+        // Issues are the part that moves: the snapshot is as of when their listing started.
+        let fetched_at = self.clock.now();
+        let issues = self.client.issues(&org.base_url, &org.id, &self.severities, None).await?;
+        let mut report = SyncReport {
+            org: org.id.clone(),
+            projects: projects.len(),
+            issues: issues.len(),
+            ..Default::default()
+        };
+        let mut by_project: BTreeMap<String, Vec<Issue>> = BTreeMap::new();
+        for issue in issues {
+            if let Some(project) = issue.project_id() {
+                by_project.entry(project.to_owned()).or_default().push(issue);
+            }
+        }
+        let _exclusive = self.exclusive.lock().await;
+        let prefix = key_prefix(&org.id);
+        let mut remembered: BTreeSet<String> =
+            self.seen.keys().await?.into_iter().filter(|key| key.starts_with(&prefix)).collect();
+        for project in projects {
+            let key = project_key(&org.id, &project.id);
+            remembered.remove(&key);
+            let project_issues = by_project.remove(&project.id).unwrap_or_default();
+            if self.publish_listed(org, &key, project, project_issues, None, fetched_at).await? {
+                report.published += 1;
+            }
+        }
+        for key in remembered {
+            if self.publish_disappeared(org, &key, fetched_at).await? {
+                report.disappeared += 1;
+            }
+        }
+        metrics::counter!("itk_snyk_snapshots_published_total", "trigger" => "sync")
+            .increment(report.published as u64);
+        tracing::info!(
+            org = %org.id,
+            projects = report.projects,
+            issues = report.issues,
+            published = report.published,
+            disappeared = report.disappeared,
+            "Snyk org synced."
+        );
+        Ok(report)
+    }
+
+    /// Refreshes one project from the API (after a webhook); returns whether it published.
+    pub async fn refresh_project(
+        &self,
+        org: &Org,
+        project_id: &str,
+        base_image: Option<BaseImage>,
+    ) -> Result<bool, SyncError> {
+        let mut projects = self.client.projects(&org.base_url, &org.id, Some(project_id)).await?;
+        let fetched_at = self.clock.now();
+        let key = project_key(&org.id, project_id);
+        let _exclusive;
+        let published = match projects.iter().position(|p| p.id == project_id) {
+            Some(index) => {
+                let project = projects.swap_remove(index);
+                let issues =
+                    self.client.issues(&org.base_url, &org.id, &self.severities, Some(project_id)).await?;
+                _exclusive = self.exclusive.lock().await;
+                self.publish_listed(org, &key, project, issues, base_image, fetched_at).await?
+            }
+            None => {
+                _exclusive = self.exclusive.lock().await;
+                self.publish_disappeared(org, &key, fetched_at).await?
+            }
+        };
+        tracing::info!(org = %org.id, project = project_id, published, "Snyk project refreshed.");
+        Ok(published)
+    }
+
+    /// Publishes a listed project's snapshot if it differs from the one remembered.
+    async fn publish_listed(
+        &self,
+        org: &Org,
+        key: &str,
+        project: Project,
+        issues: Vec<Issue>,
+        reported_base_image: Option<BaseImage>,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<bool, SyncError> {
+        let previous = self.seen.get(key).await?.map(|v| v.value);
+        let base_image = reported_base_image.or_else(|| previous.as_ref().and_then(|p| p.base_image.clone()));
+        let snapshot = ProjectSnapshot::listed(&org.id, project, issues, base_image.clone());
+        let hash = snapshot.content_hash();
+        if previous.as_ref().is_some_and(|p| p.hash == hash) {
+            return Ok(false);
+        }
+        self.publish(org, &snapshot, previous.as_ref().map(|p| p.hash.as_str()), fetched_at).await?;
+        let record = SeenProject { hash, project: snapshot.project, base_image };
+        self.seen.put(key, &record).await?;
+        Ok(true)
+    }
+
+    /// Publishes a remembered project as disappeared and forgets it.
+    async fn publish_disappeared(
+        &self,
+        org: &Org,
+        key: &str,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<bool, SyncError> {
+        let Some(previous) = self.seen.get(key).await?.map(|v| v.value) else { return Ok(false) };
+        let snapshot = ProjectSnapshot::disappeared(&org.id, previous.project);
+        self.publish(org, &snapshot, Some(&previous.hash), fetched_at).await?;
+        self.seen.store().delete(key).await.map_err(|source| BusError::Kv {
+            bucket: bus::topology::INTAKE_STATE.into(),
+            key: key.to_owned(),
+            source: Box::new(source),
+        })?;
+        tracing::info!(org = %org.id, project = %snapshot.project.id, "Snyk project disappeared.");
+        Ok(true)
+    }
+
+    async fn publish(
+        &self,
+        org: &Org,
+        snapshot: &ProjectSnapshot,
+        previous_hash: Option<&str>,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), SyncError> {
+        let event = snapshot.to_raw_event(&rest_origin(&org.id), fetched_at, previous_hash);
+        let message = Outgoing::new(event.subject(&org.id), event.to_json()).with_id(event.dedup_id.clone());
+        self.publisher.publish_with_retry(message, 3).await?;
+        tracing::debug!(org = %org.id, project = %snapshot.project.id, dedup_id = %event.dedup_id, "Snapshot published.");
+        Ok(())
+    }
+}
+
+/// Where the dead-lettered document came from (a URL, or `webhook`).
+pub const SOURCE_HEADER: &str = "Itk-Snyk-Source";
+
+/// Keeps a page or body Snyk sent that cannot be read, with the reason, in the dead-letter
+/// stream (`dlq.ingest-snyk`).
+pub async fn dead_letter(
+    publisher: &Publisher,
+    body: &[u8],
+    reason: &str,
+    from: &str,
+) -> Result<(), BusError> {
+    use sha2::Digest;
+    let id = hex::encode(&sha2::Sha256::digest([body, reason.as_bytes()].concat())[..16]);
+    // Header values are one line.
+    let reason: String = reason.chars().take(2_000).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let from: String = from.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let message =
+        Outgoing::new(contracts::subjects::dead_letter(crate::STAGE), bytes::Bytes::copy_from_slice(body))
+            .with_id(format!("dlq:{}:{id}", crate::STAGE))
+            .with_header(contracts::dead_letter::REASON, &reason)
+            .with_header(contracts::dead_letter::STAGE, crate::STAGE)
+            .with_header(contracts::dead_letter::ERROR_CLASS, "permanent")
+            .with_header(SOURCE_HEADER, &from)
+            .with_header(contracts::dead_letter::DEAD_AT, &Utc::now().to_rfc3339());
+    metrics::counter!("itk_snyk_dead_letters_total").increment(1);
+    publisher.publish_with_retry(message, 3).await.map(|_| ())
+}

@@ -1,0 +1,302 @@
+//! ingest-snyk against a real nats-server and the Snyk simulator.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bus::topology;
+use clap::Parser;
+use contracts::RawEvent;
+use ingest_snyk::{Config, Running};
+use local_nats::NatsServer;
+use snyk_policy::{ProjectSnapshot, SnapshotStatus};
+use snyk_sim::webhook::{Delivery, Signing};
+use snyk_sim::{Fault, NewIssue, SEEDED_ORG_ID, SnykSim};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "snyk-test-token";
+const SECRET: &str = "webhook-shared-secret";
+const ORG: &str = SEEDED_ORG_ID;
+
+struct Setup {
+    _server: NatsServer,
+    js: jetstream::Context,
+    sim: SnykSim,
+    ingest: Running,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn setup(extra: &[&str]) -> Setup {
+    service_kit::telemetry::init_for_tests();
+    let server = NatsServer::start().expect("nats-server (set NATS_SERVER_BIN)");
+    let sim = SnykSim::start(TOKEN).await.unwrap();
+    let org = format!("{ORG}@{}", sim.base_url());
+    let mut args = vec![
+        "ingest-snyk",
+        "--nats-url",
+        server.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-org",
+        &org,
+        "--snyk-token",
+        TOKEN,
+        "--snyk-webhook-secret",
+        SECRET,
+        "--snyk-reconcile-interval",
+        "0s",
+        "--snyk-page-limit",
+        "10",
+        "--snyk-rate-limit",
+        "1620",
+        "--snyk-backoff",
+        "20ms",
+    ];
+    args.extend_from_slice(extra);
+    let config = Config::parse_from(args);
+    let shutdown = CancellationToken::new();
+    let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
+    let client = bus::connect(&bus::NatsSettings {
+        url: server.url().into(),
+        name: "test".into(),
+        credentials_file: None,
+    })
+    .await
+    .unwrap();
+    Setup { _server: server, js: bus::jetstream(client), sim, ingest, shutdown }
+}
+
+impl Setup {
+    async fn raw_events(&self) -> Vec<RawEvent> {
+        let mut stream = self.js.get_stream(topology::RAW_EVENTS).await.unwrap();
+        let state = stream.info().await.unwrap().state.clone();
+        let mut events = Vec::new();
+        if state.messages == 0 {
+            return events;
+        }
+        for sequence in state.first_sequence..=state.last_sequence {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            events.push(RawEvent::from_json(&message.payload).unwrap());
+        }
+        events
+    }
+
+    async fn snapshots(&self) -> Vec<ProjectSnapshot> {
+        self.raw_events().await.iter().map(|e| ProjectSnapshot::from_event(e).unwrap()).collect()
+    }
+
+    async fn sync(&self) -> ingest_snyk::SyncReport {
+        let mut results = self.ingest.sync_now().await;
+        results.remove(0).expect("the sync succeeds")
+    }
+
+    fn webhook_url(&self) -> String {
+        format!("http://{}/webhooks/snyk", self.ingest.http_address)
+    }
+}
+
+#[tokio::test]
+async fn a_full_sync_publishes_one_snapshot_per_project_and_then_only_changes() {
+    let s = setup(&[]).await;
+    let org = s.sim.org(ORG).unwrap();
+    let report = s.sync().await;
+    assert_eq!(report.projects, org.projects.len());
+    assert_eq!(report.published, org.projects.len());
+    let snapshots = s.snapshots().await;
+    assert_eq!(snapshots.len(), org.projects.len());
+    let inactive: Vec<&ProjectSnapshot> =
+        snapshots.iter().filter(|s| s.status == SnapshotStatus::Inactive).collect();
+    assert_eq!(inactive.len(), 1, "old-cron is published as inactive");
+    let payments = snapshots.iter().find(|s| s.project.attributes.name == "payments-api:2.7.3").unwrap();
+    assert_eq!(payments.issues.len(), 1, "only open critical issues are fetched");
+    assert_eq!(
+        payments.project.target_display_name(),
+        Some(format!("{}/payments-api", snyk_sim::REGISTRY).as_str())
+    );
+
+    // Nothing changed: nothing new.
+    let again = s.sync().await;
+    assert_eq!(again.published, 0);
+    assert_eq!(s.raw_events().await.len(), org.projects.len());
+
+    // A fix changes exactly the projects it touches.
+    let fixed = s.sim.fix_issues(ORG, |p, _| p.name == "payments-api:2.8.0");
+    assert_eq!(fixed, 2, "libxml2 (critical) and openssl (high)");
+    let report = s.sync().await;
+    assert_eq!((report.published, report.disappeared), (1, 0));
+    let last = s.snapshots().await.pop().unwrap();
+    assert_eq!((last.project.attributes.name.as_str(), last.issues.len()), ("payments-api:2.8.0", 0));
+
+    // A deleted project is published as disappeared, once.
+    let ledger = s.sim.project_id(ORG, "ledger-worker:1.4.0").unwrap();
+    s.sim.delete_project(ORG, &ledger);
+    let report = s.sync().await;
+    assert_eq!((report.published, report.disappeared), (0, 1));
+    let last = s.snapshots().await.pop().unwrap();
+    assert_eq!((last.status, last.project.id.as_str()), (SnapshotStatus::Disappeared, ledger.as_str()));
+    assert_eq!(s.sync().await.disappeared, 0);
+
+    // The same content after the same history keeps its dedup id; the events say where from.
+    let events = s.raw_events().await;
+    assert!(events.iter().all(|e| e.received_from == format!("snyk-rest:{ORG}")));
+    assert!(events.iter().all(|e| e.dedup_id.starts_with(&format!("snyk:{ORG}:"))));
+}
+
+#[tokio::test]
+async fn requests_follow_the_spec_and_survive_429_and_5xx() {
+    let spec = snyk_sim::contract::Spec::load_default().expect("the Snyk OpenAPI spec (shared/specs)");
+    let s = setup(&[]).await;
+    s.sim.inject(Some("/issues"), Fault::TooManyRequests { retry_after: Some(1) });
+    s.sim.inject(Some("/projects"), Fault::ServerError(503));
+    s.sim.inject(Some("/projects"), Fault::TooManyRequests { retry_after: None });
+    let report = s.sync().await;
+    assert_eq!(report.published, s.sim.org(ORG).unwrap().projects.len());
+    let requests = s.sim.requests();
+    assert_eq!(requests.iter().filter(|r| r.faulted).count(), 3);
+    let pages: Vec<_> = requests.iter().filter(|r| !r.faulted).collect();
+    assert!(pages.iter().any(|r| r.params.iter().any(|(k, _)| k == "starting_after")), "it paged");
+    for request in &pages {
+        assert_eq!(request.status, 200, "{request:?}");
+        assert!(request.params.contains(&("version".into(), "2024-10-15".into())));
+    }
+    let violations = spec.check_calls(&requests);
+    assert!(violations.is_empty(), "{violations:#?}");
+    // The 429 with Retry-After: 1 held the next request back by a second.
+    let issues_429 =
+        requests.iter().position(|r| r.faulted && r.status == 429 && r.path.ends_with("/issues")).unwrap();
+    assert!(requests.len() > issues_429 + 1);
+}
+
+#[tokio::test]
+async fn a_malformed_page_is_dead_lettered_and_the_service_keeps_running() {
+    let s = setup(&[]).await;
+    let bad = r#"{"jsonapi":{"version":"1.0"},"data":[{"id":"x","type":"project","attributes":{"name":"n"}}],"links":{}}"#;
+    s.sim.inject(Some("/projects"), Fault::Body { status: 200, body: bad.into() });
+    let results = s.ingest.sync_now().await;
+    assert!(results[0].is_err());
+    assert!(s.raw_events().await.is_empty(), "a partial listing publishes nothing");
+    let letters = bus::dead_letter::list(&s.js).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].stage, "ingest-snyk");
+    assert!(
+        letters[0].reason.contains("malformed Snyk page") && letters[0].reason.contains("missing field"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(&letters[0].payload[..], bad.as_bytes());
+    // Still running: the next sync works.
+    assert_eq!(s.sync().await.published, s.sim.org(ORG).unwrap().projects.len());
+    let health = reqwest::get(format!("http://{}/readyz", s.ingest.http_address)).await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn webhooks_are_verified_deduplicated_and_trigger_a_refresh() {
+    let s = setup(&["--snyk-webhook-max-bytes", "4096"]).await;
+    s.sync().await;
+    let before = s.raw_events().await.len();
+    let http = reqwest::Client::new();
+    let url = s.webhook_url();
+
+    let (status, _) = Delivery::ping("hook-1", SECRET, "t-ping").send(&http, &url).await.unwrap();
+    assert_eq!(status, 200);
+
+    // A new mature finding, announced by a webhook.
+    let ledger = s.sim.project_id(ORG, "ledger-worker:1.4.0").unwrap();
+    s.sim.add_issue(
+        ORG,
+        &ledger,
+        NewIssue::critical_mature("SNYK-ALPINE319-OPENSSL-7000001", "openssl", "3.1.4-r0"),
+    );
+    let body = s.sim.webhook_body(ORG, &ledger).unwrap();
+
+    for (signing, expected) in [
+        (Signing::Missing, 401),
+        (Signing::Header("sha256=00ff".into()), 401),
+        (Signing::Secret("not-the-secret".into()), 401),
+    ] {
+        let delivery = Delivery::project_snapshot(&body, SECRET, "t-bad").with_signing(signing);
+        let (status, answer) = delivery.send(&http, &url).await.unwrap();
+        assert_eq!(status, expected, "{answer}");
+    }
+    let mut oversized = Delivery::project_snapshot(&body, SECRET, "t-big");
+    oversized.body = vec![b' '; 5000];
+    let (status, _) = oversized.send(&http, &url).await.unwrap();
+    assert_eq!(status, 413);
+    assert_eq!(s.raw_events().await.len(), before, "refused deliveries publish nothing");
+
+    let (status, answer) = Delivery::project_snapshot(&body, SECRET, "t-1").send(&http, &url).await.unwrap();
+    assert_eq!(status, 202, "{answer}");
+    let events = s.snapshots().await;
+    assert_eq!(events.len(), before + 1);
+    let refreshed = events.last().unwrap();
+    assert_eq!(refreshed.project.id, ledger);
+    assert!(
+        refreshed.issues.iter().any(|i| i.attributes.key == "SNYK-ALPINE319-OPENSSL-7000001"),
+        "from the REST API"
+    );
+    assert_eq!(
+        refreshed.base_image.as_ref().unwrap().image,
+        "alpine:3.19.1",
+        "the base image the webhook reported"
+    );
+
+    // The same delivery again is skipped; the base image is kept by later syncs.
+    let (status, answer) = Delivery::project_snapshot(&body, SECRET, "t-1").send(&http, &url).await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("duplicate"));
+    assert_eq!(s.sync().await.published, 0);
+    assert_eq!(s.raw_events().await.len(), before + 1);
+
+    // A signed body that is not a project_snapshot body is dead-lettered.
+    let garbage = Delivery {
+        event: "project_snapshot/v0".into(),
+        transport_id: "t-garbage".into(),
+        body: br#"{"project": "not an object"}"#.to_vec(),
+        signing: Signing::Secret(SECRET.into()),
+    };
+    let (status, _) = garbage.send(&http, &url).await.unwrap();
+    assert_eq!(status, 400);
+    let letters = bus::dead_letter::list(&s.js).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.contains("malformed Snyk project_snapshot webhook body"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(s.raw_events().await.len(), before + 1);
+}
+
+#[tokio::test]
+async fn a_refused_token_makes_the_service_unready_with_the_reason() {
+    let s = setup(&[]).await;
+    let org = format!("{ORG}@{}", s.sim.base_url());
+    let config = Config::parse_from([
+        "ingest-snyk",
+        "--nats-url",
+        s._server.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-org",
+        &org,
+        "--snyk-token",
+        "revoked",
+        "--snyk-reconcile-interval",
+        "0s",
+    ]);
+    let shutdown = CancellationToken::new();
+    let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
+    let results = ingest.sync_now().await;
+    assert!(results[0].as_ref().unwrap_err().to_string().contains("refused the token"));
+    let ready = reqwest::get(format!("http://{}/readyz", ingest.http_address)).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let text = ready.text().await.unwrap();
+    assert!(text.contains("refused the token") && !text.contains("revoked"), "{text}");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
+}
