@@ -208,3 +208,34 @@ fn jira_client(config: &Config) -> Result<JiraClient, StartError> {
     settings.requests_per_second = config.jira_requests_per_second;
     Ok(JiraClient::new(settings)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &[&str]) -> Config {
+        let mut args =
+            vec!["notifier", "--nats-url", "nats://127.0.0.1:1", "--slack-bot-token", "xoxb-secret-value"];
+        args.extend_from_slice(extra);
+        service_kit::config::try_parse_from(args.into_iter().map(Into::into), |_| None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn bad_settings_fail_fast_with_a_clear_message() {
+        let error = start(config(&[]), CancellationToken::new()).await.err().unwrap();
+        assert!(error.to_string().contains("--jira-url"), "{error}");
+        let error =
+            start(config(&["--claim-lease", "5s", "--slack-timeout", "10s"]), CancellationToken::new())
+                .await
+                .err()
+                .unwrap();
+        assert!(error.to_string().contains("--claim-lease"), "{error}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = config(&["--jira-api-token", "jira-secret-value"]);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("xoxb-secret-value") && !debug.contains("jira-secret-value"), "{debug}");
+    }
+}

@@ -42,17 +42,28 @@ pub struct ReminderSettings {
     pub concurrency: usize,
 }
 
-/// The JQL of the scan: our open tickets that have a due date.
-pub fn scan_jql(label: &str) -> String {
-    format!(
-        r#"labels = "{label}" AND statusCategory != Done AND duedate is not EMPTY ORDER BY duedate ASC, key ASC"#
-    )
+/// The JQL of the scan: our open tickets with a due date that can be due a reminder around
+/// `today` (a day of margin each side for time zones). Due dates far ahead are never fetched;
+/// overdue tickets only when overdue messages are on.
+pub fn scan_jql(label: &str, today_utc: NaiveDate, overdue: bool) -> String {
+    let last = today_utc + chrono::Days::new(15);
+    let mut jql = format!(
+        r#"labels = "{label}" AND statusCategory != Done AND duedate is not EMPTY AND duedate <= "{last}""#
+    );
+    if !overdue {
+        let first = today_utc - chrono::Days::new(1);
+        jql.push_str(&format!(r#" AND duedate >= "{first}""#));
+    }
+    jql.push_str(" ORDER BY duedate ASC, key ASC");
+    jql
 }
 
 /// What one scan did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanReport {
     pub jira_calls: u64,
+    /// Time spent waiting for JIRA's search.
+    pub jira_time: Duration,
     pub issues: u64,
     pub index_lookups: u64,
     pub due: u64,
@@ -191,15 +202,17 @@ impl ReminderScanner {
         let now = self.clock.now();
         let today_utc = now.date_naive();
         let mut request = SearchRequest {
-            jql: scan_jql(&self.settings.label),
+            jql: scan_jql(&self.settings.label, today_utc, self.settings.overdue),
             max_results: Some(self.settings.page_size),
             fields: ["summary", "duedate", "status", "project"].map(str::to_owned).to_vec(),
             ..SearchRequest::default()
         };
         let mut due = Vec::new();
         loop {
+            let asked = Instant::now();
             let page = self.jira.search(&request).await?;
             report.jira_calls += 1;
+            report.jira_time += asked.elapsed();
             for issue in &page.issues {
                 report.issues += 1;
                 let Some(due_date) = issue.due_date() else { continue };
@@ -339,5 +352,24 @@ fn browse_url(issue: &Issue) -> String {
     match issue.self_url.split_once("/rest/api/") {
         Some((base, _)) => format!("{base}/browse/{}", issue.key),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_asks_only_for_tickets_inside_the_reminder_windows() {
+        let today = "2026-12-01".parse().unwrap();
+        assert_eq!(
+            scan_jql("infra-tickets", today, true),
+            r#"labels = "infra-tickets" AND statusCategory != Done AND duedate is not EMPTY AND duedate <= "2026-12-16" ORDER BY duedate ASC, key ASC"#
+        );
+        assert!(scan_jql("infra-tickets", today, false).contains(r#"AND duedate >= "2026-11-30""#));
+        // The window covers the 14-day reminder in every time zone.
+        let last_due: NaiveDate = "2026-12-16".parse().unwrap();
+        let tomorrow = today + chrono::Days::new(1);
+        assert_eq!(reminder_due(last_due, tomorrow, false), Some(ReminderKind::Due14d));
     }
 }

@@ -580,7 +580,7 @@ async fn measure_reminder_scan_for_10000_open_tickets() {
     println!("first scan: {first:?} in {first_time:?}, JIRA calls {first_calls}");
     println!("steady scan: {steady:?} in {steady_time:?}, JIRA calls {steady_calls}");
     println!("messages per channel: {sent:?}");
-    assert_eq!(first.issues, total as u64);
+    assert!(first.due > 0 && first.issues < total as u64, "only the reminder window is fetched");
     assert_eq!(steady.sent, 0);
     assert_eq!(steady.already_sent, first.sent);
 }
