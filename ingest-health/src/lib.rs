@@ -28,6 +28,7 @@ use bus::{BusError, Health, JsonKv, Publisher};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use aws_config::SdkConfig;
 pub use config::{Config, MAX_BACKFILL, static_sdk_config};
 pub use intake::{Intake, Published};
 pub use reconcile::{Reconciler, Report};
