@@ -2,7 +2,8 @@
 //! and due date. Pure, no I/O.
 //!
 //! One ticket per container image repository or per GitHub repository ([`grouping`]), never per
-//! vulnerability. Only qualifying findings count: effective severity at or above the floor
+//! vulnerability. Only qualifying findings count: vulnerabilities (open source, container, Snyk
+//! Code; not licence or configuration issues) of effective severity at or above the floor
 //! (critical by default), open, not ignored, on an active project ([`state`]). The lane comes from
 //! the group's exposure ([`exposure`]) and whether any finding has a mature exploit
 //! ([`maturity`]) by the matrix in [`matrix`]; the due date from the lane's service level

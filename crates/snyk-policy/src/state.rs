@@ -130,6 +130,10 @@ pub struct Finding {
     pub fixes: Vec<String>,
 }
 
+/// Issue types that are not vulnerabilities (licence policy findings, cloud and IaC
+/// misconfigurations): never ticketed by this policy.
+pub const NOT_VULNERABILITIES: [&str; 4] = ["license", "cloud", "config", "custom"];
+
 /// Whether a finding counts: at or above the floor, open, not ignored.
 pub fn qualifies(severity: Severity, open: bool, ignored: bool, floor: Severity) -> bool {
     severity >= floor && open && !ignored
@@ -138,6 +142,9 @@ pub fn qualifies(severity: Severity, open: bool, ignored: bool, floor: Severity)
 impl Finding {
     pub fn from_rest(issue: &Issue, settings: &SnykSettings) -> Option<Finding> {
         let a = &issue.attributes;
+        if NOT_VULNERABILITIES.contains(&a.issue_type.as_str()) {
+            return None;
+        }
         if !qualifies(
             a.effective_severity_level,
             a.status == IssueStatus::Open,
@@ -185,6 +192,9 @@ impl Finding {
 
     pub fn from_webhook(issue: &WebhookIssue, settings: &SnykSettings) -> Option<Finding> {
         let data = &issue.issue_data;
+        if issue.issue_type.as_deref().is_some_and(|t| NOT_VULNERABILITIES.contains(&t)) {
+            return None;
+        }
         if !qualifies(data.severity, true, issue.is_ignored, settings.severity_floor) {
             return None;
         }

@@ -204,8 +204,11 @@ fn only_critical_open_unignored_findings_on_active_projects_qualify() {
     let mut resolved = issue("i3", "p", "SNYK-3", "critical", Some(("CVSSv4", "Attacked")));
     resolved["attributes"]["status"] = json!("resolved");
     let high = issue("i4", "p", "SNYK-4", "high", Some(("CVSSv4", "Attacked")));
+    let mut license = issue("i5", "p", "snyk:lic:npm:x:AGPL-3.0", "critical", None);
+    license["attributes"]["type"] = json!("license");
     let p = project("p", "ecr", &image("quiet"), "1", "deb", &["external"], &[]);
-    let published = triage.apply(&event(p.clone(), vec![ignored, resolved, high], T0), at(T0)).unwrap();
+    let published =
+        triage.apply(&event(p.clone(), vec![ignored, resolved, high, license], T0), at(T0)).unwrap();
     assert!(published.is_empty(), "nothing qualifies, nothing is ticketed");
     let mut inactive = p;
     inactive["attributes"]["status"] = json!("inactive");

@@ -1,0 +1,308 @@
+//! The Snyk path end to end: the Snyk simulator → ingest-snyk → RAW_EVENTS → triage (with the
+//! Snyk policy) → DESIRED_TICKETS, against a real nats-server.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::time::Duration;
+
+use bus::topology;
+use contracts::{DesiredTicket, Lane, TicketState};
+use e2e_tests::TestBroker;
+use service_kit::Clock;
+use snyk_sim::webhook::{Delivery, Signing};
+use snyk_sim::{Fault, NewIssue, REGISTRY, SEEDED_ORG_ID, SnykSim};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "snyk-e2e-token";
+const SECRET: &str = "snyk-e2e-webhook-secret";
+const ORG: &str = SEEDED_ORG_ID;
+const DRAIN: Duration = Duration::from_secs(20);
+
+const CATALOG: &str = r#"
+default_team = "platform"
+snyk_team_tag = "team"
+
+[teams.platform]
+jira_project = "PLAT"
+[teams.payments]
+jira_project = "PAY"
+[teams.media]
+jira_project = "MEDIA"
+[teams.web]
+jira_project = "WEB"
+
+[[owners]]
+team = "media"
+snyk_targets = ["*.dkr.ecr.*.amazonaws.com/image-*"]
+
+[[owners]]
+team = "web"
+snyk_targets = ["acme/website"]
+"#;
+
+fn flags<const N: usize>(args: [&str; N]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+struct Path {
+    broker: TestBroker,
+    sim: SnykSim,
+    ingest: ingest_snyk::Running,
+    clock: Clock,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Path {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start() -> Path {
+    let broker = TestBroker::start().await;
+    let sim = SnykSim::start(TOKEN).await.expect("snyk-sim starts");
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(&catalog, CATALOG).unwrap();
+    let clock = Clock::manual("2026-11-27T09:00:00Z".parse().unwrap());
+    let shutdown = CancellationToken::new();
+
+    let mut triage: triage::Config = service_kit::config::try_parse_from(
+        flags([
+            "triage",
+            "--nats-url",
+            broker.url(),
+            "--listen",
+            "127.0.0.1:0",
+            "--catalog",
+            catalog.to_str().unwrap(),
+        ]),
+        |_| None,
+    )
+    .expect("valid triage flags");
+    triage.clock = clock.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move { triage::run(triage, stop).await.expect("triage runs") });
+
+    let org = format!("{ORG}@{}", sim.base_url());
+    let mut ingest: ingest_snyk::Config = service_kit::config::try_parse_from(
+        flags([
+            "ingest-snyk",
+            "--nats-url",
+            broker.url(),
+            "--listen",
+            "127.0.0.1:0",
+            "--snyk-org",
+            &org,
+            "--snyk-token",
+            TOKEN,
+            "--snyk-webhook-secret",
+            SECRET,
+            "--snyk-webhook-max-bytes",
+            "65536",
+            "--snyk-reconcile-interval",
+            "0s",
+            "--snyk-page-limit",
+            "10",
+            "--snyk-backoff",
+            "20ms",
+        ]),
+        |_| None,
+    )
+    .expect("valid ingest-snyk flags");
+    ingest.clock = clock.clone();
+    let ingest = ingest_snyk::start(ingest, shutdown.clone()).await.expect("ingest-snyk starts");
+    Path { broker, sim, ingest, clock, shutdown, _dir: dir }
+}
+
+impl Path {
+    async fn sync(&self) -> ingest_snyk::SyncReport {
+        let report = self.ingest.sync_now().await.remove(0).expect("the sync succeeds");
+        self.broker.wait_until_drained(topology::TRIAGE, DRAIN).await;
+        report
+    }
+
+    async fn tickets(&self) -> BTreeMap<String, DesiredTicket> {
+        self.broker.desired_tickets().await.into_iter().map(|t| (t.group_key.to_string(), t)).collect()
+    }
+
+    async fn last_sequence(&self, stream: &str) -> u64 {
+        let mut stream = self.broker.js.get_stream(stream).await.unwrap();
+        stream.info().await.unwrap().state.last_sequence
+    }
+
+    fn webhook_url(&self) -> String {
+        format!("http://{}/webhooks/snyk", self.ingest.http_address)
+    }
+}
+
+fn image(name: &str) -> String {
+    format!("snyk/ecr/{REGISTRY}/{name}")
+}
+
+fn date(text: &str) -> Option<chrono::NaiveDate> {
+    Some(text.parse().unwrap())
+}
+
+#[tokio::test]
+async fn the_seeded_org_yields_one_ticket_per_image_and_repository_in_the_right_lane() {
+    let path = start().await;
+    path.sync().await;
+    let tickets = path.tickets().await;
+    let got: Vec<(&str, Lane, &str, Option<chrono::NaiveDate>, TicketState)> = tickets
+        .values()
+        .map(|t| (t.group_key.as_str(), t.lane, t.team.as_str(), t.due.as_ref().map(|d| d.date), t.state))
+        .collect();
+    let expected_keys = [
+        image("image-resizer"),
+        image("ledger-worker"),
+        image("payments-api"),
+        image("search-indexer"),
+        "snyk/github/acme/checkout".into(),
+        "snyk/github/acme/internal-tools".into(),
+        "snyk/github/acme/website".into(),
+    ];
+    let expected = [
+        (Lane::P3, "media", date("2027-02-27")),
+        (Lane::P4, "payments", None),
+        (Lane::P1, "payments", date("2026-12-20")),
+        (Lane::P2, "platform", date("2026-12-27")),
+        (Lane::P1, "payments", date("2026-12-20")),
+        (Lane::P4, "platform", None),
+        (Lane::P3, "web", date("2027-02-27")),
+    ];
+    let expected: Vec<(&str, Lane, &str, Option<chrono::NaiveDate>, TicketState)> = expected_keys
+        .iter()
+        .zip(expected)
+        .map(|(key, (lane, team, due))| (key.as_str(), lane, team, due, TicketState::Open))
+        .collect();
+    assert_eq!(got, expected, "ignored, resolved and inactive findings make no ticket");
+
+    let payments = &tickets[&image("payments-api")];
+    assert_eq!(payments.body.items.len(), 1, "one item for the CVE found in both tags and both projects");
+    let facts: BTreeMap<&str, &str> =
+        payments.body.items[0].facts.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(facts["Tags"], "2.7.3, 2.8.0");
+    assert_eq!(facts["Exploit maturity"], "Mature");
+    assert!(facts["Package"].starts_with("libxml2@"));
+    assert!(facts["CVE"].starts_with("CVE-"));
+    assert!(
+        payments.links.iter().all(|l| l.url.starts_with(&format!("https://app.snyk.io/org/{ORG}/project/")))
+    );
+    let checkout = &tickets["snyk/github/acme/checkout"];
+    assert!(
+        checkout.body.notes.iter().any(|n| n.contains("(sast")),
+        "the Code project is part of the repository"
+    );
+    let resizer = &tickets[&image("image-resizer")];
+    assert!(
+        resizer.body.notes.iter().any(|n| n.contains("Exposure was assumed")),
+        "{:?}",
+        resizer.body.notes
+    );
+
+    // A second sync with nothing changed publishes nothing: no raw event, no desired ticket.
+    let raw = path.last_sequence(topology::RAW_EVENTS).await;
+    let desired = path.last_sequence(topology::DESIRED_TICKETS).await;
+    let report = path.sync().await;
+    assert_eq!(report.published, 0);
+    assert_eq!(path.last_sequence(topology::RAW_EVENTS).await, raw);
+    assert_eq!(path.last_sequence(topology::DESIRED_TICKETS).await, desired);
+}
+
+#[tokio::test]
+async fn fixing_an_image_resolves_it_and_a_mature_finding_raises_an_internal_image_to_p2() {
+    let path = start().await;
+    path.sync().await;
+
+    // Every critical finding of payments-api fixed (both tags): its ticket resolves.
+    let fixed =
+        path.sim.fix_issues(ORG, |p, i| p.target_name.ends_with("/payments-api") && i.severity == "critical");
+    assert_eq!(fixed, 2);
+    path.clock.set("2026-11-30T09:00:00Z".parse().unwrap());
+    path.sync().await;
+    let tickets = path.tickets().await;
+    let payments = &tickets[&image("payments-api")];
+    assert_eq!((payments.state, payments.team.as_str()), (TicketState::Resolved, "payments"));
+    assert_eq!(tickets[&image("ledger-worker")].lane, Lane::P4, "other groups untouched");
+
+    // A new critical, mature finding on the internal ledger-worker image, announced by a webhook.
+    let ledger = path.sim.project_id(ORG, "ledger-worker:1.4.0").unwrap();
+    path.sim.add_issue(
+        ORG,
+        &ledger,
+        NewIssue::critical_mature("SNYK-ALPINE319-OPENSSL-7000001", "openssl", "3.1.4-r0"),
+    );
+    path.clock.set("2026-12-02T09:00:00Z".parse().unwrap());
+    let body = path.sim.webhook_body(ORG, &ledger).unwrap();
+    let (status, answer) = Delivery::project_snapshot(&body, SECRET, "delivery-1")
+        .send(&reqwest::Client::new(), &path.webhook_url())
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{answer}");
+    path.broker.wait_until_drained(topology::TRIAGE, DRAIN).await;
+    let tickets = path.tickets().await;
+    let ledger_ticket = &tickets[&image("ledger-worker")];
+    assert_eq!(ledger_ticket.lane, Lane::P2);
+    assert_eq!(ledger_ticket.due.as_ref().map(|d| d.date), date("2027-01-02"));
+    assert_eq!(
+        ledger_ticket.body.items[0].reference, "SNYK-ALPINE319-OPENSSL-7000001",
+        "mature findings first"
+    );
+    assert!(
+        ledger_ticket.body.notes.iter().any(|n| n.contains("Base image: alpine:3.19.1")),
+        "the base image the webhook reported: {:?}",
+        ledger_ticket.body.notes
+    );
+}
+
+#[tokio::test]
+async fn refused_webhooks_publish_nothing_and_malformed_pages_dead_letter() {
+    let path = start().await;
+    path.sync().await;
+    let raw = path.last_sequence(topology::RAW_EVENTS).await;
+    let http = reqwest::Client::new();
+    let ledger = path.sim.project_id(ORG, "ledger-worker:1.4.0").unwrap();
+    path.sim.add_issue(
+        ORG,
+        &ledger,
+        NewIssue::critical_mature("SNYK-ALPINE319-OPENSSL-7000002", "openssl", "3.1.4-r0"),
+    );
+    let body = path.sim.webhook_body(ORG, &ledger).unwrap();
+    for (signing, transport) in [
+        (Signing::Missing, "missing"),
+        (Signing::Header("sha256=deadbeef".into()), "wrong"),
+        (Signing::Secret("someone-else".into()), "other-secret"),
+    ] {
+        let delivery = Delivery::project_snapshot(&body, SECRET, transport).with_signing(signing);
+        let (status, _) = delivery.send(&http, &path.webhook_url()).await.unwrap();
+        assert_eq!(status, 401, "{transport}");
+    }
+    let mut oversized = Delivery::project_snapshot(&body, SECRET, "oversized");
+    oversized.body = serde_json::to_vec(&serde_json::json!({"padding": "x".repeat(70_000)})).unwrap();
+    assert_eq!(oversized.send(&http, &path.webhook_url()).await.unwrap().0, 413);
+    assert_eq!(path.last_sequence(topology::RAW_EVENTS).await, raw, "nothing published");
+    assert_eq!(path.tickets().await[&image("ledger-worker")].lane, Lane::P4);
+
+    // A malformed issues page: dead-lettered with the reason, nothing published, still running.
+    path.sim.inject(
+        Some("/issues"),
+        Fault::Body { status: 200, body: r#"{"jsonapi":{"version":"1.0"},"data":[{"id":1}]}"#.into() },
+    );
+    let results = path.ingest.sync_now().await;
+    assert!(results[0].is_err());
+    let letters = path.broker.dead_letters().await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].stage, "ingest-snyk");
+    assert!(
+        letters[0].reason.contains("malformed Snyk page") && letters[0].reason.contains("/issues"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(path.last_sequence(topology::RAW_EVENTS).await, raw);
+    // The next sync picks up the change the refused webhooks announced.
+    let report = path.sync().await;
+    assert_eq!(report.published, 1);
+    assert_eq!(path.tickets().await[&image("ledger-worker")].lane, Lane::P2);
+}
