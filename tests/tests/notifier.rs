@@ -584,3 +584,88 @@ async fn measure_reminder_scan_for_10000_open_tickets() {
     assert_eq!(steady.sent, 0);
     assert_eq!(steady.already_sent, first.sent);
 }
+
+#[tokio::test]
+async fn an_interrupted_webhook_send_follows_the_recovery_setting() {
+    let world = World::start().await;
+    // at-least-once: the interrupted reminder is sent after the restart.
+    let resent = world.file_issue("DATA", "webhook at least once", Some(day(3))).await;
+    world.publish_change(&change(ChangeKind::Created, (&resent.0, &resent.1), "data", None, 1)).await;
+    let config = world.config(&["--webhook-recovery", "at-least-once"]);
+    config.faults.halt_after_claim.store(true, Ordering::SeqCst);
+    let (doomed, _stop) = world.start_notifier(config).await;
+    let key = format!("reminder/{}/due-5d/{}", resent.1, day(3));
+    eventually("the claim", WAIT, || async {
+        matches!(marker(&world, &key).await, Some(Marker::Sending { .. }))
+    })
+    .await;
+    doomed.kill();
+    let reminders =
+        || world.slack.messages("C0DATA").into_iter().filter(|m| m.text.contains("Due in")).count();
+    assert_eq!(reminders(), 0);
+    let (notifier, shutdown) =
+        world.start_notifier(world.config(&["--webhook-recovery", "at-least-once"])).await;
+    eventually("the resent reminder", WAIT, || async { reminders() == 1 }).await;
+    world.scan_on_day(&notifier, 0).await;
+    assert_eq!(reminders(), 1);
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+
+    // at-most-once: an interrupted send that cannot be checked is not repeated.
+    let dropped = world.file_issue("DATA", "webhook at most once", Some(day(4))).await;
+    world.publish_change(&change(ChangeKind::Created, (&dropped.0, &dropped.1), "data", None, 1)).await;
+    let config = world.config(&["--webhook-recovery", "at-most-once"]);
+    config.faults.halt_after_claim.store(true, Ordering::SeqCst);
+    let (doomed, _stop) = world.start_notifier(config).await;
+    let key = format!("reminder/{}/due-5d/{}", dropped.1, day(4));
+    eventually("the claim", WAIT, || async {
+        matches!(marker(&world, &key).await, Some(Marker::Sending { .. }))
+    })
+    .await;
+    doomed.kill();
+    let (notifier, shutdown) =
+        world.start_notifier(world.config(&["--webhook-recovery", "at-most-once"])).await;
+    eventually("the claim given up", WAIT, || async {
+        matches!(marker(&world, &key).await, Some(Marker::Abandoned { .. }))
+    })
+    .await;
+    world.scan_on_day(&notifier, 0).await;
+    assert_eq!(reminders(), 1, "only the first ticket's reminder");
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_channel_loses_nothing_redrive_the_change_and_the_reminder_waits() {
+    let world = World::start().await;
+    let issue = world.file_issue("PLAT", "owned by a team whose channel is gone", Some(day(10))).await;
+    world.publish_change(&change(ChangeKind::Created, (&issue.0, &issue.1), "ghost", None, 1)).await;
+    // The change is indexed (issue → team ghost) before the first scan runs.
+    let (indexer, stop_indexer) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+    stop_indexer.cancel();
+    indexer.wait().await.unwrap();
+    let (notifier, shutdown) = world.start_notifier(world.config(&[])).await;
+    world.scan_on_day(&notifier, 0).await;
+    let letters = world.broker.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].reason.contains("channel_not_found"), "{}", letters[0].reason);
+    let key = format!("reminder/{}/due-14d/{}", issue.1, day(10));
+    assert!(
+        matches!(marker(&world, &key).await, Some(Marker::Released { ref reason, .. }) if reason.contains("channel_not_found"))
+    );
+
+    // The channel is created and the bot invited: the reminder goes, and the redriven change
+    // is announced; each once.
+    world.slack.add_channel("C0GHOST", "ghost", true);
+    bus::dead_letter::redrive(&world.broker.publisher, letters[0].sequence).await.unwrap();
+    world.broker.wait_until_drained("notifier", WAIT).await;
+    world.scan_on_day(&notifier, 1).await;
+    world.scan_on_day(&notifier, 2).await;
+    let keys = keys_of(&world.slack.messages("C0GHOST"));
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.contains(&key) && keys.contains(&format!("notice/{}/created/v1", issue.0)), "{keys:?}");
+    assert!(world.broker.dead_letters().await.is_empty());
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
