@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bus::{BusError, Classify, ErrorClass, JsonKv, Outgoing, Publisher};
 use chrono::{DateTime, Utc};
+use contracts::RawEvent;
 use serde::{Deserialize, Serialize};
 use service_kit::Clock;
 use snyk_policy::rest::{Issue, Project};
@@ -193,11 +194,15 @@ impl Syncer {
         let previous = self.seen.get(key).await?.map(|v| v.value);
         let base_image = reported_base_image.or_else(|| previous.as_ref().and_then(|p| p.base_image.clone()));
         let snapshot = ProjectSnapshot::listed(&org.id, project, issues, base_image.clone());
-        let hash = snapshot.content_hash();
+        let (event, hash) = snapshot.to_raw_event_and_hash(
+            &rest_origin(&org.id),
+            fetched_at,
+            previous.as_ref().map(|p| p.hash.as_str()),
+        );
         if previous.as_ref().is_some_and(|p| p.hash == hash) {
             return Ok(false);
         }
-        self.publish(org, &snapshot, previous.as_ref().map(|p| p.hash.as_str()), fetched_at).await?;
+        self.publish(org, event).await?;
         let record = SeenProject { hash, project: snapshot.project, base_image };
         self.seen.put(key, &record).await?;
         Ok(true)
@@ -212,7 +217,8 @@ impl Syncer {
     ) -> Result<bool, SyncError> {
         let Some(previous) = self.seen.get(key).await?.map(|v| v.value) else { return Ok(false) };
         let snapshot = ProjectSnapshot::disappeared(&org.id, previous.project);
-        self.publish(org, &snapshot, Some(&previous.hash), fetched_at).await?;
+        self.publish(org, snapshot.to_raw_event(&rest_origin(&org.id), fetched_at, Some(&previous.hash)))
+            .await?;
         self.seen.store().delete(key).await.map_err(|source| BusError::Kv {
             bucket: bus::topology::INTAKE_STATE.into(),
             key: key.to_owned(),
@@ -222,17 +228,10 @@ impl Syncer {
         Ok(true)
     }
 
-    async fn publish(
-        &self,
-        org: &Org,
-        snapshot: &ProjectSnapshot,
-        previous_hash: Option<&str>,
-        fetched_at: DateTime<Utc>,
-    ) -> Result<(), SyncError> {
-        let event = snapshot.to_raw_event(&rest_origin(&org.id), fetched_at, previous_hash);
+    async fn publish(&self, org: &Org, event: RawEvent) -> Result<(), SyncError> {
         let message = Outgoing::new(event.subject(&org.id), event.to_json()).with_id(event.dedup_id.clone());
         self.publisher.publish_with_retry(message, 3).await?;
-        tracing::debug!(org = %org.id, project = %snapshot.project.id, dedup_id = %event.dedup_id, "Snapshot published.");
+        tracing::debug!(org = %org.id, dedup_id = %event.dedup_id, "Snapshot published.");
         Ok(())
     }
 }

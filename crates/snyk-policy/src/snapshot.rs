@@ -98,13 +98,7 @@ impl ProjectSnapshot {
     /// SHA-256 (hex) over the content, in canonical form (object keys sorted), leaving out the
     /// project's `meta` (issue counts and monitoring times that move without a change).
     pub fn content_hash(&self) -> String {
-        let mut value = serde_json::to_value(self).expect("a snapshot always serialises");
-        if let Some(project) = value.get_mut("project").and_then(Value::as_object_mut) {
-            project.remove("meta");
-        }
-        let mut canonical = String::new();
-        write_canonical(&value, &mut canonical);
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        hash_of_payload(&serde_json::to_value(self).expect("a snapshot always serialises"))
     }
 
     /// The dedup id: the same for the same content after the same previous content, so a
@@ -127,15 +121,28 @@ impl ProjectSnapshot {
         received_at: DateTime<Utc>,
         previous_hash: Option<&str>,
     ) -> RawEvent {
-        let hash = self.content_hash();
-        RawEvent::new(
+        self.to_raw_event_and_hash(received_from, received_at, previous_hash).0
+    }
+
+    /// The raw event carrying this snapshot, and the snapshot's [content hash](Self::content_hash)
+    /// (serialised once for both).
+    pub fn to_raw_event_and_hash(
+        &self,
+        received_from: &str,
+        received_at: DateTime<Utc>,
+        previous_hash: Option<&str>,
+    ) -> (RawEvent, String) {
+        let payload = serde_json::to_value(self).expect("a snapshot always serialises");
+        let hash = hash_of_payload(&payload);
+        let event = RawEvent::new(
             Source::Snyk,
             PayloadKind::SnykProjectSnapshot,
             received_from,
             self.dedup_id(&hash, previous_hash),
-            serde_json::to_value(self).expect("a snapshot always serialises"),
+            payload,
             received_at,
-        )
+        );
+        (event, hash)
     }
 
     /// Reads the snapshot a raw event carries.
@@ -149,6 +156,36 @@ impl ProjectSnapshot {
         ProjectSnapshot::deserialize(&event.payload)
             .map_err(|e| PolicyError::malformed("snyk project snapshot", e.to_string()))
     }
+}
+
+/// The content hash of a serialised snapshot: canonical JSON without `project.meta`.
+fn hash_of_payload(payload: &Value) -> String {
+    let mut canonical = String::new();
+    match payload {
+        Value::Object(top) => {
+            let mut keys: Vec<&String> = top.keys().collect();
+            keys.sort();
+            canonical.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    canonical.push(',');
+                }
+                canonical.push_str(&Value::String(key.clone()).to_string());
+                canonical.push(':');
+                match (key.as_str(), &top[key]) {
+                    ("project", Value::Object(project)) if project.contains_key("meta") => {
+                        let mut without_meta = project.clone();
+                        without_meta.remove("meta");
+                        write_canonical(&Value::Object(without_meta), &mut canonical);
+                    }
+                    (_, value) => write_canonical(value, &mut canonical),
+                }
+            }
+            canonical.push('}');
+        }
+        other => write_canonical(other, &mut canonical),
+    }
+    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 /// JSON with object keys sorted at every level, whatever map order serde_json was built with.

@@ -350,6 +350,20 @@ fn the_same_snapshot_has_the_same_dedup_id_and_a_change_a_new_one() {
     let c = event(p, vec![], T0);
     assert_eq!(a.dedup_id, b.dedup_id);
     assert_ne!(a.dedup_id, c.dedup_id);
+
+    // Issue counts and monitoring times in `meta` move without a change: not part of the hash.
+    let snapshot = ProjectSnapshot::from_event(&a).unwrap();
+    let mut moved = snapshot.clone();
+    moved.project.meta =
+        Some(json!({"cli_monitored_at": "2026-12-01T00:00:00Z", "latest_issue_counts": {"critical": 1}}));
+    let (event, hash) = moved.to_raw_event_and_hash("x", at(T0), None);
+    assert_eq!(hash, snapshot.content_hash());
+    assert_eq!(hash, moved.content_hash());
+    assert_eq!(event.dedup_id, a.dedup_id);
+    // After a different history, the same content is a new event (A → B → A is not a repeat).
+    let after_c =
+        snapshot.to_raw_event("x", at(T0), Some(&ProjectSnapshot::from_event(&c).unwrap().content_hash()));
+    assert_ne!(after_c.dedup_id, a.dedup_id);
 }
 
 #[test]

@@ -456,15 +456,14 @@ fn answer(
     let Some(org) = state.orgs.get(org_id) else {
         return error_body(StatusCode::NOT_FOUND, "Org not found.", None);
     };
-    let items: Vec<(String, Value)> = match listing {
-        Listing::Projects => match project_items(org, params) {
-            Ok(items) => items,
-            Err(response) => return response,
-        },
-        Listing::Issues => match issue_items(org, params) {
-            Ok(items) => items,
-            Err(response) => return response,
-        },
+    // Filter and order first; only the page asked for is rendered.
+    let listed = match listing {
+        Listing::Projects => project_items(org, params),
+        Listing::Issues => issue_items(org, params),
+    };
+    let (ids, render) = match listed {
+        Ok(listed) => listed,
+        Err(response) => return response,
     };
     let start = match single(params, "starting_after") {
         None => 0,
@@ -472,15 +471,13 @@ fn answer(
             let Some(id) = cursor.strip_prefix("v1.") else {
                 return error_body(StatusCode::BAD_REQUEST, "Invalid cursor", Some("starting_after"));
             };
-            match items.iter().position(|(item_id, _)| item_id == id) {
-                Some(at) => at + 1,
-                // The item the cursor names is gone (deleted): carry on after it by order of id.
-                None => items.iter().position(|(item_id, _)| item_id.as_str() > id).unwrap_or(items.len()),
-            }
+            // Ids are in order: carry on after the cursor's id, even if that item is gone.
+            ids.partition_point(|item_id| item_id.as_str() <= id)
         }
     };
-    let page: Vec<&(String, Value)> = items.iter().skip(start).take(limit).collect();
-    let more = start + page.len() < items.len();
+    let end = (start + limit).min(ids.len());
+    let page: Vec<Value> = (start..end).map(&render).collect();
+    let more = end < ids.len();
     // Snyk's links are relative, with the `/rest` prefix on issues and without on projects.
     let link_path = match listing {
         Listing::Projects => path.trim_start_matches("/rest").to_owned(),
@@ -501,17 +498,19 @@ fn answer(
     let mut links =
         json!({"self": encode(single(params, "starting_after").map(|c| ("starting_after", c.to_owned())))});
     links["first"] = json!(encode(None));
-    if more && let Some((last_id, _)) = page.last() {
-        links["next"] = json!(encode(Some(("starting_after", format!("v1.{last_id}")))));
+    if more && end > start {
+        links["next"] = json!(encode(Some(("starting_after", format!("v1.{}", ids[end - 1])))));
     }
-    let data: Vec<&Value> = page.iter().map(|(_, v)| v).collect();
-    (StatusCode::OK, json!({"jsonapi": {"version": "1.0"}, "data": data, "links": links}).to_string())
+    (StatusCode::OK, json!({"jsonapi": {"version": "1.0"}, "data": page, "links": links}).to_string())
 }
 
-fn project_items(
-    org: &SimOrg,
+/// Item ids in order, and how to render the item at an index.
+type Listed<'a> = (Vec<String>, Box<dyn Fn(usize) -> Value + 'a>);
+
+fn project_items<'a>(
+    org: &'a SimOrg,
     params: &[(String, String)],
-) -> Result<Vec<(String, Value)>, (StatusCode, String)> {
+) -> Result<Listed<'a>, (StatusCode, String)> {
     let expand = list(params, "expand").unwrap_or_default();
     if let Some(bad) = expand.iter().find(|e| e.as_str() != "target") {
         return Err(error_body(
@@ -527,17 +526,17 @@ fn project_items(
     let types = list(params, "types");
     let targets: Vec<&str> =
         params.iter().filter(|(k, _)| k == "target_id").map(|(_, v)| v.as_str()).collect();
-    let mut items: Vec<(String, Value)> = org
+    let mut items: Vec<&SimProject> = org
         .projects
         .iter()
         .filter(|p| ids.as_ref().is_none_or(|ids| ids.contains(&p.id)))
         .filter(|p| origins.as_ref().is_none_or(|o| o.contains(&p.origin)))
         .filter(|p| types.as_ref().is_none_or(|t| t.contains(&p.project_type)))
         .filter(|p| targets.is_empty() || targets.contains(&p.target_id.as_str()))
-        .map(|p| (p.id.clone(), render::project(org, p, expand_target, counts)))
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(items)
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    let ids = items.iter().map(|p| p.id.clone()).collect();
+    Ok((ids, Box::new(move |i| render::project(org, items[i], expand_target, counts))))
 }
 
 fn parse_time(
@@ -552,10 +551,7 @@ fn parse_time(
     }
 }
 
-fn issue_items(
-    org: &SimOrg,
-    params: &[(String, String)],
-) -> Result<Vec<(String, Value)>, (StatusCode, String)> {
+fn issue_items<'a>(org: &'a SimOrg, params: &[(String, String)]) -> Result<Listed<'a>, (StatusCode, String)> {
     let scan_item = single(params, "scan_item.id");
     let scan_type = single(params, "scan_item.type");
     if scan_item.is_some() != scan_type.is_some() {
@@ -587,7 +583,7 @@ fn issue_items(
         IssueStatus::Open => "open",
         IssueStatus::Resolved => "resolved",
     };
-    let mut items: Vec<(String, Value)> = org
+    let mut items: Vec<&SimIssue> = org
         .issues
         .iter()
         .filter(|i| scan_item.is_none_or(|id| scan_type == Some("project") && i.project_id == id))
@@ -601,8 +597,8 @@ fn issue_items(
         .filter(|i| {
             created_after.is_none_or(|t| i.created_at > t) && created_before.is_none_or(|t| i.created_at < t)
         })
-        .map(|i| (i.id.clone(), render::issue(org, i)))
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(items)
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    let ids = items.iter().map(|i| i.id.clone()).collect();
+    Ok((ids, Box::new(move |i| render::issue(org, items[i]))))
 }

@@ -1,0 +1,109 @@
+//! How many Snyk findings per second the policy triages through `InMemoryTriage<SnykPolicy>`
+//! (parsing each snapshot, grouping, folding into the group state, deriving and hashing the
+//! desired ticket), for an org of many projects and issues.
+//!
+//! ```text
+//! cargo run -p snyk-policy --release --example triage_throughput -- [PROJECTS] [ISSUES]
+//! ```
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use snyk_policy::rest::{Issue, Project};
+use snyk_policy::{ProjectSnapshot, SnykPolicy, SnykSettings};
+use triage_policy::InMemoryTriage;
+
+const ORG: &str = "0e8a11c4-7d2b-4c55-9e61-3f2a1b0c9d84";
+
+fn project(n: usize) -> Value {
+    let (origin, target, reference, ptype) = if n % 4 == 3 {
+        ("github", format!("acme/repo-{}", n / 8), "main".to_owned(), "npm")
+    } else {
+        (
+            "ecr",
+            format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/service-{}", n / 12),
+            format!("1.{}.0", n % 3),
+            if n % 2 == 1 { "npm" } else { "deb" },
+        )
+    };
+    json!({"id": format!("00000000-0000-4000-8000-{n:012}"), "type": "project",
+        "attributes": {"name": format!("{target}:{reference}:{n}"), "type": ptype, "origin": origin, "target_file": "",
+            "target_reference": reference, "created": "2026-01-01T00:00:00Z", "status": "active", "read_only": false,
+            "environment": if n.is_multiple_of(3) { json!(["external"]) } else { json!(["internal"]) },
+            "tags": [{"key": "team", "value": if n.is_multiple_of(2) { "payments" } else { "platform" }}],
+            "settings": {"recurring_tests": {"frequency": "daily"}, "pull_requests": {}}},
+        "relationships": {"target": {"data": {"id": format!("t-{target}"), "type": "target", "attributes": {"display_name": target, "url": null}}},
+            "organization": {"data": {"id": ORG, "type": "organization"}}}})
+}
+
+fn issue(n: usize, project: &str) -> Value {
+    let severity = if n.is_multiple_of(20) { "critical" } else { ["low", "medium", "high"][n % 3] };
+    let maturity = match n % 7 {
+        0 => json!({"sources": ["CISA"], "maturity_levels": [{"format": "CVSSv4", "level": "Attacked"}]}),
+        1 | 2 => {
+            json!({"sources": ["Snyk"], "maturity_levels": [{"format": "CVSSv4", "level": "Proof of Concept"}]})
+        }
+        _ => json!({"sources": [], "maturity_levels": []}),
+    };
+    json!({"id": format!("10000000-0000-4000-8000-{n:012}"), "type": "issue",
+        "attributes": {"key": format!("SNYK-SYN-PKG{}-{}", n % 500, 7_000_000 + n % 2_000), "title": "Synthetic vulnerability",
+            "type": "package_vulnerability", "effective_severity_level": severity, "status": "open", "ignored": n.is_multiple_of(97),
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z",
+            "coordinates": [{"is_upgradeable": true, "is_fixable_upstream": true,
+                "representations": [{"dependency": {"package_name": format!("pkg{}", n % 500), "package_version": "1.0.0"}}]}],
+            "exploit_details": maturity,
+            "problems": [{"id": format!("CVE-2099-{}", n % 9000), "source": "NVD", "type": "vulnerability"}]},
+        "relationships": {"scan_item": {"data": {"id": project, "type": "project"}},
+            "organization": {"data": {"id": ORG, "type": "organization"}}}})
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let projects: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2_000);
+    let issues: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let received_at: DateTime<Utc> = "2026-11-27T09:00:00Z".parse().unwrap();
+
+    let mut per_project: Vec<Vec<Issue>> = vec![Vec::new(); projects];
+    let project_values: Vec<Project> =
+        (0..projects).map(|n| serde_json::from_value(project(n)).unwrap()).collect();
+    for n in 0..issues {
+        let p = n % projects;
+        per_project[p].push(serde_json::from_value(issue(n, &project_values[p].id)).unwrap());
+    }
+    let events: Vec<_> = project_values
+        .into_iter()
+        .zip(per_project)
+        .map(|(p, i)| ProjectSnapshot::listed(ORG, p, i, None).to_raw_event("bench", received_at, None))
+        .collect();
+
+    let policy =
+        SnykPolicy::new(Arc::new(catalog::Catalog::default_only("platform")), SnykSettings::default());
+    let mut triage = InMemoryTriage::new(policy);
+    let started = Instant::now();
+    let mut published = 0;
+    for event in &events {
+        published += triage.apply(event, received_at).expect("a valid snapshot").len();
+    }
+    let elapsed = started.elapsed();
+    let tickets = triage.tickets().len();
+    println!(
+        "{projects} project snapshots, {issues} findings: {:.2} s, {:.0} findings/s, {:.0} snapshots/s; {published} desired tickets published, {tickets} groups ticketed",
+        elapsed.as_secs_f64(),
+        issues as f64 / elapsed.as_secs_f64(),
+        projects as f64 / elapsed.as_secs_f64(),
+    );
+    // A resync of the same snapshots: the steady state.
+    let started = Instant::now();
+    let mut again = 0;
+    for event in &events {
+        again += triage.apply(event, received_at).expect("a valid snapshot").len();
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "resync of the same snapshots: {:.2} s, {:.0} findings/s, {again} desired tickets published",
+        elapsed.as_secs_f64(),
+        issues as f64 / elapsed.as_secs_f64()
+    );
+}
