@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         .filter(|i| wanted.contains(&i.severity.as_str()) && i.status == snyk_sim::IssueStatus::Open)
         .count();
     let sim = SnykSim::start_with(TOKEN, vec![org]).await?;
+    sim.record_responses(false);
     let (_, before) = memory();
 
     let config: ingest_snyk::Config = service_kit::config::try_parse_from(

@@ -1,5 +1,6 @@
 //! The policy end to end in memory: snapshots in, desired tickets out.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -404,4 +405,64 @@ fn explain_joins_projects_and_issues_pages_and_reads_webhook_bodies() {
     let ecr_webhook = json!({"project": {"id": "e", "origin": "ecr", "name": "svc:1"}, "org": {"id": ORG}, "newIssues": []});
     let err = raw_events_from_documents(&[ecr_webhook], at(T0)).unwrap_err();
     assert!(err.to_string().contains("give the projects page first"), "{err}");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One project: target index, GitHub or image, environment, findings (severity, maturity).
+    type Spec = (usize, bool, u8, Vec<(bool, bool)>);
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (0usize..4, any::<bool>(), 0u8..3, proptest::collection::vec((any::<bool>(), any::<bool>()), 0..4))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the projects, there is exactly one open ticket per target with a qualifying
+        /// finding, and its lane is the matrix of the most exposed project and any mature finding.
+        #[test]
+        fn one_ticket_per_target_in_the_matrix_lane(projects in proptest::collection::vec(spec(), 1..12)) {
+            let mut triage = InMemoryTriage::new(policy());
+            let mut expected: BTreeMap<String, (exposure::ProjectExposure, bool, bool)> = BTreeMap::new();
+            for (n, (target, github, env, findings)) in projects.iter().enumerate() {
+                let pid = format!("p{n}");
+                let (origin, name, key) = if *github {
+                    ("github", format!("acme/repo-{target}"), format!("snyk/github/acme/repo-{target}"))
+                } else {
+                    ("ecr", image(&format!("svc-{target}")), format!("snyk/ecr/{}", image(&format!("svc-{target}"))))
+                };
+                let environment: &[&str] = match env { 0 => &["external"], 1 => &["internal"], _ => &[] };
+                let issues: Vec<Value> = findings.iter().enumerate().map(|(i, (critical, mature))| {
+                    issue(&format!("{pid}-{i}"), &pid, &format!("SNYK-{n}-{i}"),
+                          if *critical { "critical" } else { "high" },
+                          mature.then_some(("CVSSv4", "Attacked")))
+                }).collect();
+                let reference = format!("{n}");
+                triage.apply(&event(project(&pid, origin, &name, &reference, "deb", environment, &[]), issues, T0), at(T0)).unwrap();
+                let entry = expected.entry(key).or_insert((exposure::ProjectExposure::Internal, false, false));
+                entry.0 = entry.0.max(exposure::ProjectExposure::from_environment(environment));
+                entry.1 |= findings.iter().any(|(c, m)| *c && *m);
+                entry.2 |= findings.iter().any(|(c, _)| *c);
+            }
+            let tickets: BTreeMap<String, Lane> =
+                triage.tickets().iter().map(|t| (t.group_key.to_string(), t.lane)).collect();
+            let wanted: BTreeMap<String, Lane> = expected
+                .into_iter()
+                .filter(|(_, (_, _, qualifies))| *qualifies)
+                .map(|(key, (most_exposed, mature, _))| {
+                    // Unknown exposure is assumed Internet-facing by default.
+                    let exposure = if most_exposed == exposure::ProjectExposure::Internal {
+                        exposure::Exposure::Internal
+                    } else {
+                        exposure::Exposure::InternetFacing
+                    };
+                    (key, matrix::lane(exposure, mature))
+                })
+                .collect();
+            prop_assert_eq!(tickets, wanted);
+        }
+    }
 }
