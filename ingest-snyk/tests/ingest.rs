@@ -300,3 +300,61 @@ async fn a_refused_token_makes_the_service_unready_with_the_reason() {
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
 }
+
+#[tokio::test]
+async fn several_orgs_and_a_scheduled_reconcile() {
+    service_kit::telemetry::init_for_tests();
+    let server = NatsServer::start().expect("nats-server (set NATS_SERVER_BIN)");
+    let second = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let sim = SnykSim::start_with(
+        TOKEN,
+        vec![snyk_sim::SimOrg::seeded(), snyk_sim::SimOrg::synthetic(second, 30, 200)],
+    )
+    .await
+    .unwrap();
+    let orgs = format!("{ORG}@{base},{second}@{base}", base = sim.base_url());
+    let config = Config::parse_from([
+        "ingest-snyk",
+        "--nats-url",
+        server.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-orgs",
+        &orgs,
+        "--snyk-token",
+        TOKEN,
+        "--snyk-reconcile-interval",
+        "300ms",
+    ]);
+    let shutdown = CancellationToken::new();
+    let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
+    let client = bus::connect(&bus::NatsSettings {
+        url: server.url().into(),
+        name: "test".into(),
+        credentials_file: None,
+    })
+    .await
+    .unwrap();
+    let js = bus::jetstream(client);
+    let expected = sim.org(ORG).unwrap().projects.len() + 30;
+    // No sync_now: the schedule syncs both orgs by itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut stream = js.get_stream(topology::RAW_EVENTS).await.unwrap();
+        let info = stream.info().await.unwrap();
+        if info.state.messages as usize == expected && info.state.subjects_count == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} of {expected} snapshots", info.state.messages);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Further scheduled syncs of unchanged orgs publish nothing.
+    let requests = sim.requests().len();
+    while sim.requests().len() < requests + 8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut stream = js.get_stream(topology::RAW_EVENTS).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages as usize, expected);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
+}
