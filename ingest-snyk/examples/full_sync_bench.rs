@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
             TOKEN,
             "--snyk-reconcile-interval",
             "0s",
+            "--snyk-poll-interval",
+            "0s",
             "--snyk-issue-severities",
             &severities,
         ]

@@ -263,6 +263,26 @@ impl SnykClient {
         .await
     }
 
+    /// Issues of an org at the given severities updated after `since`, open or resolved (a fix
+    /// is an update too).
+    pub async fn issues_updated_after(
+        &self,
+        base_url: &str,
+        org: &str,
+        severities: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Issue>, ApiError> {
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let extra = [("effective_severity_level", severities), ("updated_after", since.as_str())];
+        let first = self.listing_url(base_url, org, "issues", &extra);
+        self.pages(base_url, first, |body| {
+            let page: IssuesPage = snyk_policy::rest::parse_issues_page(body).map_err(|e| e.to_string())?;
+            let next = page.links.next_href().map(str::to_owned);
+            Ok((page.data, next))
+        })
+        .await
+    }
+
     /// Open issues of an org at the given severities (comma-separated), or of one project.
     pub async fn issues(
         &self,

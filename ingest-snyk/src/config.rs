@@ -124,11 +124,17 @@ pub struct Config {
     #[arg(long = "snyk-api-version", env = "SNYK_API_VERSION", default_value = "2024-10-15", value_parser = api_version)]
     pub api_version: String,
 
-    /// How often every org is fully synced (webhooks miss imports, Snyk Code and lost
-    /// deliveries); 0 turns scheduled syncs off.
-    #[arg(long = "snyk-reconcile-interval", visible_alias = "snyk-poll-interval", env = "SNYK_RECONCILE_INTERVAL",
+    /// How often every org is fully synced (webhooks miss imports, Snyk Code, attribute changes
+    /// and lost deliveries); 0 turns scheduled full syncs off.
+    #[arg(long = "snyk-reconcile-interval", env = "SNYK_RECONCILE_INTERVAL",
           default_value = "1h", value_parser = service_kit::args::parse_duration)]
     pub reconcile_interval: Duration,
+
+    /// How often issues updated since the last pull are fetched (`updated_after`) and their
+    /// projects refreshed, between full syncs; 0 turns incremental pulls off.
+    #[arg(long = "snyk-poll-interval", env = "SNYK_POLL_INTERVAL",
+          default_value = "5m", value_parser = service_kit::args::parse_duration)]
+    pub poll_interval: Duration,
 
     /// Issue severities fetched (`effective_severity_level`); must include triage's floor.
     #[arg(long = "snyk-issue-severities", env = "SNYK_ISSUE_SEVERITIES", default_value = "critical",

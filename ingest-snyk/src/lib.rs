@@ -5,6 +5,8 @@
 //!   (`expand=target`) and open issues at the configured severities, joined per project; one
 //!   [`snyk_policy::ProjectSnapshot`] raw event per project whose snapshot changed, and one per
 //!   project that disappeared ([`sync`]).
+//! * Every `--snyk-poll-interval` in between, an incremental pull: issues updated since the
+//!   last pull (`updated_after`, open or resolved), and a refresh of their projects.
 //! * `POST /webhooks/snyk`: signed v1 webhooks trigger a refresh of their project ([`webhook`]).
 //! * Pages or bodies that cannot be read go to `dlq.ingest-snyk` with the reason; the service
 //!   keeps running and tries again at the next sync.
@@ -17,6 +19,7 @@ pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bus::topology::INTAKE_STATE;
 use bus::{BusError, Health, JsonKv, Publisher};
@@ -57,6 +60,11 @@ impl Running {
         self.syncs.sync_all().await
     }
 
+    /// Runs an incremental pull of every org now, as the schedule would.
+    pub async fn pull_now(&self) -> Vec<Result<SyncReport, SyncError>> {
+        self.syncs.pull_all().await
+    }
+
     /// Waits until the poller and the HTTP server stopped (after shutdown).
     pub async fn wait(self) {
         let _ = self.poller.await;
@@ -75,31 +83,74 @@ struct Syncs {
     health: Health,
 }
 
+/// How far back an incremental pull re-reads, for clock skew between us and Snyk.
+const PULL_OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
+
 impl Syncs {
+    /// A full sync of every org.
     async fn sync_all(&self) -> Vec<Result<SyncReport, SyncError>> {
         let mut results = Vec::with_capacity(self.orgs.len());
         for org in &self.orgs {
-            let result = self.syncer.sync_org(org).await;
-            match &result {
-                Ok(_) => self.health.set_ready(SNYK_COMPONENT),
-                Err(SyncError::Api(ApiError::Malformed { url, reason, body })) => {
-                    tracing::error!(org = %org.id, %url, %reason, "A Snyk page is malformed; dead-lettered, sync skipped.");
-                    let reason = format!("malformed Snyk page from {url}: {reason}");
-                    if let Err(error) = sync::dead_letter(self.syncer.publisher(), body, &reason, url).await {
-                        tracing::error!(%error, "Could not store a dead letter.");
-                    }
+            results.push(self.full(org).await);
+        }
+        results
+    }
+
+    /// An incremental pull of every org (a full sync of an org never synced).
+    async fn pull_all(&self) -> Vec<Result<SyncReport, SyncError>> {
+        let mut results = Vec::with_capacity(self.orgs.len());
+        for org in &self.orgs {
+            let result = match self.syncer.cursor(org).await {
+                Ok(None) => self.full(org).await,
+                Ok(Some(since)) => {
+                    let started = self.syncer.now();
+                    let result = self.syncer.pull_changes(org, since - PULL_OVERLAP).await;
+                    let result = match result {
+                        Ok(report) => self.syncer.set_cursor(org, started).await.map(|()| report),
+                        Err(error) => Err(error),
+                    };
+                    self.record(org, result).await
                 }
-                Err(error @ SyncError::Api(ApiError::Unauthorized { .. })) => {
-                    tracing::error!(org = %org.id, %error, "Snyk refused the token.");
-                    self.health.set_unready(SNYK_COMPONENT, error.to_string());
-                }
-                Err(error) => {
-                    tracing::error!(org = %org.id, %error, "Snyk sync failed; next attempt at the next interval.")
-                }
-            }
+                Err(error) => self.record(org, Err(error)).await,
+            };
             results.push(result);
         }
         results
+    }
+
+    async fn full(&self, org: &Org) -> Result<SyncReport, SyncError> {
+        let started = self.syncer.now();
+        let result = match self.syncer.sync_org(org).await {
+            Ok(report) => self.syncer.set_cursor(org, started).await.map(|()| report),
+            Err(error) => Err(error),
+        };
+        self.record(org, result).await
+    }
+
+    /// Readiness, logs and dead letters for the outcome of a sync or pull.
+    async fn record(
+        &self,
+        org: &Org,
+        result: Result<SyncReport, SyncError>,
+    ) -> Result<SyncReport, SyncError> {
+        match &result {
+            Ok(_) => self.health.set_ready(SNYK_COMPONENT),
+            Err(SyncError::Api(ApiError::Malformed { url, reason, body })) => {
+                tracing::error!(org = %org.id, %url, %reason, "A Snyk page is malformed; dead-lettered, sync skipped.");
+                let reason = format!("malformed Snyk page from {url}: {reason}");
+                if let Err(error) = sync::dead_letter(self.syncer.publisher(), body, &reason, url).await {
+                    tracing::error!(%error, "Could not store a dead letter.");
+                }
+            }
+            Err(error @ SyncError::Api(ApiError::Unauthorized { .. })) => {
+                tracing::error!(org = %org.id, %error, "Snyk refused the token.");
+                self.health.set_unready(SNYK_COMPONENT, error.to_string());
+            }
+            Err(error) => {
+                tracing::error!(org = %org.id, %error, "Snyk sync failed; next attempt at the next interval.")
+            }
+        }
+        result
     }
 }
 
@@ -126,10 +177,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         config.rate_limit,
         RetryPolicy { max_attempts: config.max_attempts, backoff: config.backoff },
     );
+    let intake_state = JsonKv::<serde_json::Value>::open(&js, INTAKE_STATE).await?.store().clone();
     let syncer = Arc::new(Syncer::new(
         snyk,
         publisher,
-        JsonKv::open(&js, INTAKE_STATE).await?,
+        intake_state,
         config.clock.clone(),
         config.issue_severities.clone(),
     ));
@@ -153,7 +205,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     config.bound.set(server.address);
 
     let syncs = Arc::new(Syncs { syncer, orgs, health: health.clone() });
-    let poller = tokio::spawn(poll(syncs.clone(), config.reconcile_interval, shutdown));
+    let poller =
+        tokio::spawn(schedule(syncs.clone(), config.reconcile_interval, config.poll_interval, shutdown));
     tracing::info!(
         address = %server.address,
         orgs = config.orgs.len(),
@@ -164,21 +217,39 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     Ok(Running { http_address: server.address, health, syncs, poller, server: server.task })
 }
 
-/// A full sync now and then every `interval`, until shutdown; none with a zero interval
-/// (webhooks and [`Running::sync_now`] only).
-async fn poll(syncs: Arc<Syncs>, interval: std::time::Duration, shutdown: CancellationToken) {
-    if interval.is_zero() {
+/// A full sync at start and every `reconcile`, and incremental pulls every `poll` in between;
+/// a zero interval turns either off.
+async fn schedule(syncs: Arc<Syncs>, reconcile: Duration, poll: Duration, shutdown: CancellationToken) {
+    if reconcile.is_zero() && poll.is_zero() {
         shutdown.cancelled().await;
         return;
     }
+    let mut next_full = tokio::time::Instant::now();
     loop {
+        let now = tokio::time::Instant::now();
+        let full_due = !reconcile.is_zero() && now >= next_full;
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = syncs.sync_all() => {}
+            _ = async {
+                if full_due {
+                    syncs.sync_all().await;
+                } else {
+                    syncs.pull_all().await;
+                }
+            } => {}
         }
+        if full_due {
+            next_full = tokio::time::Instant::now() + reconcile;
+        }
+        let after_poll = tokio::time::Instant::now() + poll;
+        let wake = match (reconcile.is_zero(), poll.is_zero()) {
+            (false, false) => next_full.min(after_poll),
+            (false, true) => next_full,
+            (true, _) => after_poll,
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep_until(wake) => {}
         }
     }
 }

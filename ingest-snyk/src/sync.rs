@@ -76,6 +76,16 @@ fn key_prefix(org: &str) -> String {
     format!("snyk.project.{}.", key_token(org))
 }
 
+fn cursor_key(org: &str) -> String {
+    format!("snyk.cursor.{}", key_token(org))
+}
+
+/// Where the next incremental pull of an org starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub pulled_from: DateTime<Utc>,
+}
+
 fn project_key(org: &str, project: &str) -> String {
     format!("{}{}", key_prefix(org), key_token(project))
 }
@@ -85,20 +95,31 @@ pub struct Syncer {
     client: SnykClient,
     publisher: Publisher,
     seen: JsonKv<SeenProject>,
+    cursors: JsonKv<Cursor>,
     clock: Clock,
     severities: String,
     exclusive: Mutex<()>,
 }
 
 impl Syncer {
+    /// `intake_state`: the intake's key-value store (projects seen, pull cursors).
     pub fn new(
         client: SnykClient,
         publisher: Publisher,
-        seen: JsonKv<SeenProject>,
+        intake_state: async_nats::jetstream::kv::Store,
         clock: Clock,
         severities: String,
     ) -> Self {
-        Syncer { client, publisher, seen, clock, severities, exclusive: Mutex::new(()) }
+        let bucket = bus::topology::INTAKE_STATE;
+        Syncer {
+            client,
+            publisher,
+            seen: JsonKv::new(intake_state.clone(), bucket),
+            cursors: JsonKv::new(intake_state, bucket),
+            clock,
+            severities,
+            exclusive: Mutex::new(()),
+        }
     }
 
     pub fn publisher(&self) -> &Publisher {
@@ -151,6 +172,47 @@ impl Syncer {
             "Snyk org synced."
         );
         Ok(report)
+    }
+
+    /// Refreshes the projects whose issues changed since `since` (an incremental pull); the
+    /// report counts the issues updated and the snapshots published.
+    pub async fn pull_changes(&self, org: &Org, since: DateTime<Utc>) -> Result<SyncReport, SyncError> {
+        let changed =
+            self.client.issues_updated_after(&org.base_url, &org.id, &self.severities, since).await?;
+        let projects: BTreeSet<String> =
+            changed.iter().filter_map(|i| i.project_id().map(str::to_owned)).collect();
+        let mut report = SyncReport {
+            org: org.id.clone(),
+            projects: projects.len(),
+            issues: changed.len(),
+            ..Default::default()
+        };
+        for project in &projects {
+            if self.refresh_project(org, project, None).await? {
+                report.published += 1;
+            }
+        }
+        metrics::counter!("itk_snyk_snapshots_published_total", "trigger" => "poll")
+            .increment(report.published as u64);
+        tracing::info!(org = %org.id, %since, issues = report.issues, projects = report.projects, published = report.published,
+            "Snyk changes pulled.");
+        Ok(report)
+    }
+
+    /// When the last full sync or pull of an org started, if any.
+    pub async fn cursor(&self, org: &Org) -> Result<Option<DateTime<Utc>>, SyncError> {
+        let value = self.cursors.get(&cursor_key(&org.id)).await?;
+        Ok(value.map(|v| v.value.pulled_from))
+    }
+
+    /// Remembers when the last successful full sync or pull of an org started.
+    pub async fn set_cursor(&self, org: &Org, started: DateTime<Utc>) -> Result<(), SyncError> {
+        self.cursors.put(&cursor_key(&org.id), &Cursor { pulled_from: started }).await?;
+        Ok(())
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Refreshes one project from the API (after a webhook); returns whether it published.

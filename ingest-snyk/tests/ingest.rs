@@ -50,6 +50,8 @@ async fn setup(extra: &[&str]) -> Setup {
         SECRET,
         "--snyk-reconcile-interval",
         "0s",
+        "--snyk-poll-interval",
+        "0s",
         "--snyk-page-limit",
         "10",
         "--snyk-rate-limit",
@@ -288,6 +290,8 @@ async fn a_refused_token_makes_the_service_unready_with_the_reason() {
         "revoked",
         "--snyk-reconcile-interval",
         "0s",
+        "--snyk-poll-interval",
+        "0s",
     ]);
     let shutdown = CancellationToken::new();
     let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
@@ -357,4 +361,31 @@ async fn several_orgs_and_a_scheduled_reconcile() {
     assert_eq!(stream.info().await.unwrap().state.messages as usize, expected);
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
+}
+
+#[tokio::test]
+async fn incremental_pulls_refresh_only_the_projects_whose_issues_changed() {
+    let s = setup(&[]).await;
+    s.sync().await;
+    let before = s.raw_events().await.len();
+    s.sim.clear_requests();
+    let nothing = s.ingest.pull_now().await.remove(0).unwrap();
+    assert_eq!((nothing.issues, nothing.published), (0, 0));
+    assert_eq!(s.sim.requests().len(), 1, "one page of issues updated since the last sync");
+
+    let fixed = s.sim.fix_issues(ORG, |p, i| p.name == "search-indexer:5.0.2" && i.severity == "critical");
+    assert_eq!(fixed, 1);
+    s.sim.clear_requests();
+    let report = s.ingest.pull_now().await.remove(0).unwrap();
+    assert_eq!((report.issues, report.projects, report.published), (1, 1, 1));
+    let requests = s.sim.requests();
+    assert_eq!(requests.len(), 3, "changed issues, then the project and its issues: {requests:#?}");
+    assert!(requests[0].params.iter().any(|(k, _)| k == "updated_after"));
+    assert!(!requests[0].params.iter().any(|(k, _)| k == "status"), "resolved issues are changes too");
+    let events = s.snapshots().await;
+    assert_eq!(events.len(), before + 1);
+    let last = events.last().unwrap();
+    assert_eq!((last.project.attributes.name.as_str(), last.issues.len()), ("search-indexer:5.0.2", 0));
+    let violations = snyk_sim::contract::Spec::load_default().unwrap().check_calls(&requests);
+    assert!(violations.is_empty(), "{violations:#?}");
 }

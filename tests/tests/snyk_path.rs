@@ -103,6 +103,8 @@ async fn start() -> Path {
             "65536",
             "--snyk-reconcile-interval",
             "0s",
+            "--snyk-poll-interval",
+            "0s",
             "--snyk-page-limit",
             "10",
             "--snyk-backoff",
