@@ -389,3 +389,20 @@ async fn incremental_pulls_refresh_only_the_projects_whose_issues_changed() {
     let violations = snyk_sim::contract::Spec::load_default().unwrap().check_calls(&requests);
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+#[tokio::test]
+async fn explain_turns_the_same_pages_into_the_same_raw_events() {
+    let s = setup(&[]).await;
+    s.sync().await;
+    // The pages ingest read, in the order it read them: projects pages, then issues pages.
+    let documents: Vec<serde_json::Value> = s.sim.requests().into_iter().filter_map(|r| r.response).collect();
+    assert!(documents.len() >= 3);
+    let explained = snyk_policy::raw_events_from_documents(&documents, chrono::Utc::now()).unwrap();
+    let published = s.raw_events().await;
+    let key = |e: &RawEvent| (e.dedup_id.clone(), e.received_from.clone(), e.payload.clone());
+    let mut explained: Vec<_> = explained.iter().map(key).collect();
+    let mut published: Vec<_> = published.iter().map(key).collect();
+    explained.sort_by(|a, b| a.0.cmp(&b.0));
+    published.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(explained, published);
+}

@@ -59,6 +59,18 @@ fn issue(n: usize, project: &str) -> Value {
             "organization": {"data": {"id": ORG, "type": "organization"}}}})
 }
 
+/// `VmHWM` (peak resident memory) of this process in MiB.
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let projects: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2_000);
@@ -78,6 +90,7 @@ fn main() {
         .map(|(p, i)| ProjectSnapshot::listed(ORG, p, i, None).to_raw_event("bench", received_at, None))
         .collect();
 
+    let before = peak_memory_mib();
     let policy =
         SnykPolicy::new(Arc::new(catalog::Catalog::default_only("platform")), SnykSettings::default());
     let mut triage = InMemoryTriage::new(policy);
@@ -93,6 +106,10 @@ fn main() {
         elapsed.as_secs_f64(),
         issues as f64 / elapsed.as_secs_f64(),
         projects as f64 / elapsed.as_secs_f64(),
+    );
+    println!(
+        "peak memory: {before:.0} MiB with the generated events, {:.0} MiB after triage (group states and tickets held in memory)",
+        peak_memory_mib()
     );
     // A resync of the same snapshots: the steady state.
     let started = Instant::now();
