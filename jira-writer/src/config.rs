@@ -79,8 +79,8 @@ pub struct Config {
     /// out, not re-created.
     #[arg(long = "consistency-window", env = "ITK_JIRA_CONSISTENCY_WINDOW", default_value = "10m", value_parser = parse_duration)]
     pub consistency_window: Duration,
-    /// How soon a message waiting on a young claim is looked at again (default: when the window
-    /// ends).
+    /// How soon a message waiting on a young claim is first looked at again (default 2s); the
+    /// wait doubles with each delivery, and never passes the end of the consistency window.
     #[arg(long = "claim-recheck", env = "ITK_JIRA_CLAIM_RECHECK", value_parser = parse_duration)]
     pub claim_recheck: Option<Duration>,
     /// A ticket closed no longer ago than this is reopened when its source comes back;

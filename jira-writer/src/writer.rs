@@ -236,11 +236,8 @@ impl Writer {
             chrono::Duration::from_std(self.settings.consistency_window).unwrap_or(chrono::Duration::MAX);
         if age < window {
             let remaining = (window - age).to_std().unwrap_or(Duration::ZERO);
-            let after = self
-                .settings
-                .claim_recheck
-                .map_or(remaining, |r| r.min(remaining))
-                .max(Duration::from_millis(50));
+            // The handler shortens this to a recheck that backs off with each delivery.
+            let after = remaining.max(Duration::from_millis(50));
             metrics::counter!("itk_jira_claim_waits_total").increment(1);
             return Err(WriterError::ClaimPending {
                 key,
@@ -751,9 +748,37 @@ impl Handler for Writer {
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), WriterError> {
         let desired = DesiredTicket::from_json(delivery.payload())?;
-        self.reconcile(&desired).await
+        match self.reconcile(&desired).await {
+            Err(WriterError::ClaimPending { key, owner, age_secs, window_secs, after }) => {
+                Err(WriterError::ClaimPending {
+                    key,
+                    owner,
+                    age_secs,
+                    window_secs,
+                    after: self.claim_recheck_delay(delivery.delivered(), after),
+                })
+            }
+            other => other,
+        }
     }
 }
+
+impl Writer {
+    /// How long a message waits before looking at a young claim again: the claim is most likely
+    /// a create in progress that finishes in moments, so look again soon, then back off by
+    /// doubling with each delivery so that a claim left by a crash is still waited out within the
+    /// consumer's deliveries. Never past the end of the consistency window.
+    fn claim_recheck_delay(&self, delivered: u64, until_window_ends: Duration) -> Duration {
+        let base = self.settings.claim_recheck.unwrap_or(DEFAULT_CLAIM_RECHECK);
+        let exponent = delivered.saturating_sub(1).min(16) as u32;
+        base.saturating_mul(2u32.saturating_pow(exponent))
+            .min(until_window_ends)
+            .max(Duration::from_millis(50))
+    }
+}
+
+/// First recheck of a young claim when `--claim-recheck` is not set.
+const DEFAULT_CLAIM_RECHECK: Duration = Duration::from_secs(2);
 
 /// Whether JIRA certainly did not store a create that failed like this.
 fn definitely_not_created(error: &JiraError) -> bool {
