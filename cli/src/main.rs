@@ -13,6 +13,9 @@ struct Cli {
 enum Command {
     /// Print the desired tickets that Snyk or AWS Health payloads would produce, as JSON lines.
     Explain(infra_tickets::explain::ExplainArgs),
+    /// Run the whole pipeline locally against seeded simulators and print the board and the
+    /// Slack messages.
+    Demo(infra_tickets::demo::DemoArgs),
     /// Show streams, consumers (pending, in flight) and key-value buckets.
     Topology {
         #[command(flatten)]
@@ -58,6 +61,13 @@ enum DlqCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let _telemetry = service_kit::telemetry::init(
+        "infra-tickets",
+        &service_kit::TelemetryArgs {
+            log_format: service_kit::args::LogFormat::Text,
+            log_level: std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        },
+    )?;
     let output = match cli.command {
         Command::Explain(args) => {
             let mut out = String::new();
@@ -86,6 +96,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Probe { url } => {
             infra_tickets::probe::probe(&url).await?;
             String::new()
+        }
+        Command::Demo(args) => {
+            let keep_running = args.keep_running;
+            let report = infra_tickets::demo::demo(args).await?;
+            if keep_running { String::new() } else { report.render() }
         }
         Command::Topology { nats } => infra_tickets::operate::topology_report(&nats).await?,
         Command::Dlq { nats, command } => match command {

@@ -1,0 +1,187 @@
+//! The demo world end to end: the board it settles on, replay, replay --diff after a catalog
+//! change, and redriving a dead letter once its cause is fixed.
+
+use std::time::Duration;
+
+use clap::Parser;
+use infra_tickets::demo::{CATALOG, DemoReport, Stack, StackOptions};
+use infra_tickets::replay::ReplayArgs;
+
+const SETTLE: Duration = Duration::from_secs(120);
+
+fn ticket<'a>(report: &'a DemoReport, summary_part: &str) -> Vec<&'a infra_tickets::demo::BoardTicket> {
+    report.board.iter().filter(|t| t.summary.contains(summary_part)).collect()
+}
+
+/// JIRA requests that change something.
+fn jira_writes(stack: &Stack) -> usize {
+    stack.jira.calls().iter().filter(|c| c.method != "GET" && !c.path.contains("/search")).count()
+}
+
+fn replay_args(stack: &Stack, catalog: &std::path::Path, diff: bool) -> ReplayArgs {
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ReplayArgs,
+    }
+    let mut argv = vec![
+        "replay".to_owned(),
+        "--nats-url".into(),
+        stack.nats.url().into(),
+        "--catalog".into(),
+        catalog.display().to_string(),
+        "--quiet".into(),
+    ];
+    if diff {
+        argv.push("--diff".into());
+    }
+    Wrapper::parse_from(argv).args
+}
+
+#[tokio::test]
+async fn the_demo_settles_on_the_expected_board_and_messages() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    stack.settle(SETTLE).await.unwrap();
+    let reboot_before = ticket(&stack.report().await.unwrap(), "reboot")[0].due_date.clone().unwrap();
+    assert!(stack.renotify());
+    stack.settle(SETTLE).await.unwrap();
+    let report = stack.report().await.unwrap();
+    let rendered = report.render();
+
+    // One ticket per image or repository, in the lane the matrix gives, on the owner's board.
+    let lanes: Vec<(&str, &str, &str)> = vec![
+        ("/payments-api", "PAY", "P1"),
+        ("acme/checkout", "PAY", "P1"),
+        ("/ledger-worker", "PAY", "P4"),
+        ("/image-resizer", "MEDIA", "P3"),
+        ("/search-indexer", "PLAT", "P2"),
+        ("acme/internal-tools", "PLAT", "P4"),
+    ];
+    for (target, project, lane) in lanes {
+        let found = ticket(&report, target);
+        assert_eq!(found.len(), 1, "one ticket for {target}:\n{rendered}");
+        assert_eq!((found[0].project.as_str(), found[0].lane.as_str()), (project, lane), "{target}");
+    }
+    for quiet in ["/legacy-batch", "/old-cron"] {
+        assert!(ticket(&report, quiet).is_empty(), "{quiet} has no qualifying finding:\n{rendered}");
+    }
+
+    // AWS Health: one Maintenance ticket per event, account and team, due when the event says.
+    let reboot = ticket(&report, "reboot");
+    assert_eq!(reboot.len(), 1, "the re-notification updated the same ticket:\n{rendered}");
+    let moved =
+        chrono::NaiveDate::parse_from_str(&reboot_before, "%Y-%m-%d").unwrap() + chrono::Duration::days(2);
+    assert_eq!(
+        reboot[0].due_date.as_deref(),
+        Some(moved.to_string().as_str()),
+        "the due date moved with the window"
+    );
+    assert!(reboot[0].comments >= 1, "the ticket says why its due date moved");
+    let network = ticket(&report, "network maintenance");
+    let mut network_projects: Vec<&str> = network.iter().map(|t| t.project.as_str()).collect();
+    network_projects.sort();
+    assert_eq!(network_projects, ["PAY", "PLAT"], "an event spanning two teams gives each its ticket");
+    assert_eq!(ticket(&report, "DIRECTCONNECT").len(), 1);
+    assert_eq!(ticket(&report, "LAMBDA")[0].project, "DATA");
+    assert!(ticket(&report, "RESERVED").is_empty(), "Reserved Instance notices are not ticketed");
+    assert!(report.board.iter().filter(|t| t.lane == "Maintenance").all(|t| t.due_date.is_some()));
+
+    // One "new ticket" message per ticket, in its team's channel; nothing dead-lettered.
+    assert_eq!(report.messages.len(), report.board.len(), "{rendered}");
+    for ticket in &report.board {
+        let channel = match ticket.project.as_str() {
+            "PLAT" => "platform",
+            "PAY" => "payments",
+            "DATA" => "data",
+            "MEDIA" => "media",
+            other => panic!("unexpected project {other}"),
+        };
+        let sent: Vec<_> =
+            report.messages.iter().filter(|m| m.text.starts_with(&format!("{}:", ticket.key))).collect();
+        assert_eq!(sent.len(), 1, "one message for {}", ticket.key);
+        assert_eq!(sent[0].channel, channel);
+    }
+    assert_eq!(report.dead_letters, 0);
+    assert!(rendered.contains("JIRA board (") && rendered.contains("Slack ("));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn replaying_the_raw_stream_twice_writes_nothing_to_jira_and_sends_nothing() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    stack.settle(SETTLE).await.unwrap();
+    let writes = jira_writes(&stack);
+    let messages = stack.slack.all_messages().len();
+    for _ in 0..2 {
+        let summary =
+            infra_tickets::replay::replay(replay_args(&stack, &stack.catalog_path(), false)).await.unwrap();
+        assert!(summary.events > 0);
+        assert_eq!(summary.desired_published, 0, "nothing changed, nothing published");
+        stack.settle(SETTLE).await.unwrap();
+    }
+    assert_eq!(jira_writes(&stack), writes, "no JIRA write");
+    assert_eq!(stack.slack.all_messages().len(), messages, "no Slack message");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn replay_diff_after_a_catalog_change_lists_the_moves_and_replay_moves_them() {
+    service_kit::telemetry::init_for_tests();
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    stack.settle(SETTLE).await.unwrap();
+    let before = stack.report().await.unwrap();
+    assert_eq!(ticket(&before, "/image-resizer")[0].project, "MEDIA");
+
+    // The image moves from media to payments.
+    let changed = CATALOG.replace(
+        "snyk_targets = [\"*.dkr.ecr.*.amazonaws.com/image-*\"]",
+        "snyk_targets = [\"*.dkr.ecr.*.amazonaws.com/nothing-*\"]",
+    )
+    .replace("aws_resources = [\"i-0pay*\", \"arn:aws:rds:*:*:db:payments-*\"]", "aws_resources = [\"i-0pay*\", \"arn:aws:rds:*:*:db:payments-*\"]\nsnyk_targets = [\"*.dkr.ecr.*.amazonaws.com/image-*\"]");
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(&catalog, changed).unwrap();
+
+    let diffs = infra_tickets::replay::diff(replay_args(&stack, &catalog, true)).await.unwrap();
+    assert_eq!(diffs.len(), 1, "exactly the ticket that moves team: {diffs:?}");
+    assert!(diffs[0].group_key.ends_with("/image-resizer"));
+    assert_eq!(diffs[0].changes, ["team media → payments"]);
+    assert_eq!(jira_writes(&stack), jira_writes(&stack), "diff writes nothing");
+
+    let writes = jira_writes(&stack);
+    infra_tickets::replay::replay(replay_args(&stack, &catalog, false)).await.unwrap();
+    stack.settle(SETTLE).await.unwrap();
+    let after = stack.report().await.unwrap();
+    let moved = ticket(&after, "/image-resizer");
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].project, "PAY", "moved to the payments board");
+    assert!(jira_writes(&stack) > writes);
+    let handed_over: Vec<_> = after
+        .messages
+        .iter()
+        .filter(|m| m.channel == "payments" && m.text.contains("image-resizer") && m.text.contains("media"))
+        .collect();
+    assert_eq!(handed_over.len(), 1, "the new team is told, naming the old one: {:?}", after.messages);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_redriven_after_its_cause_is_fixed_completes() {
+    service_kit::telemetry::init_for_tests();
+    let stack = Stack::start(StackOptions { missing_channels: vec!["C0MEDIA".into()] }).await.unwrap();
+    stack.settle(SETTLE).await.unwrap();
+    let letters = bus::dead_letter::list(&stack.js).await.unwrap();
+    assert_eq!(letters.len(), 1, "the media message could not be sent: {letters:?}");
+    assert_eq!(letters[0].stage, "notifier");
+    assert!(letters[0].reason.contains("channel_not_found"), "{}", letters[0].reason);
+
+    stack.slack.add_channel("C0MEDIA", "media", true);
+    let nats = service_kit::NatsArgs { nats_url: stack.nats.url().into(), nats_credentials: None };
+    let output = infra_tickets::operate::dlq_redrive(&nats, &[], true).await.unwrap();
+    assert!(output.contains("redrove dead letter"), "{output}");
+    stack.settle(SETTLE).await.unwrap();
+    let media = stack.slack.messages("C0MEDIA");
+    assert_eq!(media.len(), 1, "the redriven change was announced");
+    assert!(bus::dead_letter::list(&stack.js).await.unwrap().is_empty());
+    stack.stop().await;
+}
