@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::topology::INTAKE_STATE;
+use bus::topology::{INTAKE_STATE, WEBHOOK_DELIVERIES};
 use bus::{BusError, Health, JsonKv, Publisher};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -194,7 +194,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             secret: secret.clone(),
             syncer: syncer.clone(),
             orgs: orgs.clone(),
-            deliveries: JsonKv::open(&js, INTAKE_STATE).await?,
+            deliveries: JsonKv::open(&js, WEBHOOK_DELIVERIES).await?,
         };
         let max_bytes = usize::try_from(config.webhook_max_bytes).unwrap_or(usize::MAX);
         router = router.merge(webhook::router(Arc::new(state), max_bytes));

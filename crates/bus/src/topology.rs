@@ -29,8 +29,11 @@ pub const TRIAGE_GROUPS: &str = "triage_groups";
 pub const JIRA_LEDGER: &str = "jira_ledger";
 /// notifier's markers: one per message sent (or being sent).
 pub const NOTIFIER_MARKERS: &str = "notifier_markers";
-/// Intakes' cursors and seen webhook deliveries.
+/// Intakes' cursors and the upstream objects they have seen (kept until deleted).
 pub const INTAKE_STATE: &str = "intake_state";
+/// Webhook delivery ids already handled, for deduplication; each expires after
+/// [`TopologyConfig::webhook_delivery_max_age`].
+pub const WEBHOOK_DELIVERIES: &str = "webhook_deliveries";
 
 /// Sizes, ages and delivery settings. Defaults suit one local server; production sets
 /// `replicas = 3` on a cluster.
@@ -51,6 +54,8 @@ pub struct TopologyConfig {
     pub max_deliver: i64,
     /// Messages in flight across all replicas of one consumer.
     pub max_ack_pending: i64,
+    /// How long a webhook delivery id is remembered (redeliveries come within hours).
+    pub webhook_delivery_max_age: Duration,
 }
 
 impl Default for TopologyConfig {
@@ -65,6 +70,7 @@ impl Default for TopologyConfig {
             ack_wait: Duration::from_secs(30),
             max_deliver: 10,
             max_ack_pending: 1_000,
+            webhook_delivery_max_age: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -151,7 +157,11 @@ pub fn bucket_configs(config: &TopologyConfig) -> Vec<kv::Config> {
         bucket(TRIAGE_GROUPS, "Triage state per group: the inputs behind one ticket.", 1),
         bucket(JIRA_LEDGER, "Group key to JIRA issue, and the field values last written.", 5),
         bucket(NOTIFIER_MARKERS, "One marker per Slack message sent or being sent.", 1),
-        bucket(INTAKE_STATE, "Intake cursors and seen webhook deliveries.", 1),
+        bucket(INTAKE_STATE, "Intake cursors and the upstream objects they have seen.", 1),
+        kv::Config {
+            max_age: config.webhook_delivery_max_age,
+            ..bucket(WEBHOOK_DELIVERIES, "Webhook delivery ids already handled.", 1)
+        },
     ]
 }
 

@@ -33,9 +33,9 @@ impl std::fmt::Display for Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PayloadKind {
-    /// One Snyk project as the REST API shows it now: the project (with its target and
-    /// attributes) and its current issues. `{"org_id", "project", "target", "issues": [..]}`,
-    /// or a project that became inactive or disappeared.
+    /// One Snyk project as the REST API shows it now: the project (its target under
+    /// `project.relationships.target`, its attributes) and its current issues, or a project that
+    /// became inactive or disappeared. The shape is `snyk_policy::snapshot::ProjectSnapshot`.
     SnykProjectSnapshot,
     /// One AWS Health event in the EventBridge shape (`source: aws.health`, `detail-type`,
     /// `detail` with `eventArn`, `affectedEntities`, …), whichever intake received it. The
