@@ -96,8 +96,9 @@ impl SnykPolicy {
                 named.entry(tag.value.trim()).or_default().push(project.name.clone());
             }
         }
-        // A tag naming a team the catalog does not describe would file tickets nowhere.
-        let known = |team: &str| self.catalog.teams.is_empty() || self.catalog.teams.contains_key(team);
+        // A tag naming a team the catalog does not describe would file tickets nowhere; and
+        // without a catalog (no teams at all) everything goes to the default team.
+        let known = |team: &str| self.catalog.teams.contains_key(team);
         let chosen = named
             .iter()
             .filter(|(team, _)| known(team))
