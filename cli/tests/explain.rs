@@ -184,6 +184,6 @@ async fn health_events_explain_with_due_dates_renotifications_and_resolution() {
 fn an_unknown_file_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "other.json", &serde_json::json!({"hello": "world"}));
-    let error = explain(args(&[file.clone()], &[])).err().expect("refused");
+    let error = explain(args(std::slice::from_ref(&file), &[])).expect_err("refused");
     assert!(error.to_string().contains("other.json"), "{error}");
 }
