@@ -674,8 +674,14 @@ impl JiraClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        metrics::counter!("itk_jira_requests_total", "operation" => operation.to_owned()).increment(1);
-        let response = request.send().await.map_err(|e| JiraError::Transient {
+        let sent = request.send().await;
+        let status_label = match &sent {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(_) => "transport_error".to_owned(),
+        };
+        metrics::counter!("itk_jira_requests_total", "operation" => operation.to_owned(), "status" => status_label)
+            .increment(1);
+        let response = sent.map_err(|e| JiraError::Transient {
             operation: operation.to_owned(),
             status: None,
             message: describe_transport(e),

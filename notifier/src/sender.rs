@@ -117,6 +117,9 @@ impl Sender {
                 Ok(ts) => {
                     Faults::halt_if(&self.faults.halt_after_post, "after post", key).await;
                     self.complete(key, destination, ts.clone(), revision).await?;
+                    // The marker's first segment is its kind: `reminder` or `notice`.
+                    let kind = key.split('/').next().unwrap_or("message").to_owned();
+                    metrics::counter!("itk_slack_messages_sent_total", "kind" => kind).increment(1);
                     return Ok(SendOutcome::Sent { ts });
                 }
                 Err(SlackError::RateLimited { retry_after, .. })

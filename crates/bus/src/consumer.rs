@@ -63,17 +63,23 @@ pub struct Delivery {
     stream_sequence: u64,
     delivered: u64,
     published: chrono::DateTime<chrono::Utc>,
+    /// Messages still waiting for this consumer when this one was delivered.
+    pending: u64,
 }
 
 impl Delivery {
     fn new(message: jetstream::Message) -> Self {
-        let (stream, stream_sequence, delivered, published) = match message.info() {
-            Ok(info) => {
-                (info.stream.to_owned(), info.stream_sequence, info.delivered.max(1) as u64, info.published)
-            }
-            Err(_) => (String::new(), 0, 1, chrono::Utc::now()),
+        let (stream, stream_sequence, delivered, published, pending) = match message.info() {
+            Ok(info) => (
+                info.stream.to_owned(),
+                info.stream_sequence,
+                info.delivered.max(1) as u64,
+                info.published,
+                info.pending,
+            ),
+            Err(_) => (String::new(), 0, 1, chrono::Utc::now(), 0),
         };
-        Delivery { message, stream, stream_sequence, delivered, published }
+        Delivery { message, stream, stream_sequence, delivered, published, pending }
     }
 
     pub fn subject(&self) -> &str {
@@ -335,6 +341,10 @@ async fn process<H: Handler>(shared: Arc<Shared<H>>, delivery: Delivery) {
         .increment(1);
     metrics::histogram!("itk_handler_seconds", "stage" => stage.to_owned())
         .record(started.elapsed().as_secs_f64());
+    // Consumer lag as the server saw it at delivery: what autoscaling and dashboards watch.
+    metrics::gauge!("itk_consumer_pending", "stage" => stage.to_owned()).set(delivery.pending as f64);
+    metrics::histogram!("itk_stage_latency_seconds", "stage" => stage.to_owned())
+        .record((chrono::Utc::now() - delivery.published()).num_milliseconds().max(0) as f64 / 1000.0);
 }
 
 async fn handle_and_settle<H: Handler>(shared: &Shared<H>, delivery: &Delivery) -> Outcome {
