@@ -146,6 +146,99 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// Where the simulators listen: fixed ports for compose, free ones for the demo and tests.
+#[derive(Debug, Clone)]
+pub struct SimulatorPorts {
+    pub host: std::net::IpAddr,
+    pub snyk: u16,
+    pub aws_health: u16,
+    pub jira: u16,
+    pub slack: u16,
+}
+
+impl SimulatorPorts {
+    /// Free loopback ports.
+    pub fn any() -> Self {
+        SimulatorPorts {
+            host: std::net::Ipv4Addr::LOCALHOST.into(),
+            snyk: 0,
+            aws_health: 0,
+            jira: 0,
+            slack: 0,
+        }
+    }
+}
+
+/// The four simulators, seeded with the demo org.
+pub struct Simulators {
+    pub jira: JiraSim,
+    pub slack: SlackSim,
+    pub snyk: SnykSim,
+    pub health: AwsHealthSim,
+}
+
+impl Simulators {
+    /// Starts JIRA (the four teams' projects), Slack (their channels and a bot token), Snyk (the
+    /// seeded org) and AWS Health (the seeded notices, dated from now).
+    pub async fn start(ports: &SimulatorPorts, options: &StackOptions) -> std::io::Result<Simulators> {
+        let at = |port: u16| std::net::SocketAddr::new(ports.host, port);
+        let mut jira_config = SimConfig::default();
+        jira_config.projects.push(ProjectConfig::new("MEDIA", "10004", &["media"]));
+        jira_config.team_field.options.push("Media".into());
+        let jira = JiraSim::start_on(at(ports.jira), jira_config).await?;
+        let slack = SlackSim::start_on(at(ports.slack)).await?;
+        slack.add_bot_token(SLACK_TOKEN, &["chat:write", "channels:history"]);
+        for (id, name) in CHANNELS.iter().filter(|(id, _)| !options.missing_channels.iter().any(|m| m == id))
+        {
+            slack.add_channel(id, name, true);
+        }
+        let snyk =
+            SnykSim::start_on(at(ports.snyk), SNYK_TOKEN, vec![snyk_sim::model::SimOrg::seeded()]).await?;
+        let health =
+            AwsHealthSim::start_on(at(ports.aws_health), aws_health_sim::seed::events(chrono::Utc::now()))
+                .await?;
+        Ok(Simulators { jira, slack, snyk, health })
+    }
+}
+
+/// Serve the seeded simulators on fixed ports until Ctrl-C (compose's `simulators` profile).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulatorsArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen_host: std::net::IpAddr,
+    #[arg(long, default_value_t = 8081)]
+    pub snyk_port: u16,
+    #[arg(long, default_value_t = 8082)]
+    pub aws_health_port: u16,
+    #[arg(long, default_value_t = 8083)]
+    pub jira_port: u16,
+    #[arg(long, default_value_t = 8084)]
+    pub slack_port: u16,
+}
+
+/// Runs the simulators until Ctrl-C or SIGTERM.
+pub async fn serve_simulators(args: SimulatorsArgs) -> anyhow::Result<()> {
+    let ports = SimulatorPorts {
+        host: args.listen_host,
+        snyk: args.snyk_port,
+        aws_health: args.aws_health_port,
+        jira: args.jira_port,
+        slack: args.slack_port,
+    };
+    let sims = Simulators::start(&ports, &StackOptions::default()).await?;
+    println!("Snyk REST:   {}  (org {SEEDED_ORG_ID}, token {SNYK_TOKEN})", sims.snyk.base_url());
+    println!("AWS Health:  {}", sims.health.url());
+    println!(
+        "JIRA:        {}  (board at /_sim/board; {} / {})",
+        sims.jira.url(),
+        jira_sim::BOT_EMAIL,
+        jira_sim::BOT_TOKEN
+    );
+    println!("Slack:       {}  (bot token {SLACK_TOKEN})", sims.slack.api_url());
+    service_kit::shutdown::on_signal().cancelled().await;
+    Ok(())
+}
+
 /// Everything the demo started, running until [`Stack::stop`] (or dropped).
 pub struct Stack {
     pub nats: NatsServer,
@@ -230,17 +323,8 @@ async fn start_stack(options: StackOptions) -> anyhow::Result<Stack> {
     std::fs::write(&catalog_path, CATALOG)?;
     let catalog = catalog_path.to_str().expect("a UTF-8 temp path");
 
-    let mut jira_config = SimConfig::default();
-    jira_config.projects.push(ProjectConfig::new("MEDIA", "10004", &["media"]));
-    jira_config.team_field.options.push("Media".into());
-    let jira = JiraSim::start(jira_config).await?;
-    let slack = SlackSim::start().await?;
-    slack.add_bot_token(SLACK_TOKEN, &["chat:write", "channels:history"]);
-    for (id, name) in CHANNELS.iter().filter(|(id, _)| !options.missing_channels.iter().any(|m| m == id)) {
-        slack.add_channel(id, name, true);
-    }
-    let snyk = SnykSim::start(SNYK_TOKEN).await?;
-    let health = AwsHealthSim::start_with(aws_health_sim::seed::events(chrono::Utc::now())).await?;
+    let Simulators { jira, slack, snyk, health } =
+        Simulators::start(&SimulatorPorts::any(), &options).await?;
 
     let shutdown = CancellationToken::new();
     let mut services = JoinSet::new();

@@ -67,12 +67,18 @@ impl AwsHealthSim {
 
     /// Starts a simulator holding `events`.
     pub async fn start_with(events: Vec<SimEvent>) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), events).await
+    }
+
+    /// Starts a simulator holding `events` on `listen` (the `simulators` command and compose
+    /// use fixed ports).
+    pub async fn start_on(listen: SocketAddr, events: Vec<SimEvent>) -> std::io::Result<Self> {
         let state = Arc::new(Mutex::new(SimState { events, ..SimState::default() }));
         let router = Router::new()
             .route("/", post(json_1_1))
             .route("/service/{service}/operation/{operation}", post(rpc_v2_cbor))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();

@@ -207,7 +207,12 @@ pub struct SimIssue {
 impl JiraSim {
     /// Starts the simulator on 127.0.0.1 and a free port.
     pub async fn start(config: SimConfig) -> std::io::Result<JiraSim> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
+    }
+
+    /// Starts the simulator on `listen` (the `simulators` command and compose use fixed ports).
+    pub async fn start_on(listen: SocketAddr, config: SimConfig) -> std::io::Result<JiraSim> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         let search_lag = config.search_lag;
         let latency = config.latency;

@@ -98,6 +98,11 @@ impl SnykSim {
 
     /// Starts with these orgs.
     pub async fn start_with(token: &str, orgs: Vec<SimOrg>) -> std::io::Result<SnykSim> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), token, orgs).await
+    }
+
+    /// Starts with these orgs on `listen` (the `simulators` command and compose use fixed ports).
+    pub async fn start_on(listen: SocketAddr, token: &str, orgs: Vec<SimOrg>) -> std::io::Result<SnykSim> {
         let state = Arc::new(Mutex::new(SimState {
             token: token.to_owned(),
             orgs: orgs.into_iter().map(|o| (o.id.clone(), o)).collect(),
@@ -110,7 +115,7 @@ impl SnykSim {
             .route("/rest/orgs/{org_id}/issues", get(list_issues))
             .fallback(not_found)
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
