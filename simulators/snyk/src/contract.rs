@@ -11,34 +11,21 @@
 //! Injected faults ([`crate::Fault`]) are skipped: they stand for Snyk's gateway, not for the
 //! operation.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
+use openapi_contract::{PathTemplate, Responses, Schemas, SpecFile};
 use serde_json::{Value, json};
+
+pub use openapi_contract::{SpecError, Violation};
 
 use crate::RequestRecord;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    #[error("cannot read the Snyk OpenAPI spec {path}: {source} (set SNYK_OPENAPI_SPEC to its path)")]
-    Read { path: String, source: std::io::Error },
-    #[error("the Snyk OpenAPI spec {path} is not JSON: {source}")]
-    Parse { path: String, source: serde_json::Error },
-}
-
-/// One way a call broke the contract.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Violation {
-    pub call: String,
-    pub problem: String,
-}
-
-impl std::fmt::Display for Violation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.call, self.problem)
-    }
-}
+const SPEC_FILE: SpecFile = SpecFile {
+    title: "Snyk OpenAPI spec",
+    env_var: "SNYK_OPENAPI_SPEC",
+    file_name: "snyk-rest.openapi.json",
+    unreadable_hint: " (set SNYK_OPENAPI_SPEC to its path)",
+};
 
 #[derive(Debug, Clone)]
 struct Parameter {
@@ -53,24 +40,20 @@ struct Parameter {
 #[derive(Debug, Clone)]
 struct Operation {
     id: String,
-    segments: Vec<Option<String>>,
+    path: PathTemplate,
     parameters: Vec<Parameter>,
-    responses: HashMap<String, Option<Value>>,
+    responses: Responses,
 }
 
 /// The loaded spec with validators compiled on demand.
 pub struct Spec {
-    components: Value,
+    schemas: Schemas,
     operations: Vec<Operation>,
-    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
 /// `SNYK_OPENAPI_SPEC`, else `shared/specs/` beside the repository.
 pub fn default_spec_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("SNYK_OPENAPI_SPEC") {
-        return PathBuf::from(path);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs/snyk-rest.openapi.json")
+    SPEC_FILE.default_path()
 }
 
 /// OpenAPI 3.0 `nullable: true` → JSON Schema `type: [T, "null"]` (and `null` in an enum).
@@ -102,103 +85,49 @@ impl Spec {
     }
 
     pub fn load(path: impl AsRef<Path>) -> Result<Spec, SpecError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SpecError::Read { path: path.display().to_string(), source })?;
-        let mut doc: Value = serde_json::from_str(&text)
-            .map_err(|source| SpecError::Parse { path: path.display().to_string(), source })?;
+        let mut doc = SPEC_FILE.read(path.as_ref())?;
         rewrite_nullable(&mut doc);
-        let components = doc.get("components").cloned().unwrap_or(json!({}));
-        let resolve = |value: &Value| -> Value {
-            let mut current = value.clone();
-            for _ in 0..8 {
-                let Some(reference) = current.get("$ref").and_then(Value::as_str) else { break };
-                let pointer = reference.trim_start_matches('#');
-                match doc.pointer(pointer) {
-                    Some(target) => current = target.clone(),
-                    None => break,
-                }
-            }
-            current
-        };
-        let mut operations = Vec::new();
-        for (template, item) in doc.get("paths").and_then(Value::as_object).into_iter().flatten() {
-            let Some(op) = item.get("get") else { continue };
-            let parameters = op
-                .get("parameters")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    let p = resolve(p);
-                    let explode = p.get("explode").and_then(Value::as_bool).unwrap_or(true);
-                    Parameter {
-                        name: p.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                        location: p.get("in").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                        required: p.get("required").and_then(Value::as_bool).unwrap_or(false),
-                        comma_separated: !explode,
-                        schema: p.get("schema").cloned().unwrap_or(json!({})),
-                    }
-                })
-                .collect();
-            let responses = op
-                .get("responses")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .map(|(status, response)| {
-                    let response = resolve(response);
-                    (status.clone(), response.pointer("/content/application~1vnd.api+json/schema").cloned())
-                })
-                .collect();
-            operations.push(Operation {
-                id: op.get("operationId").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                segments: template
-                    .trim_matches('/')
-                    .split('/')
-                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+        let operations = openapi_contract::operations(&doc, &["get"])
+            .map(|entry| Operation {
+                id: entry.id(),
+                path: entry.path(),
+                parameters: entry
+                    .object
+                    .get("parameters")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        let p = openapi_contract::resolve(&doc, p);
+                        let explode = p.get("explode").and_then(Value::as_bool).unwrap_or(true);
+                        Parameter {
+                            name: p.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                            location: p.get("in").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                            required: p.get("required").and_then(Value::as_bool).unwrap_or(false),
+                            comma_separated: !explode,
+                            schema: p.get("schema").cloned().unwrap_or(json!({})),
+                        }
+                    })
                     .collect(),
-                parameters,
-                responses,
-            });
-        }
-        Ok(Spec { components, operations, validators: Mutex::new(HashMap::new()) })
+                responses: Responses::of(&doc, entry.object, "application/vnd.api+json"),
+            })
+            .collect();
+        let components = doc.get("components").cloned().unwrap_or(json!({}));
+        Ok(Spec { schemas: Schemas::new(components, true), operations })
     }
 
     /// The GET operation serving a path (with or without the `/rest` prefix).
     fn operation(&self, path: &str) -> Option<&Operation> {
-        let path = path.split('?').next().unwrap_or(path);
+        let path = openapi_contract::without_query(path);
         let path = path.strip_prefix("/rest").unwrap_or(path);
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        self.operations
-            .iter()
-            .filter(|op| op.segments.len() == segments.len())
-            .filter(|op| op.segments.iter().zip(&segments).all(|(t, s)| t.as_deref().is_none_or(|t| t == *s)))
-            .max_by_key(|op| op.segments.iter().filter(|s| s.is_some()).count())
-    }
-
-    fn validator(&self, schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
-        let key = schema.to_string();
-        if let Some(v) = self.validators.lock().expect("validators lock").get(&key) {
-            return Ok(v.clone());
-        }
-        let document = json!({"allOf": [schema], "components": self.components});
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft4)
-            .should_validate_formats(true)
-            .build(&document)
-            .map_err(|e| format!("schema does not compile: {e}"))?;
-        let validator = Arc::new(validator);
-        self.validators.lock().expect("validators lock").insert(key, validator.clone());
-        Ok(validator)
+        openapi_contract::serving(&self.operations, |op| &op.path, path)
     }
 
     fn problems(&self, schema: &Value, instance: &Value) -> Vec<String> {
-        match self.validator(schema) {
-            Ok(validator) => validator
-                .iter_errors(instance)
-                .take(8)
-                .map(|e| format!("at {:?}: {e}", e.instance_path.to_string()))
+        match self.schemas.problems(schema, instance, 8) {
+            Ok(problems) => problems
+                .into_iter()
+                .map(|problem| format!("at {:?}: {}", problem.at, problem.message))
                 .collect(),
             Err(problem) => vec![problem],
         }
@@ -206,7 +135,7 @@ impl Spec {
 
     /// A parameter's text as the JSON value its schema types it as.
     fn typed(&self, schema: &Value, text: &str) -> Value {
-        let schema = self.resolve_schema(schema);
+        let schema = self.schemas.resolve(schema);
         match schema.get("type").and_then(Value::as_str) {
             Some("integer") => text.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(text)),
             Some("number") => text.parse::<f64>().map(Value::from).unwrap_or_else(|_| json!(text)),
@@ -217,19 +146,6 @@ impl Spec {
             },
             _ => json!(text),
         }
-    }
-
-    fn resolve_schema(&self, schema: &Value) -> Value {
-        let mut current = schema.clone();
-        for _ in 0..8 {
-            let Some(reference) = current.get("$ref").and_then(Value::as_str) else { break };
-            let Some(pointer) = reference.strip_prefix("#/components") else { break };
-            match self.components.pointer(pointer) {
-                Some(target) => current = target.clone(),
-                None => break,
-            }
-        }
-        current
     }
 
     /// Problems with a request's query parameters.
@@ -249,7 +165,7 @@ impl Spec {
                 }
                 continue;
             }
-            let schema = self.resolve_schema(&parameter.schema);
+            let schema = self.schemas.resolve(&parameter.schema);
             let instance = if schema.get("type").and_then(Value::as_str) == Some("array") {
                 let items = schema.get("items").cloned().unwrap_or(json!({}));
                 if parameter.comma_separated && values.len() > 1 {
@@ -273,7 +189,7 @@ impl Spec {
                         values.len()
                     ));
                 }
-                self.typed(&schema, values[0])
+                self.typed(schema, values[0])
             };
             for problem in self.problems(&parameter.schema, &instance) {
                 problems
@@ -293,7 +209,7 @@ impl Spec {
         let Some(operation) = self.operation(path) else {
             return vec![format!("no GET operation in the spec serves {path}")];
         };
-        match operation.responses.get(&status.to_string()).or_else(|| operation.responses.get("default")) {
+        match operation.responses.documented(status) {
             None => vec![format!("{} does not document status {status}", operation.id)],
             Some(None) => Vec::new(),
             Some(Some(schema)) => self
