@@ -4,12 +4,12 @@
 //! EventBridge shape and publishes them like any other intake. It catches what EventBridge
 //! missed and backfills up to 90 days.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_health::types::{
-    AffectedEntity, DateTimeRange, EntityAccountFilter, EntityFilter, Event, EventAccountFilter, EventFilter,
-    OrganizationEvent, OrganizationEventFilter,
+    AffectedEntity, DateTimeRange, EntityAccountFilter, EntityFilter, Event, EventAccountFilter,
+    EventDescription, EventFilter, OrganizationEvent, OrganizationEventFilter,
 };
 use bus::{BusError, Health, JsonKv};
 use chrono::{DateTime, Utc};
@@ -41,6 +41,16 @@ fn api_error<E: std::error::Error + 'static>(operation: &'static str) -> impl Fn
 
 /// An event's API JSON, description and metadata, as DescribeEventDetails returns them.
 type Details = (Value, Option<String>, Option<Value>);
+
+/// The [`Details`] of one item of DescribeEventDetails (or its organization form).
+fn details_of(
+    event: &Event,
+    description: Option<&EventDescription>,
+    metadata: Option<&HashMap<String, String>>,
+) -> Details {
+    let description = description.and_then(|d| d.latest_description()).map(str::to_owned);
+    (event_json(event), description, metadata.map(|m| json!(m)))
+}
 
 /// Where the last successful reconcile started.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -146,9 +156,7 @@ impl Reconciler {
     }
 
     async fn account_events(&self, since: DateTime<Utc>) -> Result<(Vec<RawEvent>, usize), ReconcileError> {
-        let mut summaries: Vec<Event> = Vec::new();
-        let mut token = None;
-        loop {
+        let summaries: Vec<Event> = all_pages(|token| async move {
             let filter = EventFilter::builder().last_updated_times(range_from(since)).build();
             let page = self
                 .client
@@ -159,12 +167,9 @@ impl Reconciler {
                 .send()
                 .await
                 .map_err(api_error("DescribeEvents"))?;
-            summaries.extend(page.events().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+            Ok((page.events().to_vec(), page.next_token().map(str::to_owned)))
+        })
+        .await?;
         let arns: Vec<String> = summaries.iter().filter_map(|e| e.arn().map(str::to_owned)).collect();
         let mut details: BTreeMap<String, Details> = BTreeMap::new();
         for chunk in arns.chunks(BATCH) {
@@ -177,12 +182,9 @@ impl Reconciler {
                 .map_err(api_error("DescribeEventDetails"))?;
             for item in output.successful_set() {
                 if let Some(event) = item.event() {
-                    let description =
-                        item.event_description().and_then(|d| d.latest_description()).map(str::to_owned);
-                    let metadata = item.event_metadata().map(|m| json!(m));
                     details.insert(
                         event.arn().unwrap_or_default().to_owned(),
-                        (event_json(event), description, metadata),
+                        details_of(event, item.event_description(), item.event_metadata()),
                     );
                 }
             }
@@ -196,8 +198,7 @@ impl Reconciler {
         }
         let mut entities: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for chunk in arns.chunks(BATCH) {
-            let mut token = None;
-            loop {
+            let listed = all_pages(|token| async move {
                 let filter = EntityFilter::builder()
                     .set_event_arns(Some(chunk.to_vec()))
                     .build()
@@ -211,16 +212,14 @@ impl Reconciler {
                     .send()
                     .await
                     .map_err(api_error("DescribeAffectedEntities"))?;
-                for entity in page.entities() {
-                    entities
-                        .entry(entity.event_arn().unwrap_or_default().to_owned())
-                        .or_default()
-                        .push(entity_json(entity));
-                }
-                token = page.next_token().map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
+                Ok((page.entities().to_vec(), page.next_token().map(str::to_owned)))
+            })
+            .await?;
+            for entity in &listed {
+                entities
+                    .entry(entity.event_arn().unwrap_or_default().to_owned())
+                    .or_default()
+                    .push(entity_json(entity));
             }
         }
         let mut events = Vec::new();
@@ -272,9 +271,7 @@ impl Reconciler {
         &self,
         since: DateTime<Utc>,
     ) -> Result<(Vec<RawEvent>, usize), ReconcileError> {
-        let mut summaries: Vec<OrganizationEvent> = Vec::new();
-        let mut token = None;
-        loop {
+        let summaries: Vec<OrganizationEvent> = all_pages(|token| async move {
             let filter = OrganizationEventFilter::builder().last_updated_time(range_from(since)).build();
             let page = self
                 .client
@@ -285,39 +282,31 @@ impl Reconciler {
                 .send()
                 .await
                 .map_err(api_error("DescribeEventsForOrganization"))?;
-            summaries.extend(page.events().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+            Ok((page.events().to_vec(), page.next_token().map(str::to_owned)))
+        })
+        .await?;
         let mut pairs: Vec<(String, String)> = Vec::new();
         let mut skipped = 0;
         for summary in &summaries {
-            let arn = summary.arn().unwrap_or_default().to_owned();
-            let mut accounts = Vec::new();
-            let mut token = None;
-            loop {
+            let arn = summary.arn().unwrap_or_default();
+            let accounts: Vec<String> = all_pages(|token| async move {
                 let page = self
                     .client
                     .describe_affected_accounts_for_organization()
-                    .event_arn(&arn)
+                    .event_arn(arn)
                     .max_results(self.page_size)
                     .set_next_token(token)
                     .send()
                     .await
                     .map_err(api_error("DescribeAffectedAccountsForOrganization"))?;
-                accounts.extend(page.affected_accounts().iter().cloned());
-                token = page.next_token().map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
-            }
+                Ok((page.affected_accounts().to_vec(), page.next_token().map(str::to_owned)))
+            })
+            .await?;
             if accounts.is_empty() {
                 tracing::debug!(event_arn = %arn, "An organization event affects no account (a public event); skipped.");
                 skipped += 1;
             }
-            pairs.extend(accounts.into_iter().map(|account| (arn.clone(), account)));
+            pairs.extend(accounts.into_iter().map(|account| (arn.to_owned(), account)));
         }
         let mut details: BTreeMap<(String, String), Details> = BTreeMap::new();
         for chunk in pairs.chunks(BATCH) {
@@ -337,11 +326,8 @@ impl Reconciler {
                 .map_err(api_error("DescribeEventDetailsForOrganization"))?;
             for item in output.successful_set() {
                 if let (Some(event), Some(account)) = (item.event(), item.aws_account_id()) {
-                    let description =
-                        item.event_description().and_then(|d| d.latest_description()).map(str::to_owned);
-                    let metadata = item.event_metadata().map(|m| json!(m));
                     let key = (event.arn().unwrap_or_default().to_owned(), account.to_owned());
-                    details.insert(key, (event_json(event), description, metadata));
+                    details.insert(key, details_of(event, item.event_description(), item.event_metadata()));
                 }
             }
         }
@@ -354,8 +340,8 @@ impl Reconciler {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(api_error("DescribeAffectedEntitiesForOrganization"))?;
-            let mut token = None;
-            loop {
+            let filters = &filters;
+            let listed = all_pages(|token| async move {
                 let page = self
                     .client
                     .describe_affected_entities_for_organization()
@@ -365,17 +351,15 @@ impl Reconciler {
                     .send()
                     .await
                     .map_err(api_error("DescribeAffectedEntitiesForOrganization"))?;
-                for entity in page.entities() {
-                    let key = (
-                        entity.event_arn().unwrap_or_default().to_owned(),
-                        entity.aws_account_id().unwrap_or_default().to_owned(),
-                    );
-                    entities.entry(key).or_default().push(entity_json(entity));
-                }
-                token = page.next_token().map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
+                Ok((page.entities().to_vec(), page.next_token().map(str::to_owned)))
+            })
+            .await?;
+            for entity in &listed {
+                let key = (
+                    entity.event_arn().unwrap_or_default().to_owned(),
+                    entity.aws_account_id().unwrap_or_default().to_owned(),
+                );
+                entities.entry(key).or_default().push(entity_json(entity));
             }
         }
         let summaries: BTreeMap<&str, &OrganizationEvent> =
@@ -397,6 +381,25 @@ impl Reconciler {
             events.extend(self.raw(payload));
         }
         Ok((events, skipped))
+    }
+}
+
+/// Every item of a paged Health API listing: `page` is called with each `nextToken` the
+/// previous page returned (none at first) until a page returns none.
+async fn all_pages<T, Page, Fut>(mut page: Page) -> Result<Vec<T>, ReconcileError>
+where
+    Page: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), ReconcileError>>,
+{
+    let mut items = Vec::new();
+    let mut token = None;
+    loop {
+        let (batch, next) = page(token).await?;
+        items.extend(batch);
+        token = next;
+        if token.is_none() {
+            return Ok(items);
+        }
     }
 }
 
