@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{Issue, JiraClient, JiraError, SearchRequest};
 use crate::config::Hooks;
 use crate::ledger::{Claim, IssueRef, LedgerEntry};
-use crate::mapping::{self, FieldValues, MappingSettings, PROPERTY_KEY};
+use crate::mapping::{self, FieldValues, Mapped, MappingSettings, PROPERTY_KEY};
 
 /// Why a desired state was not (yet) applied.
 #[derive(Debug, thiserror::Error)]
@@ -201,11 +201,7 @@ impl Writer {
         if let Some(previous) = previous {
             entry.superseded = previous.superseded;
         }
-        let revision = match self.ledger.write(&key, &entry, revision).await {
-            Ok(revision) => revision,
-            Err(CasError::Conflict) => return Err(WriterError::Busy { key }),
-            Err(CasError::Bus(e)) => return Err(e.into()),
-        };
+        let revision = self.ledger.write(&key, &entry, revision).await.map_err(busy_or_bus(&key))?;
         let superseded = entry.superseded.clone();
         let found = self.find_by_label(desired, &superseded).await?;
         if found.is_empty() {
@@ -225,8 +221,7 @@ impl Writer {
         let found = self.find_by_label(desired, &entry.superseded).await?;
         if !found.is_empty() {
             if self.settings.dry_run {
-                tracing::info!(group_key = %desired.group_key, issue_key = %found[0].key, "Dry run: would adopt the issue found by label.");
-                return Ok(());
+                return self.plan_create(desired, found.first());
             }
             return self.adopt(desired, entry, record.revision, found).await;
         }
@@ -266,8 +261,7 @@ impl Writer {
             tracing::info!(group_key = %desired.group_key, issue_key = %issue.key, "Dry run: would adopt the issue found by label.");
             return Ok(());
         }
-        let team = self.catalog.team(&desired.team);
-        let mapped = mapping::map(desired, &team, &self.settings.mapping);
+        let mapped = self.mapped(desired);
         let body = mapping::create_body(desired, &mapped, &self.settings.mapping);
         tracing::info!(group_key = %desired.group_key, method = "POST", path = "/rest/api/3/issue", body = %body, "Dry run: planned request.");
         for link in &desired.links {
@@ -285,8 +279,7 @@ impl Writer {
         relates_to: Option<IssueRef>,
     ) -> Result<(), WriterError> {
         let key = desired.group_key.token();
-        let team = self.catalog.team(&desired.team);
-        let mapped = mapping::map(desired, &team, &self.settings.mapping);
+        let mapped = self.mapped(desired);
         let body = mapping::create_body(desired, &mapped, &self.settings.mapping);
         let created = match self.client.create_issue(&body).await {
             Ok(created) => created,
@@ -332,14 +325,8 @@ impl Writer {
         ))
         .await?;
         entry.claim = None;
-        entry.issue = Some(issue);
-        entry.team = desired.team.clone();
-        entry.source_state = desired.state;
-        entry.applied_version = desired.upstream_version;
-        entry.content_hash = desired.content_hash.clone();
-        entry.written = Some(mapped.values);
         entry.links = links;
-        entry.updated_at = self.clock.now();
+        self.record_applied(&mut entry, desired, issue, mapped.values);
         match self.ledger.update(&key, &entry, revision).await {
             Ok(_) => Ok(()),
             Err(CasError::Conflict) => {
@@ -368,8 +355,7 @@ impl Writer {
         let created_hash = property.get("contentHash").and_then(Value::as_str).unwrap_or_default().to_owned();
         let created_version =
             property.get("upstreamVersion").and_then(Value::as_u64).unwrap_or(desired.upstream_version);
-        let team = self.catalog.team(&desired.team);
-        let mapped = mapping::map(desired, &team, &self.settings.mapping);
+        let mapped = self.mapped(desired);
         let written = if created_hash == desired.content_hash {
             mapped.values.clone()
         } else {
@@ -425,8 +411,7 @@ impl Writer {
                 }
             }
         }
-        let team = self.catalog.team(&desired.team);
-        let mapped = mapping::map(desired, &team, &self.settings.mapping);
+        let mapped = self.mapped(desired);
         let written = entry.written.clone().unwrap_or_else(|| FieldValues {
             project: mapped.values.project.clone(),
             ..FieldValues::default()
@@ -476,50 +461,31 @@ impl Writer {
             ));
         }
         if desired.state == TicketState::Resolved && entry.source_state == TicketState::Open {
-            let comment = mapping::paragraph_doc(
-                "infra-tickets resolved this ticket: the source reports it fixed or closed.",
-            );
-            if self.client.transition_to_category(&issue.key, "done", Some(&comment)).await? {
-                tracing::info!(issue_key = %issue.key, "Resolved issue.");
-                changes.push(self.change(
-                    ChangeKind::Resolved,
-                    desired,
-                    &issue,
-                    None,
-                    "The source reports it resolved.".into(),
-                    desired.upstream_version,
-                ));
-            } else {
-                tracing::info!(issue_key = %issue.key, "Already done; not transitioned.");
+            let comment = "infra-tickets resolved this ticket: the source reports it fixed or closed.";
+            let reason = "The source reports it resolved.";
+            match self.transition(desired, &issue, "done", comment, ChangeKind::Resolved, reason).await? {
+                Some(change) => {
+                    tracing::info!(issue_key = %issue.key, "Resolved issue.");
+                    changes.push(change);
+                }
+                None => tracing::info!(issue_key = %issue.key, "Already done; not transitioned."),
             }
         }
         if came_back {
-            let comment = mapping::paragraph_doc(
-                "infra-tickets reopened this ticket: the source reports the problem again.",
-            );
-            if self.client.transition_to_category(&issue.key, "new", Some(&comment)).await? {
+            let comment = "infra-tickets reopened this ticket: the source reports the problem again.";
+            let reason = "The source reports it again.";
+            if let Some(change) =
+                self.transition(desired, &issue, "new", comment, ChangeKind::Reopened, reason).await?
+            {
                 tracing::info!(issue_key = %issue.key, "Reopened issue.");
-                changes.push(self.change(
-                    ChangeKind::Reopened,
-                    desired,
-                    &issue,
-                    None,
-                    "The source reports it again.".into(),
-                    desired.upstream_version,
-                ));
+                changes.push(change);
             }
         }
         entry.links = self.write_links(&issue.key, desired, &entry.links).await?;
         for change in changes {
             self.publish(change).await?;
         }
-        entry.issue = Some(issue);
-        entry.team = desired.team.clone();
-        entry.source_state = desired.state;
-        entry.applied_version = desired.upstream_version;
-        entry.content_hash = desired.content_hash.clone();
-        entry.written = Some(mapped.values);
-        entry.updated_at = self.clock.now();
+        self.record_applied(&mut entry, desired, issue, mapped.values);
         self.write_ledger(&key, &entry, record.revision).await.map(|_| ())
     }
 
@@ -549,12 +515,49 @@ impl Writer {
 
     // ----- helpers -----
 
-    async fn write_ledger(&self, key: &str, entry: &LedgerEntry, revision: u64) -> Result<u64, WriterError> {
-        match self.ledger.update(key, entry, revision).await {
-            Ok(revision) => Ok(revision),
-            Err(CasError::Conflict) => Err(WriterError::Busy { key: key.to_owned() }),
-            Err(CasError::Bus(e)) => Err(e.into()),
+    /// Moves the issue to a status of `category`, saying why in a comment; the change to
+    /// publish, or `None` when the issue already had such a status.
+    async fn transition(
+        &self,
+        desired: &DesiredTicket,
+        issue: &IssueRef,
+        category: &str,
+        comment: &str,
+        kind: ChangeKind,
+        reason: &str,
+    ) -> Result<Option<TicketChange>, WriterError> {
+        let comment = mapping::paragraph_doc(comment);
+        if !self.client.transition_to_category(&issue.key, category, Some(&comment)).await? {
+            return Ok(None);
         }
+        Ok(Some(self.change(kind, desired, issue, None, reason.to_owned(), desired.upstream_version)))
+    }
+
+    /// Records in the ledger entry that `issue` now carries the desired state, written as `values`.
+    fn record_applied(
+        &self,
+        entry: &mut LedgerEntry,
+        desired: &DesiredTicket,
+        issue: IssueRef,
+        values: FieldValues,
+    ) {
+        entry.issue = Some(issue);
+        entry.team = desired.team.clone();
+        entry.source_state = desired.state;
+        entry.applied_version = desired.upstream_version;
+        entry.content_hash = desired.content_hash.clone();
+        entry.written = Some(values);
+        entry.updated_at = self.clock.now();
+    }
+
+    /// The JIRA fields of a desired state, for its team.
+    fn mapped(&self, desired: &DesiredTicket) -> Mapped {
+        let team = self.catalog.team(&desired.team);
+        mapping::map(desired, &team, &self.settings.mapping)
+    }
+
+    async fn write_ledger(&self, key: &str, entry: &LedgerEntry, revision: u64) -> Result<u64, WriterError> {
+        self.ledger.update(key, entry, revision).await.map_err(busy_or_bus(key))
     }
 
     /// Upserts the remote links whose title or URL changed; returns what is written now.
@@ -605,7 +608,7 @@ impl Writer {
         };
         let mut issues = self.client.search(&request).await?.issues;
         issues.retain(|i| !superseded.iter().any(|s| s.id == i.id));
-        issues.sort_by_key(|i| (i.created(), i.id.parse::<u64>().unwrap_or(u64::MAX)));
+        oldest_first(&mut issues);
         Ok(issues)
     }
 
@@ -727,7 +730,7 @@ impl Writer {
             if group.len() < 2 {
                 continue;
             }
-            group.sort_by_key(|i| (i.created(), i.id.parse::<u64>().unwrap_or(u64::MAX)));
+            oldest_first(&mut group);
             let keep = group[0].clone();
             report.closed.extend(self.close_duplicates(&keep, &group[1..]).await?);
             if let Some(mut record) = record
@@ -777,6 +780,14 @@ impl Writer {
     }
 }
 
+/// A lost compare-and-set on the ledger record of `key` is [`WriterError::Busy`] (tried again).
+fn busy_or_bus(key: &str) -> impl FnOnce(CasError) -> WriterError + '_ {
+    move |error| match error {
+        CasError::Conflict => WriterError::Busy { key: key.to_owned() },
+        CasError::Bus(e) => e.into(),
+    }
+}
+
 /// First recheck of a young claim when `--claim-recheck` is not set.
 const DEFAULT_CLAIM_RECHECK: Duration = Duration::from_secs(2);
 
@@ -796,6 +807,11 @@ fn is_key_label(label: &str) -> bool {
     label.len() == 20
         && label.starts_with("itk-")
         && label[4..].chars().all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c))
+}
+
+/// Sorts issues oldest first (by id when created at the same time): the first one is kept.
+fn oldest_first(issues: &mut [Issue]) {
+    issues.sort_by_key(|i| (i.created(), i.id.parse::<u64>().unwrap_or(u64::MAX)));
 }
 
 /// The field values an adopted issue has in JIRA, as the baseline of "last written".
