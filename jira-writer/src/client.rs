@@ -364,6 +364,9 @@ impl Pacer {
     }
 }
 
+/// How long a cross-project move may take before it counts as failed (and is retried).
+const MOVE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Whether a call may be repeated after an ambiguous failure (JIRA may have applied it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Repeat {
@@ -511,6 +514,74 @@ impl JiraClient {
         let query = if return_issue { vec![("returnIssue", "true".to_owned())] } else { vec![] };
         let value = self.call(Method::PUT, &path, &query, Some(body), "edit issue", Repeat::Safe).await?;
         if return_issue { decode(value, "edit issue").map(Some) } else { Ok(None) }
+    }
+
+    /// Moves an issue to another project, which an edit cannot do in JIRA Cloud:
+    /// `POST /rest/api/3/bulk/issues/move`, then `GET /rest/api/3/bulk/queue/{taskId}` until the
+    /// task ends. Returns the issue as it is now (with its new key). Moving an issue already in
+    /// the target project changes nothing, so a retried move is harmless.
+    pub async fn move_issue(
+        &self,
+        key: &str,
+        project: &str,
+        issue_type_id: &str,
+    ) -> Result<Issue, JiraError> {
+        let body = json!({
+            "sendBulkNotification": false,
+            "targetToSourcesMapping": {
+                format!("{project},{issue_type_id}"): {
+                    "inferClassificationDefaults": true,
+                    "inferFieldDefaults": true,
+                    "inferStatusDefaults": true,
+                    "inferSubtaskTypeDefault": true,
+                    "issueIdsOrKeys": [key],
+                }
+            }
+        });
+        let operation = "move issue";
+        let submitted = self
+            .call(Method::POST, "rest/api/3/bulk/issues/move", &[], Some(&body), operation, Repeat::Safe)
+            .await?;
+        let task_id = submitted.get("taskId").and_then(Value::as_str).ok_or_else(|| JiraError::Decode {
+            operation: operation.into(),
+            message: format!("no taskId in {submitted}"),
+        })?;
+        let path = format!("rest/api/3/bulk/queue/{}", segment(task_id));
+        let mut wait = Duration::from_millis(100);
+        let deadline = tokio::time::Instant::now() + MOVE_TIMEOUT;
+        loop {
+            let progress = self.call(Method::GET, &path, &[], None, "move progress", Repeat::Safe).await?;
+            match progress.get("status").and_then(Value::as_str).unwrap_or_default() {
+                "COMPLETE" => break,
+                "FAILED" | "CANCELLED" | "CANCEL_REQUESTED" | "DEAD" => {
+                    return Err(JiraError::Rejected {
+                        operation: operation.into(),
+                        status: 200,
+                        message: format!(
+                            "moving {key} to {project} ended {}: {}",
+                            progress["status"],
+                            progress.get("failedAccessibleIssues").cloned().unwrap_or(Value::Null)
+                        ),
+                    });
+                }
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(JiraError::Transient {
+                        operation: operation.into(),
+                        status: None,
+                        message: format!(
+                            "task {task_id} moving {key} did not finish within {MOVE_TIMEOUT:?}"
+                        ),
+                        retry_after: None,
+                    });
+                }
+                _ => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        // The old key still resolves to the moved issue.
+        self.get_issue(key, &["issuetype", "project"], &[]).await
     }
 
     /// `POST /rest/api/3/issue/{key}/comment` with an ADF body; returns the comment id.

@@ -138,12 +138,16 @@ pub struct Edit {
     pub labels_remove: Vec<String>,
     /// `(from, to)` when the source moved the due date.
     pub due_date_moved: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
-    pub moves_project: bool,
+    /// The project the issue must move to before the edit (a team change across boards).
+    pub moves_to_project: Option<String>,
 }
 
 impl Edit {
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.labels_add.is_empty() && self.labels_remove.is_empty()
+        self.fields.is_empty()
+            && self.labels_add.is_empty()
+            && self.labels_remove.is_empty()
+            && self.moves_to_project.is_none()
     }
 
     /// The `PUT /rest/api/3/issue/{key}` body; a moved due date carries a comment saying why.
@@ -170,8 +174,8 @@ pub fn diff(written: &FieldValues, wanted: &Mapped, settings: &MappingSettings) 
     let new = &wanted.values;
     let mut edit = Edit::default();
     if new.project != written.project {
-        edit.fields.insert("project".into(), json!({ "key": new.project }));
-        edit.moves_project = true;
+        // JIRA Cloud cannot change an issue's project by an edit: the writer moves it first.
+        edit.moves_to_project = Some(new.project.clone());
     }
     if new.summary != written.summary {
         edit.fields.insert("summary".into(), json!(new.summary));
@@ -474,7 +478,8 @@ mod tests {
             ..catalog::Team::default()
         };
         let edit = diff(&written, &map(&d, &platform, &settings()), &settings());
-        assert!(edit.moves_project);
+        assert_eq!(edit.moves_to_project.as_deref(), Some("PLAT"));
+        assert!(!edit.fields.contains_key("project"), "an edit cannot change the project");
         assert_eq!(edit.fields["customfield_10050"]["value"], "Platform");
         assert_eq!(edit.fields["components"][0]["name"], "platform");
     }

@@ -433,10 +433,11 @@ impl Writer {
         let mut changes = Vec::new();
         if !edit.is_empty() {
             let comment = edit.due_date_moved.map(|(from, to)| mapping::due_date_comment(desired, from, to));
-            let returned =
-                self.client.edit_issue(&issue.key, &edit.body(comment.as_ref()), edit.moves_project).await?;
-            if let Some(moved) = returned {
-                issue.key = moved.key;
+            if let Some(project) = &edit.moves_to_project {
+                issue.key = self.move_issue(&issue.key, project).await?;
+            }
+            if !edit.fields.is_empty() || !edit.labels_add.is_empty() || !edit.labels_remove.is_empty() {
+                self.client.edit_issue(&issue.key, &edit.body(comment.as_ref()), false).await?;
             }
             tracing::info!(issue_key = %issue.key, fields = ?edit.fields.keys().collect::<Vec<_>>(), labels_added = ?edit.labels_add, "Updated issue.");
             let (kind, reason) = match &previous_team {
@@ -785,6 +786,27 @@ fn busy_or_bus(key: &str) -> impl FnOnce(CasError) -> WriterError + '_ {
     move |error| match error {
         CasError::Conflict => WriterError::Busy { key: key.to_owned() },
         CasError::Bus(e) => e.into(),
+    }
+}
+
+impl Writer {
+    /// Moves an issue to another team's project, keeping its issue type; returns its new key.
+    async fn move_issue(&self, key: &str, project: &str) -> Result<String, WriterError> {
+        let current = self.client.get_issue(key, &["issuetype", "project"], &[]).await?;
+        let issue_type_id = current
+            .field("issuetype")
+            .and_then(|t| t.get("id"))
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                WriterError::Jira(JiraError::Decode {
+                    operation: "get issue".into(),
+                    message: format!("issue {key} has no issue type id"),
+                })
+            })?
+            .to_owned();
+        let moved = self.client.move_issue(key, project, &issue_type_id).await?;
+        tracing::info!(from = %key, to = %moved.key, project = %project, "Moved issue to the new team's project.");
+        Ok(moved.key)
     }
 }
 

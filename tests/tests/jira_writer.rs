@@ -456,7 +456,9 @@ async fn a_change_is_one_edit_a_resolution_one_transition_and_a_human_due_date_w
         "{comment}"
     );
 
-    // The owner changes: one edit moves it to the new team's project, field and component.
+    // The owner changes to a team with another project: JIRA Cloud cannot change the project by
+    // an edit, so the issue is moved (bulk move, then its task), then one edit sets the new
+    // team's field and component.
     world.sim.clear_calls();
     let mut v4 = v3.clone();
     v4.team = "payments".into();
@@ -464,7 +466,16 @@ async fn a_change_is_one_edit_a_resolution_one_transition_and_a_human_due_date_w
     let v4 = v4.seal();
     world.publish(&v4).await;
     world.wait_applied(&v4).await;
-    assert_eq!(world.sim.call_count(), 1, "one edit");
+    let calls = world.sim.calls();
+    let count = |method: &str, path: &str| {
+        calls.iter().filter(|c| c.method == method && c.path.contains(path)).count()
+    };
+    assert_eq!(count("POST", "/rest/api/3/bulk/issues/move"), 1, "one move");
+    assert_eq!(count("PUT", "/rest/api/3/issue/"), 1, "one edit");
+    assert!(
+        calls.iter().all(|c| c.method == "GET" || c.path.contains("/bulk/issues/move") || c.method == "PUT"),
+        "no other write"
+    );
     let moved = world.sim.issue(&key).unwrap();
     assert_eq!((moved.project.as_str(), moved.team.as_deref()), ("PAY", Some("Payments")));
     assert_eq!(moved.components, ["payments"]);

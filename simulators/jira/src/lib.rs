@@ -696,6 +696,8 @@ fn dispatch(
         }
         ("GET", ["rest", "api", "3", "myself"]) => (200, Some(model::user_json(&site.base_url, user))),
         ("POST", ["rest", "api", "3", "issue"]) => site.create_issue(body_or_empty),
+        ("POST", ["rest", "api", "3", "bulk", "issues", "move"]) => site.bulk_move(body_or_empty, user),
+        ("GET", ["rest", "api", "3", "bulk", "queue", task]) => site.bulk_task(task),
         ("GET", ["rest", "api", "3", "issue", key]) => {
             let fields = list_param(query, "fields");
             let selection =

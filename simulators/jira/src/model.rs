@@ -184,6 +184,8 @@ pub struct Site {
     counters: BTreeMap<String, u64>,
     /// Fields removed from a project's screens by a test.
     pub off_screen: BTreeSet<(String, String)>,
+    /// Bulk-operation tasks (`/rest/api/3/bulk/queue/{taskId}`), by task id.
+    tasks: BTreeMap<u64, Value>,
 }
 
 impl Site {
@@ -197,6 +199,7 @@ impl Site {
             next_other_id: 20_000,
             counters: BTreeMap::new(),
             off_screen: BTreeSet::new(),
+            tasks: BTreeMap::new(),
         }
     }
 
@@ -513,22 +516,21 @@ impl Site {
         Ok(())
     }
 
-    /// `PUT /rest/api/3/issue/{key}`; a `project` in `fields` moves the issue (new key).
+    /// `PUT /rest/api/3/issue/{key}`. As in JIRA Cloud, an edit cannot change the project:
+    /// that takes a move (`POST /rest/api/3/bulk/issues/move`).
     pub fn edit_issue(&mut self, id_or_key: &str, body: &Value, return_issue: bool, author: &str) -> Answer {
         let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
         let mut record = self.issues[&id].clone();
         let empty = Map::new();
         let fields = body.get("fields").and_then(Value::as_object).unwrap_or(&empty);
         let mut errors = Vec::new();
-        let mut target_project = record.project.clone();
-        if let Some(project) = fields.get("project") {
-            match self.project_ref(Some(project)) {
-                Ok(key) => target_project = key,
-                Err(answer) => return answer,
-            }
-        }
+        let target_project = record.project.clone();
         for (name, value) in fields {
             if name == "project" {
+                errors.push((
+                    name.clone(),
+                    "Field 'project' cannot be set. It is not on the appropriate screen, or unknown.".into(),
+                ));
                 continue;
             }
             match self.normalise_field(&target_project, name, value) {
@@ -561,13 +563,6 @@ impl Site {
             }
         }
         let now = self.now();
-        if target_project != record.project {
-            let counter = self.counters.entry(target_project.clone()).or_insert(0);
-            *counter += 1;
-            record.previous_keys.push(record.key.clone());
-            record.key = format!("{target_project}-{counter}");
-            record.project = target_project;
-        }
         record.updated = now;
         snapshot(&mut record, now);
         self.issues.insert(id, record);
@@ -580,6 +575,106 @@ impl Site {
             self.add_comment(&id.to_string(), &json!({ "body": comment }), author);
         }
         if return_issue { (200, Some(self.issue_json(id, &FieldSelection::All, &[]))) } else { (204, None) }
+    }
+
+    /// `POST /rest/api/3/bulk/issues/move`: moves issues to the project (and issue type) each
+    /// mapping key names, `<project>,<issueTypeId>[,<parent>]`; they get new keys and their old
+    /// keys keep resolving. The task completes at once; its progress is at
+    /// `GET /rest/api/3/bulk/queue/{taskId}`.
+    pub fn bulk_move(&mut self, body: &Value, author: &str) -> Answer {
+        let Some(mappings) = body.get("targetToSourcesMapping").and_then(Value::as_object) else {
+            return error(400, "targetToSourcesMapping is required.");
+        };
+        let mut moves: Vec<(u64, String, String)> = Vec::new();
+        for (target, mapping) in mappings {
+            let mut parts = target.split(',');
+            let (Some(project), Some(type_id)) = (parts.next(), parts.next()) else {
+                return error(
+                    400,
+                    &format!("Invalid target \"{target}\": expected <project>,<issueTypeId>."),
+                );
+            };
+            let project_key = match self.project_ref(Some(&json!({ "key": project }))) {
+                Ok(key) => key,
+                Err(answer) => return answer,
+            };
+            let project_config = self.project(&project_key).expect("a known project");
+            let Some(type_name) = project_config
+                .issue_types
+                .iter()
+                .enumerate()
+                .find(|(i, _)| issue_type_id(*i) == type_id)
+                .map(|(_, name)| name.clone())
+            else {
+                return error(
+                    400,
+                    &format!("The issue type {type_id} is not valid in project {project_key}."),
+                );
+            };
+            let sources =
+                mapping.get("issueIdsOrKeys").and_then(Value::as_array).cloned().unwrap_or_default();
+            for source in sources {
+                let Some(id) = source.as_str().and_then(|key| self.find(key)) else {
+                    return error(
+                        400,
+                        &format!("Issue {source} does not exist or you do not have permission to see it."),
+                    );
+                };
+                moves.push((id, project_key.clone(), type_name.clone()));
+            }
+        }
+        let now = self.now();
+        let mut processed = Vec::new();
+        for (id, project, type_name) in moves {
+            let mut record = self.issues[&id].clone();
+            if record.project != project {
+                let counter = self.counters.entry(project.clone()).or_insert(0);
+                *counter += 1;
+                record.previous_keys.push(record.key.clone());
+                record.key = format!("{project}-{counter}");
+                record.project = project.clone();
+            }
+            let index =
+                self.project(&project).and_then(|p| p.issue_types.iter().position(|n| *n == type_name));
+            if let Some(index) = index {
+                record.fields.insert(
+                    "issuetype".into(),
+                    json!({ "id": issue_type_id(index), "name": type_name, "subtask": false }),
+                );
+            }
+            record.updated = now;
+            snapshot(&mut record, now);
+            self.issues.insert(id, record);
+            processed.push(json!(id));
+        }
+        self.next_other_id += 1;
+        let task_id = self.next_other_id;
+        let at = json!(jira_time(now));
+        self.tasks.insert(
+            task_id,
+            json!({
+                "taskId": task_id.to_string(),
+                "status": "COMPLETE",
+                "progressPercent": 100,
+                "processedAccessibleIssues": processed,
+                "failedAccessibleIssues": {},
+                "invalidOrInaccessibleIssueCount": 0,
+                "totalIssueCount": processed.len(),
+                "created": at,
+                "started": at,
+                "updated": at,
+                "submittedBy": user_json(&self.base_url, author),
+            }),
+        );
+        (201, Some(json!({ "taskId": task_id.to_string() })))
+    }
+
+    /// `GET /rest/api/3/bulk/queue/{taskId}`.
+    pub fn bulk_task(&self, task_id: &str) -> Answer {
+        match task_id.parse::<u64>().ok().and_then(|id| self.tasks.get(&id)) {
+            Some(task) => (200, Some(task.clone())),
+            None => error(404, "The task was not found."),
+        }
     }
 
     // ----- read -----
