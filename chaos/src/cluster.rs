@@ -22,7 +22,11 @@ pub async fn connect(urls: &str) -> anyhow::Result<jetstream::Context> {
 }
 
 /// The topology at three replicas, retried while the cluster elects its JetStream leader.
-pub async fn ensure_topology(js: &jetstream::Context, config: &TopologyConfig, timeout: Duration) -> anyhow::Result<()> {
+pub async fn ensure_topology(
+    js: &jetstream::Context,
+    config: &TopologyConfig,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match bus::ensure_topology(js, config).await {
@@ -60,7 +64,8 @@ pub async fn unhealthy(js: &jetstream::Context, replicas: usize) -> Option<Strin
         }
     }
     for name in CONSUMERS {
-        let (stream, _) = topology::consumer_config(&TopologyConfig::default(), name).expect("a known consumer");
+        let (stream, _) =
+            topology::consumer_config(&TopologyConfig::default(), name).expect("a known consumer");
         let consumer: Result<PullConsumer, _> = js.get_consumer_from_stream(name, stream).await;
         match consumer {
             Ok(mut consumer) => match consumer.info().await {
@@ -77,7 +82,11 @@ pub async fn unhealthy(js: &jetstream::Context, replicas: usize) -> Option<Strin
     None
 }
 
-fn group_problem(name: &str, cluster: Option<&jetstream::stream::ClusterInfo>, replicas: usize) -> Option<String> {
+fn group_problem(
+    name: &str,
+    cluster: Option<&jetstream::stream::ClusterInfo>,
+    replicas: usize,
+) -> Option<String> {
     let Some(cluster) = cluster else { return Some(format!("{name}: no cluster information")) };
     if cluster.leader.is_none() {
         return Some(format!("{name}: no leader"));
@@ -109,10 +118,15 @@ pub struct Lag {
 pub async fn consumer_lag(js: &jetstream::Context) -> anyhow::Result<Vec<Lag>> {
     let mut lags = Vec::new();
     for name in CONSUMERS {
-        let (stream, _) = topology::consumer_config(&TopologyConfig::default(), name).expect("a known consumer");
+        let (stream, _) =
+            topology::consumer_config(&TopologyConfig::default(), name).expect("a known consumer");
         let mut consumer: PullConsumer = js.get_consumer_from_stream(name, stream).await?;
         let info = consumer.info().await?;
-        lags.push(Lag { consumer: name.to_owned(), pending: info.num_pending, ack_pending: info.num_ack_pending });
+        lags.push(Lag {
+            consumer: name.to_owned(),
+            pending: info.num_pending,
+            ack_pending: info.num_ack_pending,
+        });
     }
     Ok(lags)
 }

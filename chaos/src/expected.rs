@@ -27,9 +27,13 @@ pub async fn compute(sims: &Simulators, catalog: Arc<catalog::Catalog>) -> anyho
     let now = Utc::now();
     let snyk_documents = snyk_pages(&sims.snyk.base_url()).await?;
     let snyk_events = snyk_policy::raw_events_from_documents(&snyk_documents, now)?;
-    let mut tickets = fold(InMemoryTriage::new(SnykPolicy::new(catalog.clone(), SnykSettings::default())), &snyk_events)?;
+    let mut tickets =
+        fold(InMemoryTriage::new(SnykPolicy::new(catalog.clone(), SnykSettings::default())), &snyk_events)?;
     let health_events = health_raw_events(sims, now)?;
-    tickets.extend(fold(InMemoryTriage::new(HealthPolicy::new(catalog, HealthSettings::default())), &health_events)?);
+    tickets.extend(fold(
+        InMemoryTriage::new(HealthPolicy::new(catalog, HealthSettings::default())),
+        &health_events,
+    )?);
     let (open, resolved) = tickets.into_iter().partition(|t| t.state == TicketState::Open);
     Ok(Expected { open, resolved })
 }

@@ -62,12 +62,22 @@ impl Fleet {
         replicas: usize,
     ) -> anyhow::Result<Fleet> {
         anyhow::ensure!(binary.is_file(), "the service binary {} does not exist", binary.display());
-        let mut fleet =
-            Fleet { binary: binary.to_owned(), processes: Vec::new(), unexpected_exits: Vec::new(), kills: 0 };
+        let mut fleet = Fleet {
+            binary: binary.to_owned(),
+            processes: Vec::new(),
+            unexpected_exits: Vec::new(),
+            kills: 0,
+        };
         for spec in specs {
             for replica in 1..=replicas {
                 let log = log_dir.join(format!("{}-{replica}.log", spec.service));
-                fleet.processes.push(ServiceProcess { spec: spec.clone(), replica, starts: 0, child: None, log });
+                fleet.processes.push(ServiceProcess {
+                    spec: spec.clone(),
+                    replica,
+                    starts: 0,
+                    child: None,
+                    log,
+                });
             }
         }
         for index in 0..fleet.processes.len() {

@@ -23,6 +23,7 @@ use bus::topology::TopologyConfig;
 use contracts::{PayloadKind, RawEvent, Source};
 use local_nats::NatsCluster;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::cluster::Lag;
@@ -63,8 +64,8 @@ impl Options {
     pub fn bounded(service_binary: PathBuf) -> Options {
         Options {
             seed: 8,
-            chaos_duration: Duration::from_secs(30),
-            rounds: 6,
+            chaos_duration: Duration::from_secs(35),
+            rounds: 7,
             nats_kill_every: 3,
             service_replicas: 2,
             load: Load {
@@ -131,12 +132,17 @@ impl Report {
             out.push('\n');
         };
         line(format!("chaos run, seed {}: {}", self.seed, if self.passed() { "PASSED" } else { "FAILED" }));
+        line(format!("  chaos phase {:.0?}, then converged in {:.1?}", self.chaos_phase, self.settle_time));
         line(format!(
-            "  chaos phase {:.0?}, then converged in {:.1?}",
-            self.chaos_phase, self.settle_time
+            "  service processes killed (SIGKILL) {}: {}",
+            self.service_kills.len(),
+            self.service_kills.join(", ")
         ));
-        line(format!("  service processes killed (SIGKILL) {}: {}", self.service_kills.len(), self.service_kills.join(", ")));
-        line(format!("  NATS nodes killed (SIGKILL) {}: {}", self.nats_kills.len(), self.nats_kills.join(", ")));
+        line(format!(
+            "  NATS nodes killed (SIGKILL) {}: {}",
+            self.nats_kills.len(),
+            self.nats_kills.join(", ")
+        ));
         line(format!(
             "  load: {} AWS Health events, {} critical findings added during the run, {} poison messages",
             self.health_events_total,
@@ -149,14 +155,25 @@ impl Report {
         ));
         line(format!(
             "  Slack: {} messages; {} answered 429 by Slack, {} 503 and {} 500-after-posting by the proxy",
-            self.slack_messages, self.slack_rate_limited, self.slack_proxy.unavailable, self.slack_proxy.failed_after_post
+            self.slack_messages,
+            self.slack_rate_limited,
+            self.slack_proxy.unavailable,
+            self.slack_proxy.failed_after_post
         ));
         line(format!("  dead letters: {}", self.dead_letters));
         for lag in &self.lags {
-            line(format!("  consumer {}: {} pending, {} unacked", lag.consumer, lag.pending, lag.ack_pending));
+            line(format!(
+                "  consumer {}: {} pending, {} unacked",
+                lag.consumer, lag.pending, lag.ack_pending
+            ));
         }
         for (exit, count) in exit_counts(&self.unexpected_exits) {
-            line(format!("  {} exited by itself ({}) {count} times; log {}", exit.process, exit.status, exit.log.display()));
+            line(format!(
+                "  {} exited by itself ({}) {count} times; log {}",
+                exit.process,
+                exit.status,
+                exit.log.display()
+            ));
         }
         line(format!("  logs: {}", self.log_dir.display()));
         if !self.problems.is_empty() {
@@ -203,7 +220,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let mut nats = NatsCluster::start(REPLICAS)?;
     let urls = nats.urls();
     let js = cluster::connect(&urls).await?;
-    let topology = TopologyConfig { replicas: REPLICAS, ack_wait: options.ack_wait, ..TopologyConfig::default() };
+    let topology =
+        TopologyConfig { replicas: REPLICAS, ack_wait: options.ack_wait, ..TopologyConfig::default() };
     cluster::ensure_topology(&js, &topology, Duration::from_secs(60)).await?;
     cluster::wait_healthy(&js, REPLICAS, Duration::from_secs(60))
         .await
@@ -220,6 +238,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     sims.inject_faults(&options.faults, true);
     report.poison = inject_poison(&js).await?;
 
+    // Services are killed in turn, in an order the seed shuffles, a random replica each time: a
+    // few kills already hit every service.
+    let mut kill_order: Vec<&'static str> = fleet.processes.iter().map(|p| p.spec.service).collect();
+    kill_order.dedup();
+    kill_order.shuffle(&mut rng);
     let chaos_started = Instant::now();
     let round_every = options.chaos_duration / u32::try_from(options.rounds.max(1)).unwrap_or(u32::MAX);
     for round in 1..=options.rounds {
@@ -238,10 +261,18 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             tokio::time::sleep(down_for).await;
             nats.nodes[node].restart()?;
             if let Err(reason) = cluster::wait_healthy(&js, REPLICAS, Duration::from_secs(90)).await {
-                report.problems.push(format!("after node n{} came back, the cluster did not heal: {reason}", node + 1));
+                report
+                    .problems
+                    .push(format!("after node n{} came back, the cluster did not heal: {reason}", node + 1));
             }
         } else {
-            let index = rng.random_range(0..fleet.processes.len());
+            let service = kill_order[report.service_kills.len() % kill_order.len()];
+            let replica = rng.random_range(1..=options.service_replicas);
+            let index = fleet
+                .processes
+                .iter()
+                .position(|p| p.spec.service == service && p.replica == replica)
+                .expect("every service has its replicas");
             let down_for = Duration::from_millis(rng.random_range(300..3_000));
             let label = fleet.kill(index);
             tracing::info!(round, process = %label, ?down_for, "Killed a service process.");
@@ -298,7 +329,14 @@ fn service_specs(
     let ack_wait = format!("{}ms", options.ack_wait.as_millis());
     let catalog = catalog.display().to_string();
     let common = owned(&[
-        "--nats-url", urls, "--listen", "127.0.0.1:0", "--stream-replicas", "3", "--ack-wait", &ack_wait,
+        "--nats-url",
+        urls,
+        "--listen",
+        "127.0.0.1:0",
+        "--stream-replicas",
+        "3",
+        "--ack-wait",
+        &ack_wait,
     ]);
     let with_catalog = [common.clone(), owned(&["--catalog", &catalog])].concat();
     let jira_url = sims.jira.url();
@@ -343,8 +381,11 @@ fn service_specs(
         },
         ServiceSpec {
             service: "ingest-health",
-            args: [common.clone(), owned(&["--health-api-endpoint-url", &health_url, "--health-api-interval", "3s"])]
-                .concat(),
+            args: [
+                common.clone(),
+                owned(&["--health-api-endpoint-url", &health_url, "--health-api-interval", "3s"]),
+            ]
+            .concat(),
             env: aws_env,
         },
         ServiceSpec { service: "triage", args: with_catalog.clone(), env: Vec::new() },

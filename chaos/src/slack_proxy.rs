@@ -66,7 +66,10 @@ impl FaultyProxy {
             forwarded: AtomicU64::new(0),
             unavailable: AtomicU64::new(0),
             failed_after_post: AtomicU64::new(0),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(std::io::Error::other)?,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(std::io::Error::other)?,
         });
         let stop = CancellationToken::new();
         let app = axum::Router::new().fallback(proxy).with_state(shared.clone());

@@ -17,8 +17,10 @@ pub fn mapping_settings() -> MappingSettings {
     MappingSettings {
         default_project: "PLAT".into(),
         issue_type: "Task".into(),
-        lane_priorities: mapping::parse_lane_priorities("P1=Highest,P2=High,P3=Medium,P4=Low,Maintenance=High")
-            .expect("the default lane priorities parse"),
+        lane_priorities: mapping::parse_lane_priorities(
+            "P1=Highest,P2=High,P3=Medium,P4=Low,Maintenance=High",
+        )
+        .expect("the default lane priorities parse"),
         labels: vec!["infra-tickets".into()],
         team_field: Some(jira_sim::TEAM_FIELD.into()),
     }
@@ -85,7 +87,10 @@ fn check_fields(
     let mut problems = Vec::new();
     let mut differs = |field: &str, want: String, got: String| {
         if want != got {
-            problems.push(format!("{} ({}): {field} is {got:?}, expected {want:?}", issue.key, desired.group_key));
+            problems.push(format!(
+                "{} ({}): {field} is {got:?}, expected {want:?}",
+                issue.key, desired.group_key
+            ));
         }
     };
     differs("project", wanted.project.clone(), issue.project.clone());
@@ -126,7 +131,9 @@ pub fn check_slack(
     for message in messages {
         match message.metadata_field("idempotency_key") {
             Some(key) => by_key.entry(key).or_default().push(message),
-            None => problems.push(format!("a Slack message without idempotency metadata: {:?}", message.text)),
+            None => {
+                problems.push(format!("a Slack message without idempotency metadata: {:?}", message.text))
+            }
         }
     }
     for (key, posted) in &by_key {
@@ -134,20 +141,27 @@ pub fn check_slack(
             problems.push(format!("Slack message {key} posted {} times", posted.len()));
         }
     }
-    let teams: BTreeMap<String, &str> = expected.open.iter().map(|d| (d.group_key.token(), d.team.as_str())).collect();
+    let teams: BTreeMap<String, &str> =
+        expected.open.iter().map(|d| (d.group_key.token(), d.team.as_str())).collect();
     for issue in issues {
         let Some(team) = issue_token(issue).and_then(|token| teams.get(&token).copied()) else { continue };
         let created: Vec<&PostedMessage> = messages
             .iter()
             .filter(|m| m.metadata_field("issue_key") == Some(issue.key.as_str()))
-            .filter(|m| m.metadata_field("idempotency_key").is_some_and(|k| k.starts_with("notice/") && k.contains("/created/")))
+            .filter(|m| {
+                m.metadata_field("idempotency_key")
+                    .is_some_and(|k| k.starts_with("notice/") && k.contains("/created/"))
+            })
             .collect();
         match created.as_slice() {
             [] => problems.push(format!("no \"created\" notice for {} (team {team})", issue.key)),
             [one] => {
                 let channel = catalog.team(team).slack_channel.clone();
                 if channel.as_deref() != Some(one.channel.as_str()) {
-                    problems.push(format!("the notice for {} went to {}, not {:?}", issue.key, one.channel, channel));
+                    problems.push(format!(
+                        "the notice for {} went to {}, not {:?}",
+                        issue.key, one.channel, channel
+                    ));
                 }
             }
             several => problems.push(format!("{} \"created\" notices for {}", several.len(), issue.key)),
@@ -157,7 +171,10 @@ pub fn check_slack(
 }
 
 /// Only the injected poison is dead-lettered, each exactly once.
-pub fn check_dead_letters(letters: &[bus::dead_letter::DeadLetter], poison_subjects: &[String]) -> Vec<String> {
+pub fn check_dead_letters(
+    letters: &[bus::dead_letter::DeadLetter],
+    poison_subjects: &[String],
+) -> Vec<String> {
     let mut problems = Vec::new();
     for letter in letters {
         if !poison_subjects.contains(&letter.original_subject) {
@@ -179,6 +196,11 @@ pub fn check_dead_letters(letters: &[bus::dead_letter::DeadLetter], poison_subje
 pub fn check_lag(lags: &[Lag]) -> Vec<String> {
     lags.iter()
         .filter(|lag| lag.pending > 0 || lag.ack_pending > 0)
-        .map(|lag| format!("consumer {} did not drain: {} pending, {} unacked", lag.consumer, lag.pending, lag.ack_pending))
+        .map(|lag| {
+            format!(
+                "consumer {} did not drain: {} pending, {} unacked",
+                lag.consumer, lag.pending, lag.ack_pending
+            )
+        })
         .collect()
 }

@@ -1,5 +1,5 @@
 //! The bounded chaos suite CI runs (see docs/chaos.md): two processes of each service on a
-//! 3-node NATS cluster, six fault rounds over 30 s (four SIGKILLed service processes, two
+//! 3-node NATS cluster, seven fault rounds over 35 s (five SIGKILLed service processes, one of each service; two
 //! SIGKILLed NATS nodes), JIRA and Slack faults, three poison messages; then every ticket exactly
 //! once with the right fields, one "created" notice per ticket, no message twice, only the poison
 //! dead-lettered, and every consumer drained.

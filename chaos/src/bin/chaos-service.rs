@@ -11,7 +11,11 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    anyhow::ensure!(!args.is_empty(), "usage: chaos-service <service> [flags…]; services: {}", SERVICES.join(", "));
+    anyhow::ensure!(
+        !args.is_empty(),
+        "usage: chaos-service <service> [flags…]; services: {}",
+        SERVICES.join(", ")
+    );
     let service = args[0].to_string_lossy().into_owned();
     // The service name stands where the program name would be.
     args[0] = OsString::from(&service);
