@@ -232,7 +232,7 @@ mod mutate {
 fn cases(default: u32) -> ProptestConfig {
     // PROPTEST_CASES, when set, wins over the default (the long run by hand).
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(default);
-    ProptestConfig { cases, max_shrink_iters: 2_000, ..ProptestConfig::default() }
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 fn raw_event() -> RawEvent {
