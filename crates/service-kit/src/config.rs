@@ -107,8 +107,9 @@ fn file_arguments(path: &str) -> Result<Vec<OsString>, ConfigFileError> {
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => return Err(ConfigFileError::Value { path: path.to_owned(), key }),
             };
-            arguments.push(OsString::from(&flag));
-            arguments.push(OsString::from(text));
+            // One `--key=value` argument: a value that starts with `-` (a secret may) is then
+            // read as the value, never as another flag.
+            arguments.push(OsString::from(format!("{flag}={text}")));
         }
     }
     Ok(arguments)

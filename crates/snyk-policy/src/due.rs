@@ -25,19 +25,20 @@ pub struct SlaCalendar {
 }
 
 impl SlaCalendar {
-    /// The last day of the sprint after the one containing `day`.
-    pub fn end_of_next_sprint(&self, day: NaiveDate) -> NaiveDate {
+    /// The last day of the sprint after the one containing `day`; `None` past the end of the
+    /// calendar chrono can represent (a corrupt or hostile timestamp, never a real one).
+    pub fn end_of_next_sprint(&self, day: NaiveDate) -> Option<NaiveDate> {
         let length = i64::from(self.sprint_days.max(1));
         let offset = (day - self.sprint_anchor).num_days();
         let current = offset.div_euclid(length);
         let next_end = (current + 2) * length - 1;
-        self.sprint_anchor + chrono::Duration::days(next_end)
+        self.sprint_anchor.checked_add_signed(chrono::Duration::try_days(next_end)?)
     }
 
     /// The due date of a group that entered `lane` on `since`; `None` for P4.
     pub fn due(&self, lane: Lane, since: NaiveDate) -> Option<NaiveDate> {
         match lane {
-            Lane::P1 => Some(self.end_of_next_sprint(since)),
+            Lane::P1 => self.end_of_next_sprint(since),
             Lane::P2 => since.checked_add_months(Months::new(self.p2_months)),
             Lane::P3 => since.checked_add_months(Months::new(self.p3_months)),
             Lane::P4 | Lane::Maintenance => None,
@@ -168,7 +169,7 @@ mod tests {
         fn the_next_sprint_ends_after_at_least_one_full_sprint(offset in -1000i64..1000, length in 1u32..30) {
             let c = SlaCalendar { sprint_days: length, ..calendar() };
             let today = c.sprint_anchor + chrono::Duration::days(offset);
-            let end = c.end_of_next_sprint(today);
+            let end = c.end_of_next_sprint(today).expect("a date in range");
             let days = (end - today).num_days();
             prop_assert!(days >= i64::from(length) && days < 2 * i64::from(length), "{days}");
             prop_assert_eq!((end - c.sprint_anchor).num_days().rem_euclid(i64::from(length)), i64::from(length) - 1);
