@@ -413,6 +413,40 @@ async fn storms_of_429_and_5xx_on_a_third_of_the_calls_still_make_one_issue_each
     world.assert_contract();
 }
 
+/// The hardest duplicate: JIRA creates the issue but the answer is lost (a 500 after the work),
+/// while its search still lags. The writer must neither repeat the create blindly nor create again
+/// when the label search misses; it waits out the consistency window and adopts the issue.
+#[tokio::test]
+async fn creates_that_succeed_but_answer_500_under_search_lag_make_no_duplicate() {
+    let world = World::start(SimConfig::default()).await;
+    world.sim.set_search_lag(std::time::Duration::from_secs(2));
+    world.sim.set_storm(Some((2, vec![Fault::ServerErrorAfterWork])));
+    let writer =
+        world.start_writer(world.config(&["--consistency-window", "3s", "--claim-recheck", "500ms"]));
+    let tickets: Vec<DesiredTicket> = (0..6)
+        .map(|i| desired(&format!("acme/lost-answer-{i}"), "payments", Lane::P2, "2026-12-27", 1))
+        .collect();
+    for d in &tickets {
+        world.publish(d).await;
+    }
+    for d in &tickets {
+        world.wait_applied(d).await;
+    }
+    for d in &tickets {
+        assert_one_issue(&world, d, "PAY", "High", "Payments");
+    }
+    let lost_answers = world
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.faulted && c.method == "POST" && c.path == "/rest/api/3/issue")
+        .count();
+    assert!(lost_answers > 0, "some creates were done but answered 500");
+    assert!(world.broker.dead_letters().await.is_empty());
+    assert_eq!(created_changes(&world).await.len(), tickets.len(), "one created change per ticket");
+    writer.stop().await;
+}
+
 #[tokio::test]
 async fn a_change_is_one_edit_a_resolution_one_transition_and_a_human_due_date_wins() {
     let world = World::start(SimConfig::default()).await;

@@ -136,6 +136,9 @@ pub enum Fault {
     Unauthorized,
     /// 403: the account lacks a permission.
     Forbidden,
+    /// The request is carried out, then answered with 500 as if the server failed on the way
+    /// back (a gateway timeout after the work): the client cannot tell whether it happened.
+    ServerErrorAfterWork,
 }
 
 /// Every request the simulator answered.
@@ -457,6 +460,10 @@ async fn api(
     let user = authenticated_user(&shared, &headers);
     let fault = next_fault(&shared);
     let (status, response_body, extra_headers) = match (fault, &user) {
+        (Some(Fault::ServerErrorAfterWork), Some(user)) => {
+            let _ = dispatch(&shared, &method, &path, &query, request_body.as_ref(), user);
+            fault_answer(Fault::ServerErrorAfterWork)
+        }
         (Some(fault), _) => fault_answer(fault),
         (None, None) => (
             401,
@@ -548,7 +555,9 @@ fn fault_answer(fault: Fault) -> (u16, Option<Value>, Headers) {
                 ("ratelimit-reason", "jira-burst-based".into()),
             ],
         ),
-        Fault::ServerError => (500, Some(model::error_body(&["Internal server error"], &[])), vec![]),
+        Fault::ServerError | Fault::ServerErrorAfterWork => {
+            (500, Some(model::error_body(&["Internal server error"], &[])), vec![])
+        }
         Fault::BadGateway => (502, None, vec![]),
         Fault::Unavailable { retry_after_secs } => (
             503,
