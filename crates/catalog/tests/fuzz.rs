@@ -4,7 +4,7 @@
 //! typed `CatalogError` that says what is wrong; a catalog that is accepted keeps its promises
 //! (every owner rule names a described team, no account has two owners) and answers any lookup.
 //!
-//! `PROPTEST_CASES=200000 cargo test -p catalog --test fuzz --release` runs the long form
+//! `PROPTEST_CASES=20000 cargo test -p catalog --test fuzz` runs a long form
 //! (docs/reliability.md records its time).
 
 use catalog::{Catalog, CatalogError};

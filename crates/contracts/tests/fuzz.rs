@@ -3,7 +3,7 @@
 //! could damage them. Reading never panics; a refusal is a typed `ContractError` that names the
 //! document and what is wrong; what is read round-trips.
 //!
-//! `PROPTEST_CASES=200000 cargo test -p contracts --test fuzz --release` runs the long form
+//! `PROPTEST_CASES=20000 cargo test -p contracts --test fuzz` runs a long form
 //! (docs/reliability.md records its time).
 
 use chrono::{NaiveDate, Utc};

@@ -5,7 +5,7 @@
 //! nothing panics; a refusal is `PolicyError::Malformed` with a reason (a dead letter in
 //! triage) or `PolicyError::Ignored`; what is read yields valid, sealed tickets, once.
 //!
-//! `PROPTEST_CASES=200000 cargo test -p health-policy --test fuzz --release` runs the long form
+//! `PROPTEST_CASES=20000 cargo test -p health-policy --test fuzz` runs a long form
 //! (docs/reliability.md records its time).
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! refusal says what is wrong (clap's message naming the flag, or the file's path); a secret
 //! never appears in an error or in `Debug` output.
 //!
-//! `PROPTEST_CASES=200000 cargo test -p service-kit --test fuzz --release` runs the long form
+//! `PROPTEST_CASES=20000 cargo test -p service-kit --test fuzz` runs a long form
 //! (docs/reliability.md records its time).
 
 use std::ffi::OsString;

@@ -5,7 +5,7 @@
 //! a `PolicyError` with a reason (a dead letter in triage); what is read yields valid, sealed
 //! tickets in a Snyk lane, once.
 //!
-//! `PROPTEST_CASES=200000 cargo test -p snyk-policy --test fuzz --release` runs the long form
+//! `PROPTEST_CASES=20000 cargo test -p snyk-policy --test fuzz` runs a long form
 //! (docs/reliability.md records its time).
 
 use std::sync::Arc;
