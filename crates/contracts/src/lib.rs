@@ -41,6 +41,8 @@ pub enum ContractError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{document} is invalid: {reason}")]
+    Invalid { document: &'static str, reason: String },
     #[error("{document} has schema version {found}, this build reads up to {supported}")]
     UnsupportedVersion { document: &'static str, found: u16, supported: u16 },
 }

@@ -52,6 +52,9 @@ impl PayloadKind {
     }
 }
 
+/// The years a `received_at` may fall in.
+pub const RECEIVED_YEARS: std::ops::RangeInclusive<i32> = 2000..=9999;
+
 /// An event as an intake received it.
 ///
 /// `dedup_id` is derived from the event's identity and version upstream (never from the time it
@@ -102,8 +105,18 @@ impl RawEvent {
         serde_json::to_vec(self).expect("a RawEvent always serialises")
     }
 
+    /// Reads a raw event, refusing one received at a time no intake could have stamped (policies
+    /// compute calendar days from it, which chrono cannot do at the ends of its range).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ContractError> {
-        crate::decode("raw event", bytes)
+        let event: RawEvent = crate::decode("raw event", bytes)?;
+        let year = chrono::Datelike::year(&event.received_at);
+        if !(RECEIVED_YEARS).contains(&year) {
+            return Err(ContractError::Invalid {
+                document: "raw event",
+                reason: format!("received_at {} is outside the years {RECEIVED_YEARS:?}", event.received_at),
+            });
+        }
+        Ok(event)
     }
 
     /// The subject this event is published on: `events.<source>.<kind>.<partition>`.

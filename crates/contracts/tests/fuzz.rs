@@ -342,6 +342,7 @@ fn check_refusal(error: &ContractError, document: &str) -> Result<(), TestCaseEr
             prop_assert!(said.contains("line") || said.contains("EOF"), "{said}");
         }
         ContractError::UnsupportedVersion { found, supported, .. } => prop_assert!(found > supported),
+        ContractError::Invalid { reason, .. } => prop_assert!(!reason.is_empty(), "{message}"),
     }
     Ok(())
 }

@@ -146,7 +146,7 @@ impl SnykPolicy {
             None => state.due = None,
             Some((lane, team)) => {
                 let zone = self.catalog.team(&team).time_zone;
-                let today = at.with_timezone(&zone).date_naive();
+                let today = local_day(at, zone);
                 let calendar = self.settings.calendar();
                 state.due = Some(match &state.due {
                     None => due::DueRecord::first(&calendar, lane, today),
@@ -156,6 +156,14 @@ impl SnykPolicy {
             }
         }
     }
+}
+
+/// The calendar day of `at` in `zone`. Checked: at the ends of chrono's range a zone's offset
+/// can push the local time out of it; the UTC day is the answer there.
+fn local_day(at: DateTime<Utc>, zone: chrono_tz::Tz) -> chrono::NaiveDate {
+    use chrono::{Offset, TimeZone};
+    let offset = zone.offset_from_utc_datetime(&at.naive_utc()).fix();
+    at.naive_utc().checked_add_offset(offset).map_or_else(|| at.date_naive(), |local| local.date())
 }
 
 impl Policy for SnykPolicy {

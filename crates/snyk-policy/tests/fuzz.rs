@@ -494,7 +494,10 @@ proptest! {
 fn a_snapshot_received_at_the_end_of_time_does_not_panic() {
     let mut event = serde_json::to_value(snapshot_events().remove(0)).unwrap();
     event["received_at"] = json!("+262142-12-31T23:59:59Z");
-    let raw = RawEvent::from_json(event.to_string().as_bytes()).expect("chrono reads years past 9999");
+    let refused = RawEvent::from_json(event.to_string().as_bytes()).expect_err("refused off the wire");
+    assert!(refused.to_string().contains("outside the years"), "{refused}");
+    // A producer in the same process could still build one: the policy must not panic either.
+    let raw: RawEvent = serde_json::from_value(event).expect("chrono reads years past 9999");
     let outcome = std::panic::catch_unwind(|| triage().apply(&raw, at(NOW)));
     assert!(outcome.is_ok(), "triage panicked on received_at {}", raw.received_at);
 }
@@ -539,13 +542,13 @@ fn refusals_say_what_is_wrong() {
 /// The same at the end of time for a group owned by a team east of UTC (media, in
 /// Pacific/Kiritimati, +14:00): the due date's "today" in the team's zone is past chrono's range.
 #[test]
-#[ignore = "bug: snyk_policy::SnykPolicy::update_due (src/lib.rs, `at.with_timezone(&zone).date_naive()`) \
-            panics (`Local time out of range for NaiveDateTime`) when received_at is chrono's last second \
-            and the owning team's zone is east of UTC"]
 fn a_snapshot_received_at_the_end_of_time_for_a_team_east_of_utc_does_not_panic() {
     let mut event = serde_json::to_value(snapshot_events().remove(1)).unwrap();
     event["received_at"] = json!("+262142-12-31T23:59:59Z");
-    let raw = RawEvent::from_json(event.to_string().as_bytes()).expect("chrono reads years past 9999");
+    let refused = RawEvent::from_json(event.to_string().as_bytes()).expect_err("refused off the wire");
+    assert!(refused.to_string().contains("outside the years"), "{refused}");
+    // A producer in the same process could still build one: the policy must not panic either.
+    let raw: RawEvent = serde_json::from_value(event).expect("chrono reads years past 9999");
     let outcome = std::panic::catch_unwind(|| triage().apply(&raw, at(NOW)));
     assert!(outcome.is_ok(), "triage panicked on received_at {}", raw.received_at);
 }
