@@ -37,7 +37,7 @@ pub struct TriageCapacity {
 /// `--snyk-issue-severities info,low,medium,high,critical`), built from the simulator's own
 /// REST rendering of the generated org.
 pub fn all_severity_snapshots(scale: &Scale) -> Result<Vec<RawEvent>, BenchError> {
-    let org = SimOrg::synthetic(world::ORG_ID, scale.projects, scale.findings);
+    let org = world::past_dated(SimOrg::synthetic(world::ORG_ID, scale.projects, scale.findings), Utc::now());
     let mut issues: std::collections::HashMap<&str, Vec<Issue>> = std::collections::HashMap::new();
     for issue in org.issues.iter().filter(|i| i.status == IssueStatus::Open) {
         let rendered = snyk_sim::render::issue(&org, issue);

@@ -17,6 +17,7 @@ pub mod report;
 pub mod services;
 pub mod world;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -128,15 +129,27 @@ pub async fn run(scale: Scale, service_binary: PathBuf) -> Result<Report, BenchE
     let large = pipeline.settle_complete(min_raw, 1, since, deadline).await?;
     let large_seconds = report::settled_seconds(&pipeline.sims, since);
     let large_peaks = pipeline.peaks();
+    let large_jira_calls = report::jira_calls_by_kind(&pipeline.sims.jira, 0);
+    let large_snyk_calls = report::snyk_calls_by_kind(&pipeline.sims.snyk, 0);
     tracing::info!(seconds = large_seconds, "Large sync settled.");
 
-    // 2. New events one at a time.
+    // 2. New events one at a time; waits (up to a minute after the last) for every ticket they make.
     let trickle_started = pipeline.trickle(scale.trickle, scale.trickle_every).await?;
     let before_trickle = large.counters;
-    let trickle = pipeline
-        .settle_complete(large.counters.raw + 1, 1, trickle_started, Instant::now() + scale.timeout)
-        .await?;
-    tracing::info!("New events settled.");
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    let trickle = loop {
+        let outcome = pipeline
+            .settle_complete(large.counters.raw + 1, 1, trickle_started, Instant::now() + scale.timeout)
+            .await?;
+        if outcome.latencies.to_jira_ms.len() >= scale.trickle || Instant::now() > wait_until {
+            break outcome;
+        }
+    };
+    let mut trickle_sources = BTreeMap::new();
+    for (group, _) in trickle.evidence.by_group.iter().filter(|(_, first)| **first >= trickle_started) {
+        *trickle_sources.entry(group.split('/').next().unwrap_or("").to_owned()).or_insert(0) += 1;
+    }
+    tracing::info!(?trickle_sources, "New events settled.");
 
     // 3. A no-change resync: the intakes restart (a full Snyk sync and a Health reconcile).
     let before_resync = trickle.counters;
@@ -150,6 +163,7 @@ pub async fn run(scale: Scale, service_binary: PathBuf) -> Result<Report, BenchE
         .await?;
     let resync = after_resync.minus(&before_resync);
     let jira_calls_by_kind = report::jira_calls_by_kind(&pipeline.sims.jira, before_resync.jira_calls);
+    let resync_snyk_calls = report::snyk_calls_by_kind(&pipeline.sims.snyk, before_resync.snyk_calls);
     let final_peaks = pipeline.peaks();
     let dead_letters = bus::dead_letter::list(&pipeline.js).await.step("listing dead letters")?.len();
     let health_raw: Vec<measure::StoredRaw> = large
@@ -169,6 +183,7 @@ pub async fn run(scale: Scale, service_binary: PathBuf) -> Result<Report, BenchE
     let replay = capacity::replay(&scale, &templates).await?;
 
     Ok(Report {
+        trickle_expected: scale.trickle,
         scale,
         large_seconds,
         large_counters: large.counters,
@@ -176,10 +191,14 @@ pub async fn run(scale: Scale, service_binary: PathBuf) -> Result<Report, BenchE
         large_latencies: large.latencies,
         large_tickets: large.tickets,
         large_peaks,
+        large_jira_calls,
+        large_snyk_calls,
+        trickle_sources,
         trickle_counters: trickle.counters.minus(&before_trickle),
         trickle_latencies: trickle.latencies,
         resync,
         resync_jira_calls: jira_calls_by_kind,
+        resync_snyk_calls,
         final_peaks,
         dead_letters,
         capacity,

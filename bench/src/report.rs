@@ -20,10 +20,16 @@ pub struct Report {
     pub large_latencies: Latencies,
     pub large_tickets: usize,
     pub large_peaks: BTreeMap<String, f64>,
+    pub large_jira_calls: BTreeMap<String, usize>,
+    pub large_snyk_calls: BTreeMap<String, usize>,
+    /// New tickets expected from the events sent one at a time, and those made per source.
+    pub trickle_expected: usize,
+    pub trickle_sources: BTreeMap<String, usize>,
     pub trickle_counters: Counters,
     pub trickle_latencies: Latencies,
     pub resync: Counters,
     pub resync_jira_calls: BTreeMap<String, usize>,
+    pub resync_snyk_calls: BTreeMap<String, usize>,
     pub final_peaks: BTreeMap<String, f64>,
     pub dead_letters: usize,
     pub capacity: TriageCapacity,
@@ -36,6 +42,28 @@ pub fn settled_seconds(sims: &Simulators, since: DateTime<Utc>) -> f64 {
     let last_message = measure::first_messages(&sims.slack).into_values().max();
     let last = last_ticket.into_iter().chain(last_message).max().unwrap_or(since);
     (last - since).num_milliseconds() as f64 / 1e3
+}
+
+/// Snyk calls after the first `skip`, by path shape and the query parameters that tell a full
+/// listing from an incremental pull (`updated_after`) or a one-project refresh.
+pub fn snyk_calls_by_kind(snyk: &snyk_sim::SnykSim, skip: usize) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    for call in snyk.requests().into_iter().skip(skip) {
+        let what = if call.path.ends_with("/issues") {
+            "issues"
+        } else {
+            call.path.rsplit('/').next().unwrap_or("")
+        };
+        let what = if call.path.contains("/projects/") { "project" } else { what };
+        let mut kind = format!("{} {what}", call.method);
+        for param in ["updated_after", "scan_item.id", "ids", "starting_after"] {
+            if call.params.iter().any(|(name, _)| name == param) {
+                kind.push_str(&format!(" {param}"));
+            }
+        }
+        *kinds.entry(kind).or_insert(0) += 1;
+    }
+    kinds
 }
 
 /// JIRA calls after the first `skip`, by method and path shape (keys and ids as `{}`).
@@ -66,7 +94,10 @@ impl Report {
         check(self.large_tickets > 0, "the large sync created no ticket");
         check(self.large_latencies.missing_tickets == 0, "a group of the large sync has no ticket");
         check(self.large_latencies.missing_messages == 0, "a ticket of the large sync has no message");
-        check(!self.trickle_latencies.to_jira_ms.is_empty(), "no new event made a ticket");
+        check(
+            self.trickle_latencies.to_jira_ms.len() == self.trickle_expected,
+            "a new event made no ticket within the wait",
+        );
         check(self.trickle_latencies.missing_tickets == 0, "a new event's group has no ticket");
         check(self.trickle_latencies.missing_messages == 0, "a new event's ticket has no message");
         check(
@@ -136,13 +167,20 @@ impl fmt::Display for Report {
             ms(&l.to_slack_ms, 0.99)
         )?;
         let tickets = self.large_tickets.max(1) as f64;
-        writeln!(f, "| JIRA calls | {} ({:.2} per ticket) |", c.jira_calls, c.jira_calls as f64 / tickets)?;
         writeln!(
             f,
-            "| Snyk calls | {} ({:.3} per ticket, {:.3} per Snyk ticket) |",
+            "| JIRA calls | {} ({:.2} per ticket): {:?} |",
+            c.jira_calls,
+            c.jira_calls as f64 / tickets,
+            self.large_jira_calls
+        )?;
+        writeln!(
+            f,
+            "| Snyk calls | {} ({:.3} per ticket, {:.3} per Snyk ticket): {:?} |",
             c.snyk_calls,
             c.snyk_calls as f64 / tickets,
-            c.snyk_calls as f64 / self.snyk_groups().max(1) as f64
+            c.snyk_calls as f64 / self.snyk_groups().max(1) as f64,
+            self.large_snyk_calls
         )?;
         writeln!(f, "| AWS Health calls | {} |", c.health_calls)?;
         writeln!(f, "| dead letters (whole run) | {} |", self.dead_letters)?;
@@ -154,7 +192,13 @@ impl fmt::Display for Report {
             s.trickle, s.trickle_every
         )?;
         writeln!(f, "| what | result |\n|---|---|")?;
-        writeln!(f, "| new tickets | {} |", t.to_jira_ms.len())?;
+        writeln!(
+            f,
+            "| new tickets | {} of {} expected, by source {:?} |",
+            t.to_jira_ms.len(),
+            self.trickle_expected,
+            self.trickle_sources
+        )?;
         writeln!(
             f,
             "| raw event → JIRA create, p50 / p99 / max | {} / {} / {} |",
@@ -182,7 +226,7 @@ impl fmt::Display for Report {
             "\nNo-change resync (ingest-snyk and ingest-health restarted: a full Snyk sync, a Health reconcile)"
         )?;
         writeln!(f, "| what | result |\n|---|---|")?;
-        writeln!(f, "| Snyk calls | {} |", r.snyk_calls)?;
+        writeln!(f, "| Snyk calls | {} {:?} |", r.snyk_calls, self.resync_snyk_calls)?;
         writeln!(f, "| AWS Health calls | {} |", r.health_calls)?;
         writeln!(f, "| raw events published | {} |", r.raw)?;
         writeln!(f, "| desired tickets published | {} |", r.desired)?;

@@ -66,7 +66,7 @@ impl Wiring {
                 "--snyk-reconcile-interval",
                 "1h",
                 "--snyk-poll-interval",
-                "1s",
+                "5s",
             ]),
             INGEST_HEALTH => {
                 add(&["--health-api-endpoint-url", &self.health_url, "--health-api-interval", "1s"])

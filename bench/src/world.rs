@@ -99,6 +99,17 @@ pub fn health_events(count: usize, now: DateTime<Utc>) -> Vec<SimEvent> {
     (0..count).map(|n| health_event("bench", n, now, now - Duration::hours(2))).collect()
 }
 
+/// `SimOrg::synthetic` dates issue n at n hours after 2026-06-01, so most of a large org's
+/// findings are "updated" in the future and every incremental pull (`updated_after`) would list
+/// them again. Real findings are updated in the past: they are dated a month back here.
+pub fn past_dated(mut org: SimOrg, now: DateTime<Utc>) -> SimOrg {
+    for issue in &mut org.issues {
+        issue.created_at = issue.created_at.min(now - Duration::days(31));
+        issue.updated_at = issue.updated_at.min(now - Duration::days(30));
+    }
+    org
+}
+
 /// The four simulators with the generated org and events; JIRA answers after `jira_latency`.
 pub struct Simulators {
     pub jira: JiraSim,
@@ -117,7 +128,7 @@ impl Simulators {
         for (id, name) in CHANNELS {
             slack.add_channel(id, name, true);
         }
-        let org = SimOrg::synthetic(ORG_ID, scale.projects, scale.findings);
+        let org = past_dated(SimOrg::synthetic(ORG_ID, scale.projects, scale.findings), now);
         let snyk = SnykSim::start_with(SNYK_TOKEN, vec![org]).await.step("starting the Snyk simulator")?;
         // Kept response bodies would hold every page served: gigabytes for a large org.
         snyk.record_responses(false);
