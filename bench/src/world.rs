@@ -72,7 +72,7 @@ pub fn health_event(label: &str, n: usize, now: DateTime<Utc>, updated: DateTime
     let (service, code, what) = NOTICES[n % NOTICES.len()];
     let account = [PLATFORM_ACCOUNT, DATA_ACCOUNT, UNKNOWN_ACCOUNT][n % 3];
     let resource = match service {
-        "EC2" if n % 2 == 0 => format!("i-0pay{n:012x}"),
+        "EC2" if n.is_multiple_of(2) => format!("i-0pay{n:012x}"),
         "EC2" => format!("i-0web{n:012x}"),
         "RDS" => format!("db-{label}-{n}"),
         _ => format!("cache-{label}-{n}"),
