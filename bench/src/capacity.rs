@@ -37,9 +37,14 @@ pub struct TriageCapacity {
 /// `--snyk-issue-severities info,low,medium,high,critical`), built from the simulator's own
 /// REST rendering of the generated org.
 pub fn all_severity_snapshots(scale: &Scale) -> Result<Vec<RawEvent>, BenchError> {
+    snapshots(scale, |_| true)
+}
+
+/// Snapshots of every project with its open findings of the severities `wanted` keeps.
+pub fn snapshots(scale: &Scale, wanted: impl Fn(&str) -> bool) -> Result<Vec<RawEvent>, BenchError> {
     let org = world::past_dated(SimOrg::synthetic(world::ORG_ID, scale.projects, scale.findings), Utc::now());
     let mut issues: std::collections::HashMap<&str, Vec<Issue>> = std::collections::HashMap::new();
-    for issue in org.issues.iter().filter(|i| i.status == IssueStatus::Open) {
+    for issue in org.issues.iter().filter(|i| i.status == IssueStatus::Open && wanted(&i.severity)) {
         let rendered = snyk_sim::render::issue(&org, issue);
         let parsed: Issue = serde_json::from_value(rendered).step("reading a rendered Snyk issue")?;
         issues.entry(issue.project_id.as_str()).or_default().push(parsed);
