@@ -2,7 +2,6 @@
 //! replay of many raw events through `triage::Triage` with a new durable consumer (what
 //! `infra-tickets replay` does).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use snyk_sim::{IssueStatus, SimOrg};
 use tokio_util::sync::CancellationToken;
 
 use crate::measure::{self, StoredRaw};
-use crate::services::{self, ServiceProcess};
+use crate::services::{self, ServiceCommand, ServiceProcess};
 use crate::{BenchError, Scale, StepExt, world};
 
 /// The triage service draining a backlog.
@@ -82,7 +81,7 @@ async fn publish_events(
 /// fresh server, then starts the triage service and times it until its consumer is drained.
 pub async fn triage_capacity(
     scale: &Scale,
-    binary: &Path,
+    command: &ServiceCommand,
     health_raw: &[StoredRaw],
 ) -> Result<TriageCapacity, BenchError> {
     let nats = NatsServer::start().step("starting nats-server")?;
@@ -115,7 +114,7 @@ pub async fn triage_capacity(
         &catalog.to_string_lossy(),
     ]
     .map(str::to_owned);
-    let mut process = ServiceProcess::spawn(binary, services::TRIAGE, &flags, workdir.path())?;
+    let mut process = ServiceProcess::spawn(command, services::TRIAGE, &flags, workdir.path())?;
     let deadline = Instant::now() + scale.timeout;
     let mut started: Option<Instant> = None;
     let finished = loop {

@@ -11,6 +11,7 @@
 //! 5. **Replay** of many raw events through `triage::Triage` with a new durable consumer.
 
 pub mod capacity;
+pub mod dispatch;
 pub mod measure;
 pub mod pipeline;
 pub mod report;
@@ -18,7 +19,6 @@ pub mod services;
 pub mod world;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use report::Report;
@@ -115,9 +115,9 @@ pub async fn connect(url: &str) -> Result<async_nats::jetstream::Context, BenchE
     Ok(js)
 }
 
-/// Runs every phase; `service_binary` is the `pipeline-service` executable.
-pub async fn run(scale: Scale, service_binary: PathBuf) -> Result<Report, BenchError> {
-    let mut pipeline = pipeline::Pipeline::start(&scale, &service_binary).await?;
+/// Runs every phase, starting each service process with `services`.
+pub async fn run(scale: Scale, services: services::ServiceCommand) -> Result<Report, BenchError> {
+    let mut pipeline = pipeline::Pipeline::start(&scale, &services).await?;
     tracing::info!(logs = %pipeline.logs().display(), "Services log here.");
 
     // 1. The large sync.
@@ -176,7 +176,7 @@ pub async fn run(scale: Scale, service_binary: PathBuf) -> Result<Report, BenchE
     tracing::info!("Resync measured; the triage capacity next.");
 
     // 4. Triage on its own, every finding.
-    let capacity = capacity::triage_capacity(&scale, &service_binary, &health_raw).await?;
+    let capacity = capacity::triage_capacity(&scale, &services, &health_raw).await?;
     tracing::info!(seconds = capacity.seconds, "Triage capacity measured; the replay next.");
 
     // 5. The replay.

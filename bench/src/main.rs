@@ -1,10 +1,13 @@
 //! `cargo run --release -p pipeline-bench -- [--short]`: the whole pipeline against the
 //! simulators with a generated org; prints the tables of docs/benchmarks.md ("Whole pipeline").
+//! `pipeline-bench service <name> [FLAGS]` runs one service (the benchmark starts each service
+//! process that way).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use pipeline_bench::services::ServiceCommand;
 
 /// The end-to-end benchmark.
 #[derive(Debug, Parser)]
@@ -14,33 +17,29 @@ struct Args {
     /// Health events.
     #[arg(long, env = "BENCH_SHORT")]
     short: bool,
-    /// The `pipeline-service` executable; by default the one next to this binary.
+    /// A `pipeline-service` executable to start the services with; by default this binary.
     #[arg(long, env = "BENCH_SERVICE_BINARY")]
     service_binary: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let mut argv = std::env::args_os().skip(1).peekable();
+    if argv.peek().is_some_and(|first| first == "service") {
+        pipeline_bench::dispatch::run_service(argv.skip(1).collect()).await?;
+        return Ok(());
+    }
     let args = Args::parse();
-    tracing_subscriber_init();
-    let binary = match args.service_binary {
-        Some(path) => path,
-        None => std::env::current_exe()?.with_file_name("pipeline-service"),
+    // Progress lines (`RUST_LOG` to change).
+    service_kit::telemetry::init_for_tests();
+    let services = match args.service_binary {
+        Some(path) => ServiceCommand::binary(path),
+        None => ServiceCommand::bench(std::env::current_exe().context("locating this binary")?),
     };
-    anyhow::ensure!(
-        binary.exists(),
-        "{} is missing: build it first (cargo build [--release] -p pipeline-bench --bins)",
-        binary.display()
-    );
     let scale = if args.short { pipeline_bench::Scale::short() } else { pipeline_bench::Scale::full() };
-    let report = pipeline_bench::run(scale, binary).await.context("the benchmark failed")?;
+    let report = pipeline_bench::run(scale, services).await.context("the benchmark failed")?;
     println!("{report}");
     let problems = report.problems();
     anyhow::ensure!(problems.is_empty(), "the numbers are not sane: {problems:?}");
     Ok(())
-}
-
-/// Progress lines on stderr (`RUST_LOG` to change).
-fn tracing_subscriber_init() {
-    service_kit::telemetry::init_for_tests();
 }

@@ -2,7 +2,7 @@
 //! services as processes. The large sync, new events one at a time, and a no-change resync.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use local_nats::NatsServer;
 
 use crate::measure::{self, FirstEvidence, Latencies, StoredRaw};
-use crate::services::{self, ServiceProcess, Wiring};
+use crate::services::{self, ServiceCommand, ServiceProcess, Wiring};
 use crate::world::{self, Simulators};
 use crate::{BenchError, Scale, StepExt};
 
@@ -49,7 +49,7 @@ pub struct Pipeline {
     pub js: jetstream::Context,
     pub sims: Simulators,
     wiring: Wiring,
-    binary: PathBuf,
+    command: ServiceCommand,
     workdir: tempfile::TempDir,
     services: BTreeMap<&'static str, ServiceProcess>,
     /// Peak resident memory of stopped service processes (a restarted service keeps the larger).
@@ -58,7 +58,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts NATS and the simulators; the services start with [`Pipeline::start_services`].
-    pub async fn start(scale: &Scale, binary: &Path) -> Result<Pipeline, BenchError> {
+    pub async fn start(scale: &Scale, command: &ServiceCommand) -> Result<Pipeline, BenchError> {
         let nats = NatsServer::start().step("starting nats-server")?;
         let js = crate::connect(nats.url()).await?;
         let workdir = tempfile::tempdir().step("creating the work directory")?;
@@ -71,7 +71,7 @@ impl Pipeline {
             js,
             sims,
             wiring,
-            binary: binary.to_owned(),
+            command: command.clone(),
             workdir,
             services: BTreeMap::new(),
             stopped_peaks: BTreeMap::new(),
@@ -92,7 +92,7 @@ impl Pipeline {
 
     fn start_service(&mut self, name: &'static str) -> Result<(), BenchError> {
         let flags = self.wiring.flags(name);
-        let process = ServiceProcess::spawn(&self.binary, name, &flags, self.workdir.path())?;
+        let process = ServiceProcess::spawn(&self.command, name, &flags, self.workdir.path())?;
         self.services.insert(name, process);
         Ok(())
     }

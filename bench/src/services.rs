@@ -95,6 +95,25 @@ impl Wiring {
     }
 }
 
+/// How to start a service process: `program [leading…] <name> <flags>`.
+#[derive(Debug, Clone)]
+pub struct ServiceCommand {
+    pub program: PathBuf,
+    pub leading: Vec<String>,
+}
+
+impl ServiceCommand {
+    /// The `pipeline-service` binary.
+    pub fn binary(program: impl Into<PathBuf>) -> Self {
+        ServiceCommand { program: program.into(), leading: Vec::new() }
+    }
+
+    /// A `pipeline-bench` binary, which runs a service when its first argument is `service`.
+    pub fn bench(program: impl Into<PathBuf>) -> Self {
+        ServiceCommand { program: program.into(), leading: vec!["service".into()] }
+    }
+}
+
 /// One running service process; killed if dropped without [`ServiceProcess::stop`].
 pub struct ServiceProcess {
     pub name: &'static str,
@@ -103,9 +122,9 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts `binary <flags>` with its output in `<logs>/<name>.log`.
+    /// Starts the service with `flags` and its output in `<logs>/<name>.log`.
     pub fn spawn(
-        binary: &Path,
+        command: &ServiceCommand,
         name: &'static str,
         flags: &[String],
         logs: &Path,
@@ -115,7 +134,8 @@ impl ServiceProcess {
             .append(true)
             .open(logs.join(format!("{name}.log")))
             .step("opening a service log")?;
-        let child = tokio::process::Command::new(binary)
+        let child = tokio::process::Command::new(&command.program)
+            .args(&command.leading)
             .args(flags)
             // ingest-health's AWS SDK takes the standard credential chain; the simulator accepts any.
             .env("AWS_ACCESS_KEY_ID", "bench")
@@ -128,7 +148,7 @@ impl ServiceProcess {
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| BenchError::Step {
-                step: "starting a service process (is the pipeline-service binary built?)",
+                step: "starting a service process",
                 source: Box::new(source),
             })?;
         let pid = child.id().ok_or_else(|| BenchError::Check(format!("{name} exited at once")))?;

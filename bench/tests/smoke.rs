@@ -4,9 +4,9 @@
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_benchmark_completes_with_sane_numbers() {
     service_kit::telemetry::init_for_tests();
-    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_pipeline-service"));
+    let services = pipeline_bench::services::ServiceCommand::binary(env!("CARGO_BIN_EXE_pipeline-service"));
     let scale = pipeline_bench::Scale::short();
-    let report = pipeline_bench::run(scale.clone(), binary).await.expect("the short benchmark runs");
+    let report = pipeline_bench::run(scale.clone(), services).await.expect("the short benchmark runs");
     println!("{report}");
     assert_eq!(report.problems(), Vec::<String>::new());
     // Every Health event and every project with a critical finding made exactly one ticket.
