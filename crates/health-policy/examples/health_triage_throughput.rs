@@ -2,7 +2,7 @@
 //! entities across two teams, each sent three times (first notice, a reminder with the same
 //! content, a re-notification with a moved window), plus text-dated Lambda notices.
 //!
-//! `cargo run -p health-policy --release --example triage_throughput`
+//! `cargo run -p health-policy --release --example health_triage_throughput`
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! desired ticket), for an org of many projects and issues.
 //!
 //! ```text
-//! cargo run -p snyk-policy --release --example triage_throughput -- [PROJECTS] [ISSUES]
+//! cargo run -p snyk-policy --release --example snyk_triage_throughput -- [PROJECTS] [ISSUES]
 //! ```
 
 use std::sync::Arc;
