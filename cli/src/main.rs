@@ -1,6 +1,11 @@
 use clap::{Parser, Subcommand};
 use service_kit::NatsArgs;
 
+/// glibc's allocator serialises the tokio workers on its arena lock under this workload
+/// (measured in docs/benchmarks.md); mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// infra-tickets: one JIRA ticket per unit of work, from AWS Health and Snyk.
 #[derive(Debug, Parser)]
 #[command(name = "infra-tickets", version, about)]

@@ -1,3 +1,8 @@
+/// glibc's allocator serialises the tokio workers on its arena lock under this workload
+/// (measured in docs/benchmarks.md); mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config: ingest_snyk::Config = service_kit::config::parse();

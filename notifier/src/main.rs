@@ -1,5 +1,10 @@
 #![forbid(unsafe_code)]
 
+/// glibc's allocator serialises the tokio workers on its arena lock under this workload
+/// (measured in docs/benchmarks.md); mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config: notifier::Config = service_kit::config::parse();
