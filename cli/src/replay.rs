@@ -218,24 +218,12 @@ pub async fn diff(args: ReplayArgs) -> anyhow::Result<Vec<TicketDiff>> {
 
 /// The latest desired ticket per group token.
 async fn current_desired(js: &jetstream::Context) -> anyhow::Result<BTreeMap<String, DesiredTicket>> {
-    let mut stream = js.get_stream(topology::DESIRED_TICKETS).await?;
-    let state = stream.info().await?.state.clone();
-    let mut tickets = BTreeMap::new();
-    if state.messages == 0 {
-        return Ok(tickets);
-    }
-    for sequence in state.first_sequence..=state.last_sequence {
-        match stream.get_raw_message(sequence).await {
-            Ok(message) => {
-                if let Ok(ticket) = DesiredTicket::from_json(&message.payload) {
-                    tickets.insert(ticket.group_key.token(), ticket);
-                }
-            }
-            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(tickets)
+    let messages = bus::topology::stored_messages(js, topology::DESIRED_TICKETS).await?;
+    Ok(messages
+        .iter()
+        .filter_map(|message| DesiredTicket::from_json(&message.payload).ok())
+        .map(|ticket| (ticket.group_key.token(), ticket))
+        .collect())
 }
 
 /// What changes between the current desired ticket and the replayed one.

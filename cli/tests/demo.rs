@@ -109,17 +109,13 @@ async fn the_demo_prints_the_expected_board_and_messages() {
 
 /// The trace ids carried by a stream's messages.
 async fn trace_ids(js: &async_nats::jetstream::Context, stream: &str) -> Vec<String> {
-    let mut stream = js.get_stream(stream).await.unwrap();
-    let state = stream.info().await.unwrap().state.clone();
-    let mut ids = Vec::new();
-    for sequence in state.first_sequence..=state.last_sequence {
-        if let Ok(message) = stream.get_raw_message(sequence).await {
-            ids.push(
-                bus::trace::trace_id_of(Some(&message.headers)).expect("every message carries a traceparent"),
-            );
-        }
-    }
-    ids
+    let messages = bus::topology::stored_messages(js, stream).await.unwrap();
+    messages
+        .iter()
+        .map(|message| {
+            bus::trace::trace_id_of(Some(&message.headers)).expect("every message carries a traceparent")
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -75,20 +75,8 @@ impl TestBroker {
 
     /// The payloads currently stored in a stream, oldest first.
     pub async fn stream_payloads(&self, name: &str) -> Vec<bytes::Bytes> {
-        let mut stream = self.js.get_stream(name).await.expect("stream");
-        let state = stream.info().await.expect("stream info").state.clone();
-        let mut payloads = Vec::new();
-        if state.messages == 0 {
-            return payloads;
-        }
-        for sequence in state.first_sequence..=state.last_sequence {
-            match stream.get_raw_message(sequence).await {
-                Ok(message) => payloads.push(message.payload),
-                Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {}
-                Err(e) => panic!("reading {name} #{sequence}: {e}"),
-            }
-        }
-        payloads
+        let messages = topology::stored_messages(&self.js, name).await.expect("read the stream");
+        messages.into_iter().map(|message| message.payload).collect()
     }
 
     /// Waits until the durable consumer has nothing pending or in flight.

@@ -91,15 +91,8 @@ async fn setup() -> Setup {
 }
 
 async fn desired(js: &async_nats::jetstream::Context) -> Vec<DesiredTicket> {
-    let mut stream = js.get_stream(topology::DESIRED_TICKETS).await.unwrap();
-    let state = stream.info().await.unwrap().state.clone();
-    let mut tickets = Vec::new();
-    for seq in state.first_sequence..=state.last_sequence {
-        if let Ok(m) = stream.get_raw_message(seq).await {
-            tickets.push(DesiredTicket::from_json(&m.payload).unwrap());
-        }
-    }
-    tickets
+    let messages = topology::stored_messages(js, topology::DESIRED_TICKETS).await.unwrap();
+    messages.iter().map(|m| DesiredTicket::from_json(&m.payload).unwrap()).collect()
 }
 
 #[tokio::test]

@@ -144,21 +144,8 @@ fn stream_error(what: &str, source: impl std::error::Error + Send + Sync + 'stat
 
 /// Every stored dead letter, oldest first.
 pub async fn list(js: &jetstream::Context) -> Result<Vec<DeadLetter>, BusError> {
-    let mut stream = js.get_stream(DEAD_LETTERS).await.map_err(|e| stream_error("open", e))?;
-    let info = stream.info().await.map_err(|e| stream_error("info", e))?;
-    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
-    let mut letters = Vec::new();
-    if info.state.messages == 0 {
-        return Ok(letters);
-    }
-    for sequence in first..=last {
-        match stream.get_raw_message(sequence).await {
-            Ok(message) => letters.push(DeadLetter::from_stream_message(message)),
-            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => continue,
-            Err(e) => return Err(stream_error("read", e)),
-        }
-    }
-    Ok(letters)
+    let messages = crate::topology::stored_messages(js, DEAD_LETTERS).await?;
+    Ok(messages.into_iter().map(DeadLetter::from_stream_message).collect())
 }
 
 /// One dead letter by its sequence.

@@ -218,3 +218,29 @@ pub async fn pull_consumer(js: &jetstream::Context, name: &str) -> Result<consum
         source: Box::new(source),
     })
 }
+
+/// Every message currently stored in `stream`, oldest first (sequences deleted or aged out in
+/// between are skipped). For inspection and tools: it reads one message per request.
+pub async fn stored_messages(
+    js: &jetstream::Context,
+    stream: &str,
+) -> Result<Vec<jetstream::message::StreamMessage>, BusError> {
+    let error = |what: &str, source: async_nats::Error| BusError::Topology {
+        what: format!("stream {stream}: {what}"),
+        source,
+    };
+    let mut handle = js.get_stream(stream).await.map_err(|e| error("open", Box::new(e)))?;
+    let state = handle.info().await.map_err(|e| error("info", Box::new(e)))?.state.clone();
+    let mut messages = Vec::new();
+    if state.messages == 0 {
+        return Ok(messages);
+    }
+    for sequence in state.first_sequence..=state.last_sequence {
+        match handle.get_raw_message(sequence).await {
+            Ok(message) => messages.push(message),
+            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {}
+            Err(e) => return Err(error("read", Box::new(e))),
+        }
+    }
+    Ok(messages)
+}
