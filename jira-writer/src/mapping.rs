@@ -390,6 +390,7 @@ mod tests {
                 headline: "Fix these.".into(),
                 notes: vec!["Internet-facing".into()],
                 items: vec![],
+                progress: None,
             },
             due: Some(DueDate {
                 date: NaiveDate::from_ymd_opt(2026, 12, 11).unwrap(),

@@ -653,6 +653,7 @@ impl Writer {
             lane: desired.lane,
             due_date: desired.due.as_ref().map(|d| d.date),
             summary: mapping::truncate_chars(&desired.summary, mapping::MAX_SUMMARY),
+            progress: desired.body.progress.clone(),
             reason,
             content_hash: desired.content_hash.clone(),
             upstream_version,

@@ -109,6 +109,7 @@ mod tests {
             lane: Lane::P2,
             due_date: None,
             summary: "s".into(),
+            progress: None,
             reason: "r".into(),
             content_hash: "h".into(),
             upstream_version: 3,

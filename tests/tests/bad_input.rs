@@ -489,6 +489,7 @@ fn change(kind: ChangeKind) -> TicketChange {
         lane: Lane::Maintenance,
         due_date: None,
         summary: "Bad input".into(),
+        progress: None,
         reason: "A test.".into(),
         content_hash: "hash".into(),
         upstream_version: 1,

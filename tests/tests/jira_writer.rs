@@ -200,6 +200,7 @@ fn desired(name: &str, team: &str, lane: Lane, due: &str, version: u64) -> Desir
                 status: Some("open".into()),
                 facts: vec![("CVE".into(), "CVE-2020-8203".into())],
             }],
+            progress: None,
         },
         due: Some(DueDate {
             date: due.parse().unwrap(),

@@ -206,6 +206,7 @@ fn change(
         lane: Lane::Maintenance,
         due_date: Some(day(30)),
         summary: format!("EC2 instance retirement {issue_key}"),
+        progress: None,
         reason: "AWS Health scheduled the retirement of i-0a1b2c3d in eu-west-1.".into(),
         content_hash: format!("hash-{version}"),
         upstream_version: version,

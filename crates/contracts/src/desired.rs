@@ -174,6 +174,31 @@ pub struct TicketBody {
     pub notes: Vec<String>,
     #[serde(default)]
     pub items: Vec<TicketItem>,
+    /// How much of the work is left, when the source can count it ("3 of 5 resources still
+    /// pending", "2 critical findings left"); shown in the ticket and in the Slack reminders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// How much of a ticket's work remains: `remaining` of `total` `unit`s still `pending`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Progress {
+    pub remaining: u32,
+    pub total: u32,
+    /// What is counted, plural (`resources`, `critical findings`).
+    pub unit: String,
+}
+
+impl Progress {
+    /// "3 of 5 resources still pending", or "2 critical findings left" when nothing is resolved
+    /// yet (the total says nothing new then).
+    pub fn describe(&self) -> String {
+        if self.remaining == self.total {
+            format!("{} {} left", self.remaining, self.unit)
+        } else {
+            format!("{} of {} {} still pending", self.remaining, self.total, self.unit)
+        }
+    }
 }
 
 /// A link to the source upstream, filed in JIRA as a remote link with `global_id`.

@@ -23,7 +23,8 @@ pub mod subjects;
 pub mod ticket_change;
 
 pub use desired::{
-    DesiredTicket, DueDate, DueDateSource, GroupKey, Lane, TicketBody, TicketItem, TicketState, UpstreamLink,
+    DesiredTicket, DueDate, DueDateSource, GroupKey, Lane, Progress, TicketBody, TicketItem, TicketState,
+    UpstreamLink,
 };
 pub use raw::{PayloadKind, RawEvent, Source};
 pub use ticket_change::{ChangeKind, TicketChange};

@@ -48,6 +48,9 @@ pub struct TicketChange {
     #[serde(default)]
     pub due_date: Option<NaiveDate>,
     pub summary: String,
+    /// How much of the work remains, copied from the desired ticket's body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<crate::Progress>,
     /// Why the ticket was filed, in one sentence, for the message.
     #[serde(default)]
     pub reason: String,

@@ -59,6 +59,7 @@ fn desired_ticket() -> DesiredTicket {
                 status: Some("open".into()),
                 facts: vec![("Package".into(), "libxml2@2.9.14".into()), ("CVE".into(), "CVE-2099-1".into())],
             }],
+            progress: Some(contracts::Progress { remaining: 1, total: 1, unit: "critical findings".into() }),
         },
         due: Some(DueDate {
             date: NaiveDate::from_ymd_opt(2026, 12, 13).unwrap(),
@@ -97,6 +98,7 @@ fn ticket_change() -> TicketChange {
         lane: Lane::Maintenance,
         due_date: NaiveDate::from_ymd_opt(2027, 2, 9),
         summary: "AWS EC2 scheduled reboot in eu-west-1".into(),
+        progress: None,
         reason: "AWS scheduled a reboot of i-0abc.".into(),
         content_hash: "ab".repeat(32),
         upstream_version: 3,

@@ -306,7 +306,7 @@ impl HealthPolicy {
             team: team.to_owned(),
             lane: Lane::Maintenance,
             summary: summary(facts, &state.account),
-            body: TicketBody { headline, notes, items },
+            body: TicketBody { headline, notes, items, progress: None },
             due,
             state: if resolution.is_some() { TicketState::Resolved } else { TicketState::Open },
             labels: vec!["aws-health".into(), format!("aws-health-{}", label_token(&facts.service))],
