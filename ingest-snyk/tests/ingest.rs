@@ -151,7 +151,7 @@ async fn a_full_sync_publishes_one_snapshot_per_project_and_then_only_changes() 
 
 #[tokio::test]
 async fn requests_follow_the_spec_and_survive_429_and_5xx() {
-    let spec = snyk_sim::contract::Spec::load_default().expect("the Snyk OpenAPI spec (shared/specs)");
+    let spec = snyk_sim::contract::Spec::load_default().expect("the Snyk contract description");
     let s = setup(&[]).await;
     s.sim.inject(Some("/issues"), Fault::TooManyRequests { retry_after: Some(1) });
     s.sim.inject(Some("/projects"), Fault::ServerError(503));

@@ -166,7 +166,7 @@ impl World {
 
     /// Every request the writer sent and every answer the simulator gave, against the spec.
     fn assert_contract(&self) {
-        let spec = Spec::load_default().expect("the official JIRA spec");
+        let spec = Spec::load_default().expect("the JIRA contract description");
         let calls = self.sim.calls();
         assert!(!calls.is_empty(), "no JIRA calls to check");
         let violations = spec.check_calls(&calls);

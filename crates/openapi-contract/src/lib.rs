@@ -1,4 +1,6 @@
-//! What the simulators' contract checks share: reading an official OpenAPI 3.0 spec, walking its
+//! What the simulators' contract checks share: reading a contract description (our own record of
+//! the operations, parameters and schemas we use, in OpenAPI 3.0 layout, kept in the repository and
+//! compared with the official spec by `scripts/contract`) or an official OpenAPI 3.0 spec, walking its
 //! operations, following local `$ref`s, finding the operation that serves a request path, and
 //! validating JSON against a schema with `$ref`s resolved into `#/components` (JSON Schema draft 4,
 //! the dialect OpenAPI 3.0 builds on), compiled validators cached per schema.
@@ -8,7 +10,7 @@
 //! (JIRA writes times that are not RFC 3339), and what a call record looks like.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -16,48 +18,55 @@ use serde_json::{Value, json};
 /// How often a `$ref` may lead to another `$ref` before resolution stops where it is.
 const MAX_REF_HOPS: usize = 8;
 
-/// Which spec file a simulator checks against, and how errors name it.
+/// Which contract a simulator checks against, and how errors name it.
 #[derive(Debug, Clone, Copy)]
 pub struct SpecFile {
-    /// How errors name the spec ("Snyk OpenAPI spec").
+    /// How errors name the contract ("Snyk contract description").
     pub title: &'static str,
-    /// The environment variable that points at another copy.
+    /// The environment variable that points at another document to check against instead, such
+    /// as the vendor's official spec (a maintainer's run; the tests need none).
     pub env_var: &'static str,
-    /// The file's name in `shared/specs/` beside the repository.
-    pub file_name: &'static str,
-    /// Appended to the message when the file cannot be read.
-    pub unreadable_hint: &'static str,
+    /// Where the contract description lives in the repository, for messages.
+    pub embedded_path: &'static str,
+    /// The contract description itself, compiled in (`include_str!`), so that the checks read
+    /// nothing from outside the repository or the build.
+    pub embedded: &'static str,
 }
 
 /// Why the spec could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read the {title} {path}: {source}{hint}")]
-    Read { title: &'static str, path: String, source: std::io::Error, hint: &'static str },
+    #[error("cannot read the {title} {path} (named by {env_var}): {source}")]
+    Read { title: &'static str, path: String, env_var: &'static str, source: std::io::Error },
     #[error("the {title} {path} is not JSON: {source}")]
     Parse { title: &'static str, path: String, source: serde_json::Error },
 }
 
 impl SpecFile {
-    /// Where the spec lives: the environment variable, else `shared/specs/` beside the repository.
-    pub fn default_path(&self) -> PathBuf {
-        if let Some(path) = std::env::var_os(self.env_var) {
-            return PathBuf::from(path);
+    /// The document the checks use: the file the environment variable names, else the contract
+    /// description compiled in.
+    pub fn load_default(&self) -> Result<Value, SpecError> {
+        match std::env::var_os(self.env_var) {
+            Some(path) => self.read(Path::new(&path)),
+            None => self.parse(self.embedded, self.embedded_path),
         }
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs").join(self.file_name)
     }
 
-    /// The spec document at `path`.
+    /// The document at `path`.
     pub fn read(&self, path: &Path) -> Result<Value, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
             title: self.title,
             path: path.display().to_string(),
+            env_var: self.env_var,
             source,
-            hint: self.unreadable_hint,
         })?;
-        serde_json::from_str(&text).map_err(|source| SpecError::Parse {
+        self.parse(&text, &path.display().to_string())
+    }
+
+    fn parse(&self, text: &str, path: &str) -> Result<Value, SpecError> {
+        serde_json::from_str(text).map_err(|source| SpecError::Parse {
             title: self.title,
-            path: path.display().to_string(),
+            path: path.to_owned(),
             source,
         })
     }
@@ -316,16 +325,29 @@ mod tests {
         assert!(schemas.problems(&json!({"$ref": "#/components/schemas/Missing"}), &json!({}), 5).is_err());
     }
 
+    const TEST_FILE: SpecFile = SpecFile {
+        title: "test contract",
+        env_var: "OPENAPI_CONTRACT_TEST_NO_SUCH_VAR",
+        embedded_path: "contract/test.json",
+        embedded: r#"{"paths": {}, "components": {}}"#,
+    };
+
     #[test]
-    fn an_unreadable_spec_is_named_with_its_hint() {
-        let file = SpecFile {
-            title: "Test spec",
-            env_var: "NO_SUCH_VAR",
-            file_name: "x.json",
-            unreadable_hint: " (hint)",
-        };
-        let error = file.read(Path::new("/nonexistent/spec.json")).unwrap_err().to_string();
-        assert!(error.starts_with("cannot read the Test spec /nonexistent/spec.json: "), "{error}");
-        assert!(error.ends_with(" (hint)"), "{error}");
+    fn the_compiled_in_contract_is_the_default() {
+        assert_eq!(TEST_FILE.load_default().unwrap(), json!({"paths": {}, "components": {}}));
+    }
+
+    #[test]
+    fn an_unreadable_or_broken_document_is_named() {
+        let error = TEST_FILE.read(Path::new("/nonexistent/spec.json")).unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "cannot read the test contract /nonexistent/spec.json (named by OPENAPI_CONTRACT_TEST_NO_SUCH_VAR): "
+            ),
+            "{error}"
+        );
+        let broken = SpecFile { embedded: "{", ..TEST_FILE };
+        let error = broken.load_default().unwrap_err().to_string();
+        assert!(error.starts_with("the test contract contract/test.json is not JSON"), "{error}");
     }
 }

@@ -1,5 +1,8 @@
-//! The contract check: requests and responses against the official JIRA Cloud platform REST v3
-//! OpenAPI spec (`shared/specs/jira-cloud-platform-v3.openapi.json`).
+//! The contract check: requests and responses against our contract description of the JIRA
+//! Cloud platform REST v3 API (`contract/jira-cloud-platform-v3.json` in this crate: the operations
+//! we use, their parameters and schemas, taken as facts from the official OpenAPI spec and compared
+//! with it by `scripts/contract compare jira <official spec>`). `JIRA_OPENAPI_SPEC` names another
+//! document to check against instead, such as the official spec itself.
 //!
 //! Each call is matched to its operation by method and path template; the request body is
 //! validated against the operation's `requestBody` schema and the response body against the
@@ -11,7 +14,7 @@
 //! Injected faults (429/5xx/401/403 from [`crate::Fault`]) are skipped: they stand for JIRA's
 //! gateway, not for the operation.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use openapi_contract::{PathTemplate, Responses, Schemas, SpecFile};
 use serde_json::{Value, json};
@@ -21,10 +24,10 @@ pub use openapi_contract::{SpecError, Violation};
 use crate::CallRecord;
 
 const SPEC_FILE: SpecFile = SpecFile {
-    title: "OpenAPI spec",
+    title: "JIRA contract description",
     env_var: "JIRA_OPENAPI_SPEC",
-    file_name: "jira-cloud-platform-v3.openapi.json",
-    unreadable_hint: "",
+    embedded_path: "simulators/jira/contract/jira-cloud-platform-v3.json",
+    embedded: include_str!("../contract/jira-cloud-platform-v3.json"),
 };
 
 /// An operation of the spec.
@@ -45,19 +48,18 @@ pub struct Spec {
     operations: Vec<Operation>,
 }
 
-/// Where the spec lives: `JIRA_OPENAPI_SPEC`, else `shared/specs/` beside the repository.
-pub fn default_spec_path() -> PathBuf {
-    SPEC_FILE.default_path()
-}
-
 impl Spec {
-    /// Loads the spec from [`default_spec_path`].
+    /// Our contract description (or the document `JIRA_OPENAPI_SPEC` names).
     pub fn load_default() -> Result<Spec, SpecError> {
-        Self::load(default_spec_path())
+        Self::from_document(SPEC_FILE.load_default()?)
     }
 
+    /// The OpenAPI document at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Spec, SpecError> {
-        let doc = SPEC_FILE.read(path.as_ref())?;
+        Self::from_document(SPEC_FILE.read(path.as_ref())?)
+    }
+
+    fn from_document(doc: Value) -> Result<Spec, SpecError> {
         let operations = openapi_contract::operations(&doc, &["get", "post", "put", "delete", "patch"])
             .map(|entry| Operation {
                 id: entry.id(),

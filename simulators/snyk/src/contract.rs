@@ -1,5 +1,8 @@
-//! The contract check: requests and responses against the official Snyk REST OpenAPI spec
-//! (`shared/specs/snyk-rest.openapi.json`).
+//! The contract check: requests and responses against our contract description of the Snyk REST
+//! API (`contract/snyk-rest.json` in this crate: the operations we use, their parameters and
+//! schemas, taken as facts from the official OpenAPI spec and compared with it by
+//! `scripts/contract compare snyk <official spec>`). `SNYK_OPENAPI_SPEC` names another document to
+//! check against instead, such as the official spec itself.
 //!
 //! * A request's query parameters must be ones its operation declares, required ones present,
 //!   and each value valid for its schema (arrays declared `style: form, explode: false` are
@@ -11,7 +14,7 @@
 //! Injected faults ([`crate::Fault`]) are skipped: they stand for Snyk's gateway, not for the
 //! operation.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use openapi_contract::{PathTemplate, Responses, Schemas, SpecFile};
 use serde_json::{Value, json};
@@ -21,10 +24,10 @@ pub use openapi_contract::{SpecError, Violation};
 use crate::RequestRecord;
 
 const SPEC_FILE: SpecFile = SpecFile {
-    title: "Snyk OpenAPI spec",
+    title: "Snyk contract description",
     env_var: "SNYK_OPENAPI_SPEC",
-    file_name: "snyk-rest.openapi.json",
-    unreadable_hint: " (set SNYK_OPENAPI_SPEC to its path)",
+    embedded_path: "simulators/snyk/contract/snyk-rest.json",
+    embedded: include_str!("../contract/snyk-rest.json"),
 };
 
 #[derive(Debug, Clone)]
@@ -51,11 +54,6 @@ pub struct Spec {
     operations: Vec<Operation>,
 }
 
-/// `SNYK_OPENAPI_SPEC`, else `shared/specs/` beside the repository.
-pub fn default_spec_path() -> PathBuf {
-    SPEC_FILE.default_path()
-}
-
 /// OpenAPI 3.0 `nullable: true` → JSON Schema `type: [T, "null"]` (and `null` in an enum).
 fn rewrite_nullable(value: &mut Value) {
     match value {
@@ -80,12 +78,17 @@ fn rewrite_nullable(value: &mut Value) {
 }
 
 impl Spec {
+    /// Our contract description (or the document `SNYK_OPENAPI_SPEC` names).
     pub fn load_default() -> Result<Spec, SpecError> {
-        Self::load(default_spec_path())
+        Self::from_document(SPEC_FILE.load_default()?)
     }
 
+    /// The OpenAPI document at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Spec, SpecError> {
-        let mut doc = SPEC_FILE.read(path.as_ref())?;
+        Self::from_document(SPEC_FILE.read(path.as_ref())?)
+    }
+
+    fn from_document(mut doc: Value) -> Result<Spec, SpecError> {
         rewrite_nullable(&mut doc);
         let operations = openapi_contract::operations(&doc, &["get"])
             .map(|entry| Operation {

@@ -40,7 +40,7 @@ async fn all_pages(sim: &SnykSim, first: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn every_page_of_the_seeded_org_matches_the_spec() {
-    let spec = Spec::load_default().expect("the Snyk OpenAPI spec (shared/specs)");
+    let spec = Spec::load_default().expect("the Snyk contract description");
     let sim = SnykSim::start(TOKEN).await.unwrap();
     let org = SEEDED_ORG_ID;
     let projects =
@@ -82,7 +82,7 @@ async fn every_page_of_the_seeded_org_matches_the_spec() {
 
 #[tokio::test]
 async fn a_deliberately_wrong_document_and_request_fail_validation() {
-    let spec = Spec::load_default().expect("the Snyk OpenAPI spec (shared/specs)");
+    let spec = Spec::load_default().expect("the Snyk contract description");
     let sim = SnykSim::start(TOKEN).await.unwrap();
     let path = format!("/rest/orgs/{SEEDED_ORG_ID}/projects");
     let (_, mut page, _) = get(&sim, &format!("{path}?version=2024-10-15&expand=target"), Some(TOKEN)).await;
