@@ -9,6 +9,10 @@
 //!                                              └─ panic ───────────────▶ dead-letter, then term
 //! ```
 //!
+//! A panic anywhere on the way from the handler's answer to the ack (classifying the error,
+//! formatting it, dead-lettering) is caught too: the message is dead-lettered with the panic's
+//! message instead of being redelivered until its deliveries run out and then lost.
+//!
 //! A handler must be idempotent: a message is acked only after its effect, so a crash between
 //! the two redelivers it. Long work is kept alive with `+WPI` progress signals. On shutdown the
 //! loop stops fetching, lets in-flight handlers finish (or releases them with a nak) and
@@ -335,8 +339,11 @@ async fn process<H: Handler>(shared: Arc<Shared<H>>, delivery: Delivery) {
     crate::trace::set_parent_from(&span, delivery.headers());
     let incoming = crate::trace::extract(delivery.headers());
     let started = Instant::now();
-    let outcome =
-        crate::trace::continue_trace(incoming, handle_and_settle(&shared, &delivery)).instrument(span).await;
+    let settled = AssertUnwindSafe(handle_and_settle(&shared, &delivery)).catch_unwind();
+    let outcome = match crate::trace::continue_trace(incoming, settled).instrument(span.clone()).await {
+        Ok(outcome) => outcome,
+        Err(panic) => settle_after_panic(&shared, &delivery, panic_message(&panic)).instrument(span).await,
+    };
     metrics::counter!("itk_messages_total", "stage" => stage.to_owned(), "outcome" => outcome.as_str())
         .increment(1);
     metrics::histogram!("itk_handler_seconds", "stage" => stage.to_owned())
@@ -404,6 +411,24 @@ async fn handle_and_settle<H: Handler>(shared: &Shared<H>, delivery: &Delivery) 
                     return ack(delivery, AckKind::Nak(None), Outcome::Released).await;
                 }
             }
+        }
+    }
+}
+
+/// The settle path itself panicked: dead-letter the message with the panic's message. Should
+/// dead-lettering panic again, the message is released for redelivery (never silently dropped).
+async fn settle_after_panic<H>(shared: &Shared<H>, delivery: &Delivery, panic: String) -> Outcome {
+    let reason = format!("settling the message panicked: {panic}");
+    tracing::error!(reason = %crate::safe::header_value(&reason), "Settling panicked; dead-lettering.");
+    let stored = AssertUnwindSafe(dead_letter(shared, delivery, DeadLetterClass::Permanent, reason))
+        .catch_unwind()
+        .await;
+    match stored {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::error!("Dead-lettering panicked too; releasing the message for redelivery.");
+            let delay = shared.options.backoff(delivery.delivered());
+            ack(delivery, AckKind::Nak(Some(delay)), Outcome::Retried).await
         }
     }
 }

@@ -44,17 +44,19 @@ pub async fn publish(
         Some(original) => without(original, &headers::ALL, true),
         None => HeaderMap::new(),
     };
+    // Every value goes through `safe`: a reason may hold a vendor's multi-line error page.
+    let mut put = |name: &str, value: &str| crate::safe::insert(&mut outgoing_headers, name, value);
     if let Some(id) = delivery.header("Nats-Msg-Id") {
-        outgoing_headers.insert(ORIGINAL_MSG_ID, id);
+        put(ORIGINAL_MSG_ID, id);
     }
-    outgoing_headers.insert(headers::REASON, truncate(reason, 2_000).as_str());
-    outgoing_headers.insert(headers::STAGE, stage);
-    outgoing_headers.insert(headers::ERROR_CLASS, class.as_str());
-    outgoing_headers.insert(headers::DELIVERY_COUNT, delivery.delivered().to_string().as_str());
-    outgoing_headers.insert(headers::ORIGINAL_SUBJECT, delivery.subject());
-    outgoing_headers.insert(headers::ORIGINAL_STREAM, delivery.stream());
-    outgoing_headers.insert(headers::ORIGINAL_SEQUENCE, delivery.stream_sequence().to_string().as_str());
-    outgoing_headers.insert(headers::DEAD_AT, chrono::Utc::now().to_rfc3339().as_str());
+    put(headers::REASON, reason);
+    put(headers::STAGE, stage);
+    put(headers::ERROR_CLASS, class.as_str());
+    put(headers::DELIVERY_COUNT, &delivery.delivered().to_string());
+    put(headers::ORIGINAL_SUBJECT, delivery.subject());
+    put(headers::ORIGINAL_STREAM, delivery.stream());
+    put(headers::ORIGINAL_SEQUENCE, &delivery.stream_sequence().to_string());
+    put(headers::DEAD_AT, &chrono::Utc::now().to_rfc3339());
     let message = Outgoing {
         subject: contracts::subjects::dead_letter(stage),
         // Dead-lettering the same delivery twice (a crash before the term) stores it once.
@@ -77,21 +79,10 @@ fn without(source: &HeaderMap, drop: &[&str], drop_message_id: bool) -> HeaderMa
             continue;
         }
         for value in values {
-            kept.append(name, value.as_str());
+            crate::safe::append(&mut kept, name, value.as_str());
         }
     }
     kept
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// A stored dead letter, as operators see it.

@@ -9,6 +9,8 @@
 //! * [`dead_letter`]: dead letters keep the original message and say why; they can be redriven.
 //! * [`JsonKv`]: typed JSON values in a key-value bucket, with compare-and-set.
 //! * [`Health`]: readiness of the parts of a service, for `/readyz`.
+//! * [`safe`]: the one place that makes header values and message ids safe (no CR, LF or other
+//!   control characters, bounded length); every publish goes through it.
 
 pub mod consumer;
 pub mod dead_letter;
@@ -16,6 +18,7 @@ mod error;
 mod health;
 mod kv;
 mod publish;
+pub mod safe;
 pub mod topology;
 pub mod trace;
 

@@ -35,8 +35,9 @@ impl Outgoing {
         self
     }
 
+    /// Adds a header; `value` is made safe ([`crate::safe::header_value`]), whatever it holds.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.insert(name, value);
+        crate::safe::insert(&mut self.headers, name, value);
         self
     }
 }
@@ -63,13 +64,15 @@ impl Publisher {
         &self.js
     }
 
-    /// Sends one message and returns the ack to await later (pipelining).
+    /// Sends one message and returns the ack to await later (pipelining). Header values and the
+    /// message id are made safe here ([`crate::safe`]): no text can make the publish panic.
     pub async fn send(&self, message: Outgoing) -> Result<PublishAckFuture, BusError> {
-        let Outgoing { subject, message_id, payload, mut headers } = message;
+        let Outgoing { subject, message_id, payload, headers } = message;
+        let mut headers = crate::safe::headers(&headers);
         crate::trace::inject(&mut headers);
         let mut publish = jetstream::message::PublishMessage::build().headers(headers).payload(payload);
         if let Some(id) = message_id {
-            publish = publish.message_id(id);
+            publish = publish.message_id(crate::safe::message_id(&id));
         }
         self.js
             .send_publish(subject.clone(), publish)

@@ -40,22 +40,39 @@ fn fast_options(stage: &str) -> ConsumerOptions {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 enum TestError {
-    #[error("transient: try again")]
     Transient,
-    #[error("malformed input: {0}")]
     Malformed(String),
+    /// Its formatting panics: a bug on the settle path, outside the handler.
+    UnprintablePanics,
 }
+
+impl std::fmt::Display for TestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TestError::Transient => write!(f, "transient: try again"),
+            TestError::Malformed(text) => write!(f, "malformed input: {text}"),
+            TestError::UnprintablePanics => panic!("formatting the error failed"),
+        }
+    }
+}
+
+impl std::error::Error for TestError {}
 
 impl Classify for TestError {
     fn class(&self) -> ErrorClass {
         match self {
             TestError::Transient => ErrorClass::Retry { after: None },
-            TestError::Malformed(_) => ErrorClass::DeadLetter,
+            TestError::Malformed(_) | TestError::UnprintablePanics => ErrorClass::DeadLetter,
         }
     }
 }
+
+/// A JIRA 400 answered by a proxy as a multi-line HTML page (our own text, after the shape of the
+/// HTML error pages reported in "Jira REST API returns HTML instead of JSON" threads on
+/// community.atlassian.com): CR LF, tabs and a NUL.
+const HTML_400: &str = "JIRA refused create issue with 400: <!DOCTYPE html>\r\n<html>\n<head>\n\t<title>400 Bad Request</title>\n</head>\n<body><h1>Bad Request</h1>\n<p>The request could not be understood.\u{0}</p>\n</body>\n</html>\n";
 
 /// Records payloads; fails as the payload says (`fail-once`, `fail-always`, `bad`, `slow`).
 #[derive(Default)]
@@ -86,6 +103,12 @@ impl Handler for Recorder {
         }
         if body.starts_with("bad") {
             return Err(TestError::Malformed("not JSON".into()));
+        }
+        if body.starts_with("html") {
+            return Err(TestError::Malformed(HTML_400.into()));
+        }
+        if body.starts_with("unprintable") {
+            return Err(TestError::UnprintablePanics);
         }
         if body.starts_with("panic") {
             panic!("boom");
@@ -387,4 +410,59 @@ async fn publish_all_pipelines_and_keeps_order() {
     assert!(acks.windows(2).all(|w| w[0].sequence < w[1].sequence));
     let again = broker.publisher.publish_all(messages).await.unwrap();
     assert!(again.iter().all(|a| a.duplicate), "re-sent ids are stored once");
+}
+
+/// No text can break a message: a multi-line HTML error in the reason, a message id and a header
+/// value with CR/LF, and a panic on the settle path each end in a dead letter (or a stored
+/// message), and the next message goes through.
+#[tokio::test]
+async fn unsafe_text_and_a_panic_after_the_handler_lose_no_message() {
+    let broker = broker(TopologyConfig { max_deliver: 3, ..TopologyConfig::default() }).await;
+    publish_raw(&broker, "html error page", Some("id with\r\nnewline")).await;
+    publish_raw(&broker, "unprintable error", Some("u")).await;
+    let tagged = Outgoing::new("events.snyk.snyk_project_snapshot.5", "after")
+        .with_id("after")
+        .with_header("Itk-Note", "line one\nline two");
+    broker.publisher.publish(tagged).await.expect("a value with LF is published, not a panic");
+
+    let recorder = Arc::new(Recorder::default());
+    let (shutdown, task, _) = start(&broker, recorder.clone(), fast_options("triage"));
+    eventually("the next message handled", || {
+        recorder.handled.lock().unwrap().iter().any(|(b, _)| b == "after")
+    })
+    .await;
+    let mut letters = Vec::new();
+    for _ in 0..100 {
+        letters = dead_letters(&broker).await;
+        if letters.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let by_payload = |p: &str| letters.iter().find(|l| l.payload.starts_with(p.as_bytes())).unwrap().clone();
+    let html = by_payload("html");
+    assert_eq!((html.class.as_str(), html.deliveries), ("permanent", 1));
+    assert!(
+        html.reason.starts_with("malformed input: JIRA refused create issue with 400: <!DOCTYPE html> <html> <head> <title>400 Bad Request</title>"),
+        "{}",
+        html.reason
+    );
+    assert!(!html.reason.chars().any(char::is_control), "{:?}", html.reason);
+    assert_eq!(html.headers.get("Itk-Original-Msg-Id").map(|v| v.as_str()), Some("id%20with%0D%0Anewline"));
+    let unprintable = by_payload("unprintable");
+    assert_eq!((unprintable.class.as_str(), unprintable.deliveries), ("permanent", 1));
+    assert!(
+        unprintable.reason.contains("settling the message panicked: formatting the error failed"),
+        "{}",
+        unprintable.reason
+    );
+    assert_eq!(
+        recorder.attempts.lock().unwrap()["unprintable error"],
+        1,
+        "dead-lettered at once, not retried"
+    );
 }
