@@ -11,7 +11,7 @@ use pipeline_bench::services::ServiceCommand;
 
 /// The end-to-end benchmark.
 #[derive(Debug, Parser)]
-#[command(name = "pipeline-bench")]
+#[command(name = "pipeline-bench", version)]
 struct Args {
     /// A small org (CI's smoke run) instead of 5,000 projects, 250,000 findings and 2,000
     /// Health events.

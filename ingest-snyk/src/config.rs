@@ -90,7 +90,7 @@ impl BoundAddress {
 }
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "ingest-snyk", about = "Polls the Snyk REST API and receives Snyk webhooks.")]
+#[command(name = "ingest-snyk", version, about = "Polls the Snyk REST API and receives Snyk webhooks.")]
 pub struct Config {
     #[command(flatten)]
     pub nats: NatsArgs,

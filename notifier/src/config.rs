@@ -13,6 +13,7 @@ use crate::sender::{Faults, WebhookRecovery};
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "notifier",
+    version,
     about = "Tells teams in Slack about new and moved tickets, and reminds them 14 and 5 days before the due date."
 )]
 pub struct Config {

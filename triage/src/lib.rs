@@ -26,7 +26,7 @@ pub use engine::Engine;
 
 /// triage's settings.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "triage", about = "Turns raw events into desired ticket states.")]
+#[command(name = "triage", version, about = "Turns raw events into desired ticket states.")]
 pub struct Config {
     #[command(flatten)]
     pub nats: NatsArgs,

@@ -4,6 +4,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pipeline_bench::dispatch::run_service(std::env::args_os().skip(1).collect()).await?;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if matches!(args.first().and_then(|a| a.to_str()), Some("--version" | "-V")) {
+        println!("pipeline-service {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    pipeline_bench::dispatch::run_service(args).await?;
     Ok(())
 }

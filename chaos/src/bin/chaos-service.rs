@@ -11,6 +11,10 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if matches!(args.first().and_then(|a| a.to_str()), Some("--version" | "-V")) {
+        println!("chaos-service {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
     anyhow::ensure!(
         !args.is_empty(),
         "usage: chaos-service <service> [flags…]; services: {}",

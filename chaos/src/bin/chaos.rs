@@ -14,6 +14,7 @@ use clap::Parser;
 
 /// Kill service processes and NATS nodes under load, then check the board and Slack.
 #[derive(Debug, Parser)]
+#[command(name = "chaos", version)]
 struct Args {
     /// How long to keep killing.
     #[arg(long, default_value = "10m", value_parser = service_kit::args::parse_duration)]

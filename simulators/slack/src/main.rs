@@ -4,7 +4,7 @@
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(name = "slack-sim", about = "A local Slack Web API and incoming webhooks.")]
+#[command(name = "slack-sim", version, about = "A local Slack Web API and incoming webhooks.")]
 struct Args {
     #[arg(long, env = "SLACK_SIM_LISTEN", default_value = "127.0.0.1:3001")]
     listen: std::net::SocketAddr,
