@@ -23,8 +23,12 @@ pub enum ApiError {
     Exhausted { url: String, attempts: u32, last: String },
     #[error("a page from {url} is malformed: {reason}")]
     Malformed { url: String, reason: String, body: bytes::Bytes },
-    #[error("the next-page link {link:?} from {url} cannot be followed")]
-    BadLink { url: String, link: String },
+    #[error("the next-page link {link} from {url} is not followed: {reason}")]
+    LinkRefused { url: String, link: String, reason: LinkRefused },
+    #[error("the listing at {url} repeats the cursor {cursor}; stopped instead of looping")]
+    CursorRepeated { url: String, cursor: String },
+    #[error("the response from {url} is larger than {limit} bytes (--snyk-max-response-bytes)")]
+    TooLarge { url: String, limit: u64 },
 }
 
 impl Classify for ApiError {
@@ -35,9 +39,11 @@ impl Classify for ApiError {
             ApiError::Status { status, .. } if *status >= 500 || *status == 429 => {
                 ErrorClass::Retry { after: None }
             }
-            ApiError::Status { .. } | ApiError::Malformed { .. } | ApiError::BadLink { .. } => {
-                ErrorClass::DeadLetter
-            }
+            ApiError::Status { .. }
+            | ApiError::Malformed { .. }
+            | ApiError::LinkRefused { .. }
+            | ApiError::CursorRepeated { .. }
+            | ApiError::TooLarge { .. } => ErrorClass::DeadLetter,
         }
     }
 }
@@ -89,27 +95,74 @@ pub struct SnykClient {
     page_limit: u32,
     limiter: Arc<RateLimiter>,
     retry: RetryPolicy,
+    max_response_bytes: u64,
 }
 
-/// `next` resolved against the base URL: absolute links as they are, `/rest/…` against the
-/// origin, other relative links against the base URL (which ends in `/rest`).
-pub fn resolve_link(base_url: &str, link: &str) -> Option<String> {
-    if link.starts_with("http://") || link.starts_with("https://") {
-        return Some(link.to_owned());
-    }
-    let base = url::Url::parse(base_url).ok()?;
-    let origin = base.origin().ascii_serialization();
-    let base_path = base.path().trim_end_matches('/');
-    let link = if link.starts_with('/') { link.to_owned() } else { format!("/{link}") };
-    if let Some(rest) = link.strip_prefix("/rest/rest/") {
-        // A doubled prefix (seen in the wild) is one prefix.
-        return Some(format!("{origin}/rest/{rest}"));
-    }
-    if link.starts_with("/rest/") {
-        Some(format!("{origin}{link}"))
+/// The largest response read unless configured otherwise: a page of 100 issues is well under
+/// a megabyte; a page far above this is not a page Snyk meant to send.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why a next-page link is not followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkRefused {
+    #[error("the configured API base {0:?} is not a URL")]
+    BadBase(String),
+    #[error("it is not a URL")]
+    NotAUrl,
+    /// The token is only ever sent to the configured API host.
+    #[error("it points to {found}, not to the configured API at {expected}")]
+    OtherOrigin { found: String, expected: String },
+}
+
+/// The origin of a URL as `scheme://host:port` (the port always spelt out, so
+/// `https://h` and `https://h:443` are one origin).
+fn origin_of(url: &url::Url) -> String {
+    let port = url.port_or_known_default().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{}{port}", url.scheme(), url.host_str().unwrap_or(""))
+}
+
+/// `next` resolved against the configured base URL: `/rest/…` against its origin, other
+/// relative links against the base URL (which ends in `/rest`), absolute links as they are.
+/// Whatever the link says, the result has the base URL's scheme, host and port, or the link is
+/// refused: the page's author must not be able to send our token elsewhere.
+pub fn resolve_link(base_url: &str, link: &str) -> Result<String, LinkRefused> {
+    let base = url::Url::parse(base_url).map_err(|_| LinkRefused::BadBase(base_url.to_owned()))?;
+    let expected = origin_of(&base);
+    let link = link.trim();
+    let resolved = if link.contains("://") {
+        link.to_owned()
     } else {
-        Some(format!("{origin}{base_path}{link}"))
+        let base_path = base.path().trim_end_matches('/');
+        let link = if link.starts_with('/') { link.to_owned() } else { format!("/{link}") };
+        if let Some(rest) = link.strip_prefix("/rest/rest/") {
+            // A doubled prefix (seen in the wild) is one prefix.
+            format!("{expected}/rest/{rest}")
+        } else if link.starts_with("/rest/") {
+            format!("{expected}{link}")
+        } else {
+            format!("{expected}{base_path}{link}")
+        }
+    };
+    let parsed = url::Url::parse(&resolved).map_err(|_| LinkRefused::NotAUrl)?;
+    // Compared on the parsed URL, so user info, odd casing or `//host` tricks are seen
+    // for what they are.
+    let found = origin_of(&parsed);
+    if found != expected || !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(LinkRefused::OtherOrigin { found, expected });
     }
+    Ok(parsed.into())
+}
+
+/// The `starting_after` cursor of a page URL, if it has one.
+fn cursor_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    parsed.query_pairs().find(|(k, _)| k == "starting_after").map(|(_, v)| v.into_owned())
+}
+
+/// Text from a page, made safe for errors and logs: escaped and bounded.
+fn quoted(text: &str) -> String {
+    let short: String = text.chars().take(200).collect();
+    format!("{short:?}")
 }
 
 /// `Retry-After` in seconds (an HTTP date is not used by Snyk; it falls back to backoff).
@@ -147,6 +200,46 @@ impl SnykClient {
             page_limit,
             limiter: Arc::new(RateLimiter::per_minute(requests_per_minute)),
             retry,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// Refuses responses larger than `bytes` (read no further than that).
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The body of a 200, read chunk by chunk up to the size bound.
+    async fn read_body(
+        &self,
+        url: &str,
+        attempt: u32,
+        mut response: reqwest::Response,
+    ) -> Result<bytes::Bytes, ApiError> {
+        let limit = self.max_response_bytes;
+        let too_large = || ApiError::TooLarge { url: url.to_owned(), limit };
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(too_large());
+        }
+        let mut body = bytes::BytesMut::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > limit {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body.freeze()),
+                Err(e) => {
+                    return Err(ApiError::Exhausted {
+                        url: url.to_owned(),
+                        attempts: attempt,
+                        last: format!("reading the body: {e}"),
+                    });
+                }
+            }
         }
     }
 
@@ -173,13 +266,7 @@ impl SnykClient {
                         tracing::warn!(sunset, version = %self.version, "The pinned Snyk API version has a sunset date.");
                     }
                     match status {
-                        200 => {
-                            return response.bytes().await.map_err(|e| ApiError::Exhausted {
-                                url: url.to_owned(),
-                                attempts: attempt,
-                                last: format!("reading the body: {e}"),
-                            });
-                        }
+                        200 => return self.read_body(url, attempt, response).await,
                         401 | 403 => return Err(ApiError::Unauthorized { url: url.to_owned(), status }),
                         429 => {
                             let wait = retry_after(response.headers())
@@ -215,6 +302,8 @@ impl SnykClient {
     }
 
     /// Every page of a listing, parsed by `parse`, following `links.next` until it is absent.
+    /// A link to another origin is refused, and a URL or cursor seen twice stops the listing:
+    /// a server that hands back the same cursor would otherwise be paged for ever.
     async fn pages<T>(
         &self,
         base_url: &str,
@@ -223,20 +312,26 @@ impl SnykClient {
     ) -> Result<Vec<T>, ApiError> {
         let mut items = Vec::new();
         let mut next = Some(first);
-        let mut seen = std::collections::HashSet::new();
+        let mut seen_urls = std::collections::HashSet::new();
+        let mut seen_cursors = std::collections::HashSet::new();
         while let Some(url) = next.take() {
-            if !seen.insert(url.clone()) {
-                return Err(ApiError::BadLink { url: url.clone(), link: url });
+            let cursor = cursor_of(&url);
+            let repeated_cursor = cursor.as_ref().is_some_and(|c| !seen_cursors.insert(c.clone()));
+            if !seen_urls.insert(url.clone()) || repeated_cursor {
+                let cursor = quoted(cursor.as_deref().unwrap_or(&url));
+                return Err(ApiError::CursorRepeated { url, cursor });
             }
             let body = self.get(&url).await?;
             let (page, link) =
                 parse(&body).map_err(|reason| ApiError::Malformed { url: url.clone(), reason, body })?;
             items.extend(page);
             if let Some(link) = link {
-                next = Some(
-                    resolve_link(base_url, &link)
-                        .ok_or_else(|| ApiError::BadLink { url: url.clone(), link })?,
-                );
+                let resolved = resolve_link(base_url, &link).map_err(|reason| ApiError::LinkRefused {
+                    url: url.clone(),
+                    link: quoted(&link),
+                    reason,
+                })?;
+                next = Some(resolved);
             }
         }
         Ok(items)
@@ -329,7 +424,43 @@ mod tests {
             resolve_link("http://127.0.0.1:8080/rest/", "/orgs/o/x").unwrap(),
             "http://127.0.0.1:8080/rest/orgs/o/x"
         );
-        assert_eq!(resolve_link(base, "https://other/x").unwrap(), "https://other/x");
+        // An absolute link to the configured API itself is followed, default port or not.
+        assert_eq!(
+            resolve_link(base, "https://api.snyk.io/rest/orgs/o/x?starting_after=y").unwrap(),
+            "https://api.snyk.io/rest/orgs/o/x?starting_after=y"
+        );
+        assert_eq!(
+            resolve_link(base, "https://API.snyk.io:443/rest/x").unwrap(),
+            "https://api.snyk.io/rest/x"
+        );
+    }
+
+    #[test]
+    fn links_to_another_scheme_host_or_port_are_refused() {
+        let base = "https://api.snyk.io/rest";
+        for link in [
+            "https://other/x",
+            "http://api.snyk.io/rest/orgs/o/x",
+            "https://api.snyk.io:8443/rest/orgs/o/x",
+            "https://api.snyk.io.evil.example/rest/x",
+            "https://api.snyk.io@evil.example/rest/x",
+            "https://token:x@api.snyk.io/rest/x",
+            "ftp://api.snyk.io/rest/x",
+        ] {
+            let refused = resolve_link(base, link).unwrap_err();
+            assert!(matches!(refused, LinkRefused::OtherOrigin { .. }), "{link}: {refused}");
+        }
+        // Relative links cannot escape the host either.
+        assert!(resolve_link(base, "//evil.example/x").unwrap().starts_with("https://api.snyk.io/"));
+        let local = "http://127.0.0.1:8080/rest";
+        assert!(resolve_link(local, "http://127.0.0.1:8081/rest/x").is_err());
+        assert!(resolve_link(local, "http://localhost:8080/rest/x").is_err());
+    }
+
+    #[test]
+    fn cursors_are_read_from_the_page_url() {
+        assert_eq!(cursor_of("https://h/rest/x?version=1&starting_after=v1.abc").as_deref(), Some("v1.abc"));
+        assert_eq!(cursor_of("https://h/rest/x?version=1"), None);
     }
 
     #[tokio::test(start_paused = true)]

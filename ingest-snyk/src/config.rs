@@ -160,6 +160,13 @@ pub struct Config {
     #[arg(long = "snyk-backoff", env = "SNYK_BACKOFF", default_value = "1s", value_parser = service_kit::args::parse_duration)]
     pub backoff: Duration,
 
+    /// Largest REST response read, in bytes; a larger page stops the listing with an error
+    /// instead of filling memory.
+    #[arg(long = "snyk-max-response-bytes", env = "SNYK_MAX_RESPONSE_BYTES",
+          default_value_t = crate::client::DEFAULT_MAX_RESPONSE_BYTES,
+          value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
+    pub max_response_bytes: u64,
+
     /// Shared secret of the Snyk webhook; without it `POST /webhooks/snyk` is not served.
     #[arg(long = "snyk-webhook-secret", env = "SNYK_WEBHOOK_SECRET")]
     pub webhook_secret: Option<Secret>,

@@ -176,7 +176,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         config.page_limit,
         config.rate_limit,
         RetryPolicy { max_attempts: config.max_attempts, backoff: config.backoff },
-    );
+    )
+    .with_max_response_bytes(config.max_response_bytes);
     let intake_state = JsonKv::<serde_json::Value>::open(&js, INTAKE_STATE).await?.store().clone();
     let syncer = Arc::new(Syncer::new(
         snyk,

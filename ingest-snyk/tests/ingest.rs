@@ -406,3 +406,65 @@ async fn explain_turns_the_same_pages_into_the_same_raw_events() {
     published.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(explained, published);
 }
+
+/// A projects page whose `links.next` is `next`, holding nothing.
+fn empty_page_linking_to(next: &str) -> String {
+    serde_json::json!({"jsonapi": {"version": "1.0"}, "data": [], "links": {"next": next}}).to_string()
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_origin_is_refused_and_the_token_never_leaves() {
+    let s = setup(&[]).await;
+    // The "elsewhere": a server that would answer a listing and records what reached it.
+    let elsewhere = SnykSim::start(TOKEN).await.unwrap();
+    let foreign =
+        format!("{}/orgs/{ORG}/projects?version=2024-10-15&starting_after=v1.x", elsewhere.base_url());
+    let same_host_other_port = foreign.replace(&elsewhere.address().port().to_string(), "1");
+    for link in [foreign.clone(), same_host_other_port, foreign.replace("http://", "https://")] {
+        s.sim.inject(Some("/projects"), Fault::Body { status: 200, body: empty_page_linking_to(&link) });
+        let error = s.ingest.sync_now().await.remove(0).unwrap_err().to_string();
+        assert!(error.contains("is not followed") && error.contains("not to the configured API"), "{error}");
+    }
+    assert!(elsewhere.requests().is_empty(), "no request, so no token, reached another origin");
+    assert!(s.raw_events().await.is_empty());
+    // An absolute link to the configured API itself is followed.
+    let own = format!("{}/orgs/{ORG}/projects?version=2024-10-15&limit=20&expand=target", s.sim.base_url());
+    s.sim.inject(Some("/projects"), Fault::Body { status: 200, body: empty_page_linking_to(&own) });
+    assert_eq!(s.sync().await.published, s.sim.org(ORG).unwrap().projects.len());
+}
+
+#[tokio::test]
+async fn a_repeated_cursor_stops_the_listing_with_an_error() {
+    let s = setup(&[]).await;
+    let again =
+        format!("/orgs/{ORG}/projects?version=2024-10-15&limit=10&expand=target&starting_after=v1.same");
+    // The first page and the page at the cursor both hand back the same cursor.
+    for _ in 0..2 {
+        s.sim.inject(Some("/projects"), Fault::Body { status: 200, body: empty_page_linking_to(&again) });
+    }
+    let error = tokio::time::timeout(Duration::from_secs(20), s.ingest.sync_now())
+        .await
+        .expect("the listing stops")
+        .remove(0)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("repeats the cursor \"v1.same\""), "{error}");
+    assert_eq!(s.sim.requests().iter().filter(|r| r.path.ends_with("/projects")).count(), 2);
+    // The next sync pages normally.
+    assert_eq!(s.sync().await.published, s.sim.org(ORG).unwrap().projects.len());
+}
+
+#[tokio::test]
+async fn a_response_above_the_size_bound_is_refused_unread() {
+    let s = setup(&["--snyk-max-response-bytes", "65536"]).await;
+    let padding = "x".repeat(100_000);
+    let body = serde_json::json!({"jsonapi": {"version": "1.0"}, "data": [], "meta": {"padding": padding}});
+    s.sim.inject(Some("/projects"), Fault::Body { status: 200, body: body.to_string() });
+    let error = s.ingest.sync_now().await.remove(0).unwrap_err().to_string();
+    assert!(
+        error.contains("larger than 65536 bytes") && error.contains("--snyk-max-response-bytes"),
+        "{error}"
+    );
+    assert!(s.raw_events().await.is_empty());
+    assert_eq!(s.sync().await.published, s.sim.org(ORG).unwrap().projects.len());
+}
