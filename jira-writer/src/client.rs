@@ -39,8 +39,12 @@
 //! decides (jira-writer goes through its claim and search path).
 //!
 //! Errors classify for the consumer runtime ([`bus::Classify`]): 400/404/410/413/422 →
-//! dead-letter with JIRA's `errorMessages` and `errors`; 401/403 → pause; 429/5xx/timeouts →
-//! retry.
+//! dead-letter with JIRA's `errorMessages` and `errors` (or, for an HTML error page from the edge,
+//! its title and text on one line); 401/403 → pause (the writer tells a 403 of one project from
+//! revoked credentials with `GET /myself`); 5xx, timeouts and refused connections that outlast the
+//! retries → pause, since nothing works while JIRA is down, and waiting in place costs no
+//! delivery; 409 and 429 → retry. A `Retry-After` holds back every request of the client, not
+//! only the one that got it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +78,9 @@ pub struct JiraClientConfig {
     pub max_retry_after: Duration,
     /// How long a consumer pauses on 401/403 before trying again.
     pub auth_pause: Duration,
+    /// How long a consumer pauses while JIRA is down (5xx, timeouts, refused connections)
+    /// before trying the held message again.
+    pub outage_pause: Duration,
 }
 
 impl JiraClientConfig {
@@ -88,6 +95,7 @@ impl JiraClientConfig {
             backoff_base: Duration::from_millis(200),
             max_retry_after: Duration::from_secs(30),
             auth_pause: Duration::from_secs(30),
+            outage_pause: Duration::from_secs(15),
         }
     }
 }
@@ -107,10 +115,19 @@ pub enum JiraError {
     /// Rate limited (429, or 503 with `Retry-After`) past what the client waits for itself.
     #[error("JIRA rate-limited {operation}; retry after {retry_after:?}")]
     RateLimited { operation: String, retry_after: Option<Duration> },
-    /// A server error, a conflict or a timeout that outlasted the retries, or an ambiguous failure
-    /// of a call that must not be repeated blindly.
+    /// A conflict or a slow task that outlasted the retries.
     #[error("JIRA {operation} failed transiently: {message}")]
     Transient { operation: String, status: Option<u16>, message: String, retry_after: Option<Duration> },
+    /// JIRA is down or unreachable (5xx, a timeout, a refused connection) past the retries, or
+    /// failed ambiguously on a call that must not be repeated blindly: consumption pauses.
+    #[error("JIRA is unavailable ({operation}): {message}")]
+    Unavailable {
+        operation: String,
+        status: Option<u16>,
+        message: String,
+        retry_after: Option<Duration>,
+        pause: Duration,
+    },
     /// The response was not what the API promises.
     #[error("JIRA answered {operation} with an unreadable body: {message}")]
     Decode { operation: String, message: String },
@@ -126,7 +143,7 @@ impl JiraError {
             JiraError::Rejected { status, .. } | JiraError::Unauthorized { status, .. } => Some(*status),
             JiraError::NotFound { .. } => Some(404),
             JiraError::RateLimited { .. } => Some(429),
-            JiraError::Transient { status, .. } => *status,
+            JiraError::Transient { status, .. } | JiraError::Unavailable { status, .. } => *status,
             _ => None,
         }
     }
@@ -141,6 +158,9 @@ impl Classify for JiraError {
             JiraError::Unauthorized { pause, .. } => ErrorClass::Pause { after: *pause },
             JiraError::RateLimited { retry_after, .. } => ErrorClass::Retry { after: *retry_after },
             JiraError::Transient { retry_after, .. } => ErrorClass::Retry { after: *retry_after },
+            JiraError::Unavailable { retry_after, pause, .. } => {
+                ErrorClass::Pause { after: retry_after.map_or(*pause, |after| after.max(*pause)) }
+            }
             JiraError::Decode { .. } => ErrorClass::Retry { after: None },
         }
     }
@@ -352,15 +372,20 @@ impl Pacer {
     }
 
     async fn wait_turn(&self) {
-        let Some(interval) = self.interval else { return };
         let slot = {
             let mut next = self.next.lock().await;
             let now = tokio::time::Instant::now();
             let slot = (*next).max(now);
-            *next = slot + interval;
+            *next = slot + self.interval.unwrap_or(Duration::ZERO);
             slot
         };
         tokio::time::sleep_until(slot).await;
+    }
+
+    /// Holds back every request until `until` (JIRA said `Retry-After`).
+    async fn hold_until(&self, until: tokio::time::Instant) {
+        let mut next = self.next.lock().await;
+        *next = (*next).max(until);
     }
 }
 
@@ -620,8 +645,26 @@ impl JiraClient {
         self.call(Method::POST, &path, &[], Some(&body), "transition issue", Repeat::Safe).await.map(|_| ())
     }
 
+    /// `GET /rest/api/3/issue/{key}?fields=status&expand=transitions`: the issue's status and
+    /// the transitions available from it, in the workflow's order, in one call.
+    pub async fn status_and_transitions(&self, key: &str) -> Result<(String, Vec<Transition>), JiraError> {
+        #[derive(Deserialize)]
+        struct WithTransitions {
+            #[serde(default)]
+            transitions: Vec<Transition>,
+        }
+        let path = format!("rest/api/3/issue/{}", segment(key));
+        let query = [("fields", "status".to_owned()), ("expand", "transitions".to_owned())];
+        let value = self.call(Method::GET, &path, &query, None, "get transitions", Repeat::Safe).await?;
+        let issue: Issue = decode(value.clone(), "get transitions")?;
+        let transitions = decode::<WithTransitions>(value, "get transitions")?.transitions;
+        Ok((issue.status_name().unwrap_or_default().to_owned(), transitions))
+    }
+
     /// Moves an issue to a status of `category` (`done`, `new`, `indeterminate`) by the first
-    /// available transition leading there. `Ok(false)` when none is available.
+    /// available transition leading there. `Ok(false)` when none is available. For people's
+    /// actions in tests and tools: the writer follows its configured workflow instead
+    /// ([`crate::workflow`]), since the first transition into a category can be any of several.
     pub async fn transition_to_category(
         &self,
         key: &str,
@@ -704,10 +747,16 @@ impl JiraClient {
             };
             let retry_after = match &error {
                 JiraError::RateLimited { retry_after, .. } => Some(*retry_after),
-                JiraError::Transient { status: Some(503), retry_after, .. } => Some(*retry_after),
-                JiraError::Transient { .. } if repeat == Repeat::Safe => Some(None),
+                JiraError::Unavailable { status: Some(503), retry_after, .. } => Some(*retry_after),
+                JiraError::Transient { .. } | JiraError::Unavailable { .. } if repeat == Repeat::Safe => {
+                    Some(None)
+                }
                 _ => None,
             };
+            if let Some(Some(after)) = retry_after {
+                // Every worker of this client waits, not only the one that was told.
+                self.inner.pacer.hold_until(tokio::time::Instant::now() + after).await;
+            }
             let Some(retry_after) = retry_after else { return Err(error) };
             if attempt >= config.max_attempts {
                 return Err(error);
@@ -752,12 +801,7 @@ impl JiraClient {
         };
         metrics::counter!("itk_jira_requests_total", "operation" => operation.to_owned(), "status" => status_label)
             .increment(1);
-        let response = sent.map_err(|e| JiraError::Transient {
-            operation: operation.to_owned(),
-            status: None,
-            message: describe_transport(e),
-            retry_after: None,
-        })?;
+        let response = sent.map_err(|e| self.unavailable(operation, None, describe_transport(e), None))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -765,12 +809,10 @@ impl JiraClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = response.text().await.map_err(|e| JiraError::Transient {
-            operation: operation.to_owned(),
-            status: Some(status.as_u16()),
-            message: describe_transport(e),
-            retry_after: None,
-        })?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| self.unavailable(operation, Some(status.as_u16()), describe_transport(e), None))?;
         if status.is_success() {
             if text.trim().is_empty() {
                 return Ok(Value::Null);
@@ -789,8 +831,8 @@ impl JiraClient {
         operation: &str,
     ) -> JiraError {
         let message = match serde_json::from_str::<ErrorCollection>(text) {
-            Ok(collection) if !collection.to_text().is_empty() => collection.to_text(),
-            _ => text.chars().take(500).collect(),
+            Ok(collection) if !collection.to_text().is_empty() => one_line(&collection.to_text(), 1_000),
+            _ => describe_body(text),
         };
         let operation = operation.to_owned();
         match status.as_u16() {
@@ -802,12 +844,68 @@ impl JiraClient {
             },
             404 => JiraError::NotFound { operation, message },
             429 => JiraError::RateLimited { operation, retry_after },
-            409 | 500..=599 => {
-                JiraError::Transient { operation, status: Some(status.as_u16()), message, retry_after }
-            }
+            409 => JiraError::Transient { operation, status: Some(409), message, retry_after },
+            500..=599 => self.unavailable(&operation, Some(status.as_u16()), message, retry_after),
             other => JiraError::Rejected { operation, status: other, message },
         }
     }
+}
+
+impl JiraClient {
+    fn unavailable(
+        &self,
+        operation: &str,
+        status: Option<u16>,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> JiraError {
+        JiraError::Unavailable {
+            operation: operation.to_owned(),
+            status,
+            message,
+            retry_after,
+            pause: self.inner.config.outage_pause,
+        }
+    }
+}
+
+/// A body that is not JIRA's error JSON, as one short line: an HTML page (from a proxy or WAF in
+/// front of JIRA) as its text without tags, anything else as it is, without control characters.
+pub fn describe_body(text: &str) -> String {
+    let looks_html = text.trim_start().starts_with('<');
+    if !looks_html {
+        return one_line(text, 500);
+    }
+    // `to_ascii_lowercase` keeps every byte index, so `lower[i..]` lines up with `text`.
+    let lower = text.to_ascii_lowercase();
+    let mut plain = String::with_capacity(text.len());
+    let (mut in_tag, mut in_style_or_script) = (false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            '<' => {
+                in_tag = true;
+                let rest = &lower[i..];
+                if rest.starts_with("<style") || rest.starts_with("<script") {
+                    in_style_or_script = true;
+                } else if rest.starts_with("</style") || rest.starts_with("</script") {
+                    in_style_or_script = false;
+                }
+                plain.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            _ if in_tag || in_style_or_script => {}
+            _ => plain.push(c),
+        }
+    }
+    format!("an HTML page, not JIRA's JSON: {}", one_line(&plain, 300))
+}
+
+/// `text` on one line (control characters and runs of whitespace become one space), at most
+/// `max` characters.
+pub fn one_line(text: &str, max: usize) -> String {
+    let joined = text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty());
+    let line = joined.collect::<Vec<_>>().join(" ");
+    crate::mapping::truncate_chars(&line, max)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: Value, operation: &str) -> Result<T, JiraError> {
@@ -877,6 +975,27 @@ mod tests {
         let more: SearchPage =
             serde_json::from_str(r#"{"issues":[],"nextPageToken":"t","isLast":false}"#).unwrap();
         assert_eq!(more.next_page_token(), Some("t"));
+    }
+
+    /// Error bodies that are not JIRA's JSON, as sites answer them. HTML page: our own text in the
+    /// shape reported at https://community.atlassian.com/forums/Jira-questions/Intermittent-HTTP-400-Bad-Request-from-Jira-REST-API-rest-api-3/qaq-p/3240036
+    /// (a servlet error page with an inline style); plain text with CR LF: the shape of a gateway's
+    /// `502 Bad Gateway` answer.
+    #[test]
+    fn error_bodies_that_are_not_json_read_as_one_line() {
+        let cases = [
+            (
+                "<!doctype html>\r\n<html lang=\"en\"><head><title>HTTP Status 400 – Bad Request</title>\n<style type=\"text/css\">body {font-family:Tahoma;} h1 {color:white;}</style></head>\n<body><h1>HTTP Status 400 – Bad Request</h1></body></html>",
+                "an HTML page, not JIRA's JSON: HTTP Status 400 – Bad Request HTTP Status 400 – Bad Request",
+            ),
+            ("Bad Gateway\r\nupstream connect error\n", "Bad Gateway upstream connect error"),
+            ("", ""),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(describe_body(body), expected, "{body:?}");
+        }
+        let multi = ErrorCollection { error_messages: vec!["first\nsecond".into()], ..Default::default() };
+        assert_eq!(one_line(&multi.to_text(), 100), "first second");
     }
 
     #[test]

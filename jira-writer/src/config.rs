@@ -48,6 +48,17 @@ pub struct Config {
     /// How long the consumer pauses (and reports unready) after a 401/403 before trying again.
     #[arg(long = "jira-auth-pause", env = "ITK_JIRA_AUTH_PAUSE", default_value = "30s", value_parser = parse_duration)]
     pub jira_auth_pause: Duration,
+    /// While JIRA is down (5xx, timeouts, refused connections past the retries), how long the
+    /// consumer pauses (unready, holding its messages, dead-lettering nothing) between tries.
+    #[arg(long = "jira-outage-pause", env = "ITK_JIRA_OUTAGE_PAUSE", default_value = "15s", value_parser = parse_duration)]
+    pub jira_outage_pause: Duration,
+    /// The statuses of a project's workflow:
+    /// `[PROJECT:]resolve=Done,reopen=ToDo,via=Assigned|In Progress,decisions=Cancelled|Waiting`;
+    /// repeat (or separate with `;`) for several projects; one without `PROJECT:` is the default
+    /// (JIRA Software's `resolve=Done,reopen=To Do,via=In Progress` when none is given).
+    #[arg(long = "jira-workflow", env = "ITK_JIRA_WORKFLOWS", value_delimiter = ';',
+          value_parser = crate::workflow::parse_workflow)]
+    pub jira_workflows: Vec<(Option<String>, crate::workflow::WorkflowSettings)>,
 
     /// The ownership catalog (teams → JIRA project, components, team field value, labels).
     #[arg(long = "catalog", env = "ITK_CATALOG")]

@@ -52,6 +52,10 @@ pub struct LedgerEntry {
     /// Earlier tickets of this key that a person closed and a new ticket replaced.
     #[serde(default)]
     pub superseded: Vec<IssueRef>,
+    /// Set from the create until its remote links and Created change are out: the key of the
+    /// ticket it replaces, or empty. A crash in between is finished on the next delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_unannounced: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -73,6 +77,7 @@ impl LedgerEntry {
             written: None,
             links: BTreeMap::new(),
             superseded: Vec::new(),
+            created_unannounced: None,
             updated_at: at,
         }
     }

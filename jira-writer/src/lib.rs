@@ -3,6 +3,7 @@
 //! * [`client`]: the JIRA Cloud REST v3 client (also used by the notifier's reminder scan).
 //! * [`mapping`]: pure mapping of a desired ticket to JIRA fields, ADF and edits.
 //! * [`ledger`]: the `jira_ledger` record per group key.
+//! * [`workflow`]: per-project workflows: the statuses to reach and how, people's decisions.
 //! * [`writer`]: the reconcile (claim, search, create or adopt, edit, transition) and the
 //!   duplicate sweep.
 //!
@@ -14,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod ledger;
 pub mod mapping;
+pub mod workflow;
 pub mod writer;
 
 use std::sync::Arc;
@@ -37,6 +39,7 @@ pub fn client_from(config: &Config) -> Result<JiraClient, JiraError> {
     client.max_attempts = config.jira_max_attempts;
     client.backoff_base = config.jira_backoff;
     client.auth_pause = config.jira_auth_pause;
+    client.outage_pause = config.jira_outage_pause;
     JiraClient::new(client)
 }
 
@@ -54,6 +57,8 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
             "--jira-team-field (ITK_JIRA_TEAM_FIELD) {field:?} is not a custom field id like customfield_10050"
         )));
     }
+    let workflows = workflow::Workflows::from_specs(&config.jira_workflows)
+        .map_err(|e| WriterError::Config(format!("--jira-workflow (ITK_JIRA_WORKFLOWS): {e}")))?;
     let instance = config
         .instance_id
         .clone()
@@ -72,6 +77,7 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
             team_field: config.jira_team_field.clone(),
         },
         instance,
+        workflows,
         consistency_window: config.consistency_window,
         claim_recheck: config.claim_recheck,
         reopen_window: config.reopen_window,

@@ -113,11 +113,13 @@ pub fn create_body(desired: &DesiredTicket, mapped: &Mapped, settings: &MappingS
     }
     json!({
         "fields": fields,
-        "properties": [ { "key": PROPERTY_KEY, "value": property_value(desired) } ],
+        "properties": properties(desired),
     })
 }
 
-/// The `infra-tickets` issue property: the authoritative group key in JIRA.
+/// The `infra-tickets` issue property: the authoritative group key in JIRA, and what the
+/// notifier's reminder scan reads: `progress` (`{"remaining", "total", "unit"}`, or null when the
+/// source does not count its work). Written at create and with every edit.
 pub fn property_value(desired: &DesiredTicket) -> Value {
     json!({
         "idempotencyKey": desired.group_key.token(),
@@ -126,7 +128,13 @@ pub fn property_value(desired: &DesiredTicket) -> Value {
         "schemaVersion": PROPERTY_SCHEMA,
         "contentHash": desired.content_hash,
         "upstreamVersion": desired.upstream_version,
+        "progress": desired.body.progress,
     })
+}
+
+/// The `properties` of a create or edit body: the `infra-tickets` property.
+pub fn properties(desired: &DesiredTicket) -> Value {
+    json!([ { "key": PROPERTY_KEY, "value": property_value(desired) } ])
 }
 
 /// What one edit must change: fields whose desired value differs from the value last written.
@@ -244,15 +252,17 @@ fn text(text: &str) -> Value {
     json!({ "type": "text", "text": text })
 }
 
+/// The inline content of `text`: none for an empty text (JIRA refuses an empty text node).
+fn inline(content: &str) -> Vec<Value> {
+    if content.is_empty() { Vec::new() } else { vec![text(content)] }
+}
+
 fn paragraph(content: &str) -> Value {
-    if content.is_empty() {
-        return json!({ "type": "paragraph", "content": [] });
-    }
-    json!({ "type": "paragraph", "content": [ text(content) ] })
+    json!({ "type": "paragraph", "content": inline(content) })
 }
 
 fn heading(level: u8, content: &str) -> Value {
-    json!({ "type": "heading", "attrs": { "level": level }, "content": [ text(content) ] })
+    json!({ "type": "heading", "attrs": { "level": level }, "content": inline(content) })
 }
 
 fn bullet_list(items: Vec<Value>) -> Value {
@@ -260,8 +270,10 @@ fn bullet_list(items: Vec<Value>) -> Value {
 }
 
 fn item_paragraph(item: &contracts::TicketItem) -> Value {
-    let mut content =
-        vec![json!({ "type": "text", "text": item.reference, "marks": [ { "type": "code" } ] })];
+    let mut content = Vec::new();
+    if !item.reference.is_empty() {
+        content.push(json!({ "type": "text", "text": item.reference, "marks": [ { "type": "code" } ] }));
+    }
     content.push(text(&format!(" {}", item.title)));
     if let Some(status) = &item.status {
         content.push(text(&format!(" ({status})")));
@@ -281,6 +293,9 @@ fn item_paragraph(item: &contracts::TicketItem) -> Value {
 pub fn render_description(desired: &DesiredTicket) -> Value {
     let body: &TicketBody = &desired.body;
     let mut head = vec![paragraph(&truncate_chars(&body.headline, 4_000))];
+    if let Some(progress) = &body.progress {
+        head.push(paragraph(&format!("Progress: {}.", progress.describe())));
+    }
     if let Some(due) = &desired.due {
         head.push(paragraph(&format!("Due {}: {}.", due.date, due_reason(&due.source))));
     }

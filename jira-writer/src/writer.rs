@@ -8,9 +8,15 @@
 //!  ├─ claim, no issue ─▶ search the label ─ found ─▶ adopt the oldest
 //!  │                                      └─ none ─▶ claim younger than the consistency window? wait (NAK)
 //!  │                                                 else take the claim over and create
-//!  └─ nothing ─▶ claim (CAS) ─▶ search the label ─ found ─▶ adopt; none ─▶ create (label + property)
+//!  └─ nothing ─▶ claim (CAS) ─▶ create (label + property): a fresh claim proves nobody else is
+//!               creating it, so no search; then the ledger records the issue, then remote links
+//!               and the Created change (2 JIRA calls per created ticket with one upstream link)
 //! after each JIRA write: publish the TicketChange, then write the ledger (CAS)
 //! ```
+//!
+//! Status changes follow the project's workflow ([`crate::workflow`]): the writer walks to a named
+//! status one transition at a time, never leaves a status that is a person's decision (it
+//! comments instead), and dead-letters a target it cannot reach with what JIRA offered.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -30,6 +36,7 @@ use crate::client::{Issue, JiraClient, JiraError, SearchRequest};
 use crate::config::Hooks;
 use crate::ledger::{Claim, IssueRef, LedgerEntry};
 use crate::mapping::{self, FieldValues, Mapped, MappingSettings, PROPERTY_KEY};
+use crate::workflow::{self, Step, Workflows};
 
 /// Why a desired state was not (yet) applied.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +62,20 @@ pub enum WriterError {
     Http(std::io::Error),
     #[error("simulated crash between the JIRA create and the ledger write (test hook)")]
     Crashed,
+    /// A 403 while the credentials work (`GET /myself` succeeds): this project or operation is
+    /// not permitted to the bot. Permanent for this message only.
+    #[error(
+        "JIRA denied {operation} in project {project}: {message} (the bot's account lacks this permission there; \
+         other projects go on)"
+    )]
+    Forbidden { project: String, operation: String, message: String },
+    /// The workflow offers no way from the issue's status to the target.
+    #[error("cannot move {key} from {from} to {target}: JIRA offered {}", offered_text(.offered))]
+    Unreachable { key: String, target: String, from: String, offered: Vec<String> },
+}
+
+fn offered_text(offered: &[String]) -> String {
+    if offered.is_empty() { "no transition".to_owned() } else { offered.join(", ") }
 }
 
 impl From<CasError> for WriterError {
@@ -77,7 +98,9 @@ impl Classify for WriterError {
             | WriterError::Config(_)
             | WriterError::Catalog(_)
             | WriterError::Http(_)
-            | WriterError::Crashed => ErrorClass::DeadLetter,
+            | WriterError::Crashed
+            | WriterError::Forbidden { .. }
+            | WriterError::Unreachable { .. } => ErrorClass::DeadLetter,
         }
     }
 }
@@ -87,6 +110,8 @@ impl Classify for WriterError {
 pub struct WriterSettings {
     pub mapping: MappingSettings,
     pub instance: String,
+    /// Per-project workflow statuses.
+    pub workflows: Workflows,
     pub consistency_window: Duration,
     pub claim_recheck: Option<Duration>,
     pub reopen_window: Duration,
@@ -202,13 +227,9 @@ impl Writer {
             entry.superseded = previous.superseded;
         }
         let revision = self.ledger.write(&key, &entry, revision).await.map_err(busy_or_bus(&key))?;
-        let superseded = entry.superseded.clone();
-        let found = self.find_by_label(desired, &superseded).await?;
-        if found.is_empty() {
-            self.create(desired, entry, revision, None).await
-        } else {
-            self.adopt(desired, entry, revision, found).await
-        }
+        // The claim is ours and fresh: nobody else is creating this key, and a create of ours that
+        // lost its answer left a claim (searched for in `resolve_claim`), so no search here.
+        self.create(desired, entry, revision, None).await
     }
 
     async fn resolve_claim(
@@ -303,16 +324,46 @@ impl Writer {
             std::future::pending::<()>().await;
         }
         let issue = IssueRef { id: created.id.clone(), key: created.key.clone() };
-        let links = self.write_links(&issue.key, desired, &BTreeMap::new()).await?;
+        // The ledger has the issue before anything else is written: a crash from here on is
+        // finished by the existing-issue path (links, then the Created change), never re-created.
+        entry.claim = None;
+        entry.issue = Some(issue.clone());
+        entry.team = desired.team.clone();
+        entry.written = Some(mapped.values.clone());
+        entry.content_hash = String::new();
+        entry.applied_version = 0;
+        entry.created_unannounced = Some(relates_to.as_ref().map(|old| old.key.clone()).unwrap_or_default());
+        entry.updated_at = self.clock.now();
+        let revision = match self.ledger.update(&key, &entry, revision).await {
+            Ok(revision) => revision,
+            Err(CasError::Conflict) => {
+                tracing::warn!(group_key = %desired.group_key, "The claim was taken over while creating; the sweep will close any duplicate.");
+                return Ok(());
+            }
+            Err(CasError::Bus(e)) => return Err(e.into()),
+        };
+        self.announce_created(desired, &mut entry).await?;
+        self.record_applied(&mut entry, desired, issue, mapped.values);
+        self.write_ledger(&key, &entry, revision).await.map(|_| ())
+    }
+
+    /// The rest of a create once the ledger has the issue: remote links, the link to the ticket
+    /// it replaces, the Created change. Updates `entry` (not the ledger).
+    async fn announce_created(
+        &self,
+        desired: &DesiredTicket,
+        entry: &mut LedgerEntry,
+    ) -> Result<(), WriterError> {
+        let issue = entry.issue.clone().expect("an issue");
+        let relates_to = entry.created_unannounced.clone().filter(|old| !old.is_empty());
+        let links = self.write_links(&issue.key, desired, &entry.links).await?;
         if let Some(old) = &relates_to {
-            self.client.link_issues("Relates", &old.key, &issue.key).await?;
+            self.client.link_issues("Relates", old, &issue.key).await?;
         }
         let reason = match &relates_to {
-            Some(old) => format!(
-                "{} (it came back after {} was closed)",
-                first_sentence(&desired.body.headline),
-                old.key
-            ),
+            Some(old) => {
+                format!("{} (it came back after {old} was closed)", first_sentence(&desired.body.headline))
+            }
             None => first_sentence(&desired.body.headline),
         };
         self.publish(self.change(
@@ -324,17 +375,9 @@ impl Writer {
             desired.upstream_version,
         ))
         .await?;
-        entry.claim = None;
         entry.links = links;
-        self.record_applied(&mut entry, desired, issue, mapped.values);
-        match self.ledger.update(&key, &entry, revision).await {
-            Ok(_) => Ok(()),
-            Err(CasError::Conflict) => {
-                tracing::warn!(group_key = %desired.group_key, "The claim was taken over while creating; the sweep will close any duplicate.");
-                Ok(())
-            }
-            Err(CasError::Bus(e)) => Err(e.into()),
-        }
+        entry.created_unannounced = None;
+        Ok(())
     }
 
     /// Records an issue found by label (a create whose ledger write was lost, or another
@@ -390,6 +433,13 @@ impl Writer {
     ) -> Result<(), WriterError> {
         let key = desired.group_key.token();
         let mut entry = record.value;
+        let mut revision = record.revision;
+        if entry.created_unannounced.is_some() {
+            // A create whose links or change a crash cut short: finish it, then apply `desired`
+            // over the fields as created.
+            self.announce_created(desired, &mut entry).await?;
+            revision = self.write_ledger(&key, &entry, revision).await?;
+        }
         if desired.upstream_version < entry.applied_version {
             tracing::debug!(group_key = %desired.group_key, version = desired.upstream_version, applied = entry.applied_version, "Stale desired state; ignored.");
             return Ok(());
@@ -407,7 +457,7 @@ impl Writer {
                 let within = (self.clock.now() - closed_at).to_std().unwrap_or(Duration::ZERO)
                     <= self.settings.reopen_window;
                 if !within {
-                    return self.supersede(desired, entry, record.revision).await;
+                    return self.supersede(desired, entry, revision).await;
                 }
             }
         }
@@ -437,7 +487,10 @@ impl Writer {
                 issue.key = self.move_issue(&issue.key, project).await?;
             }
             if !edit.fields.is_empty() || !edit.labels_add.is_empty() || !edit.labels_remove.is_empty() {
-                self.client.edit_issue(&issue.key, &edit.body(comment.as_ref()), false).await?;
+                // The property goes with the edit (no extra call): the reminders read its progress.
+                let mut body = edit.body(comment.as_ref());
+                body["properties"] = mapping::properties(desired);
+                self.client.edit_issue(&issue.key, &body, false).await?;
             }
             tracing::info!(issue_key = %issue.key, fields = ?edit.fields.keys().collect::<Vec<_>>(), labels_added = ?edit.labels_add, "Updated issue.");
             let (kind, reason) = match &previous_team {
@@ -462,24 +515,58 @@ impl Writer {
             ));
         }
         if desired.state == TicketState::Resolved && entry.source_state == TicketState::Open {
+            let workflow = self.settings.workflows.of(&mapped.values.project);
             let comment = "infra-tickets resolved this ticket: the source reports it fixed or closed.";
-            let reason = "The source reports it resolved.";
-            match self.transition(desired, &issue, "done", comment, ChangeKind::Resolved, reason).await? {
-                Some(change) => {
-                    tracing::info!(issue_key = %issue.key, "Resolved issue.");
-                    changes.push(change);
+            match self.reach(&issue.key, &mapped.values.project, &workflow.resolve, comment).await? {
+                Reached::Moved => {
+                    tracing::info!(issue_key = %issue.key, status = %workflow.resolve, "Resolved issue.");
+                    let reason = "The source reports it resolved.".to_owned();
+                    changes.push(self.change(
+                        ChangeKind::Resolved,
+                        desired,
+                        &issue,
+                        None,
+                        reason,
+                        desired.upstream_version,
+                    ));
                 }
-                None => tracing::info!(issue_key = %issue.key, "Already done; not transitioned."),
+                Reached::Already => {
+                    tracing::info!(issue_key = %issue.key, "Already in the resolved status; not transitioned.")
+                }
+                Reached::Held(status) => {
+                    let text = format!(
+                        "infra-tickets: the source reports this fixed or closed. The ticket stays in {status}, \
+                         as a person set it; move it on when you agree."
+                    );
+                    self.client.add_comment(&issue.key, &mapping::paragraph_doc(&text)).await?;
+                    tracing::info!(issue_key = %issue.key, %status, "Resolved upstream while a person holds the ticket; commented.");
+                }
             }
         }
         if came_back {
+            let workflow = self.settings.workflows.of(&mapped.values.project);
             let comment = "infra-tickets reopened this ticket: the source reports the problem again.";
-            let reason = "The source reports it again.";
-            if let Some(change) =
-                self.transition(desired, &issue, "new", comment, ChangeKind::Reopened, reason).await?
-            {
-                tracing::info!(issue_key = %issue.key, "Reopened issue.");
-                changes.push(change);
+            match self.reach(&issue.key, &mapped.values.project, &workflow.reopen, comment).await? {
+                Reached::Moved => {
+                    tracing::info!(issue_key = %issue.key, status = %workflow.reopen, "Reopened issue.");
+                    let reason = "The source reports it again.".to_owned();
+                    changes.push(self.change(
+                        ChangeKind::Reopened,
+                        desired,
+                        &issue,
+                        None,
+                        reason,
+                        desired.upstream_version,
+                    ));
+                }
+                Reached::Already => {}
+                Reached::Held(status) => {
+                    let text = format!(
+                        "infra-tickets: the source reports the problem again. The ticket stays in {status}, \
+                         as a person decided."
+                    );
+                    self.client.add_comment(&issue.key, &mapping::paragraph_doc(&text)).await?;
+                }
             }
         }
         entry.links = self.write_links(&issue.key, desired, &entry.links).await?;
@@ -487,7 +574,7 @@ impl Writer {
             self.publish(change).await?;
         }
         self.record_applied(&mut entry, desired, issue, mapped.values);
-        self.write_ledger(&key, &entry, record.revision).await.map(|_| ())
+        self.write_ledger(&key, &entry, revision).await.map(|_| ())
     }
 
     /// The source came back after a person closed its ticket longer ago than the reopen
@@ -516,22 +603,57 @@ impl Writer {
 
     // ----- helpers -----
 
-    /// Moves the issue to a status of `category`, saying why in a comment; the change to
-    /// publish, or `None` when the issue already had such a status.
-    async fn transition(
+    /// Walks `issue_key` to the status `target` of `project`'s workflow, one transition at a time,
+    /// reading the transitions JIRA offers at each step; `comment` goes with the last one. A
+    /// person's decision status is left alone; a dead end is [`WriterError::Unreachable`].
+    async fn reach(
         &self,
-        desired: &DesiredTicket,
-        issue: &IssueRef,
-        category: &str,
+        issue_key: &str,
+        project: &str,
+        target: &str,
         comment: &str,
-        kind: ChangeKind,
-        reason: &str,
-    ) -> Result<Option<TicketChange>, WriterError> {
+    ) -> Result<Reached, WriterError> {
+        let settings = self.settings.workflows.of(project);
         let comment = mapping::paragraph_doc(comment);
-        if !self.client.transition_to_category(&issue.key, category, Some(&comment)).await? {
-            return Ok(None);
+        let mut passed: Vec<String> = Vec::new();
+        let mut moved = false;
+        // Every step enters a via status not entered before, or the target: this bounds the walk.
+        for _ in 0..settings.via.len() + 2 {
+            let (current, offered) = self.client.status_and_transitions(issue_key).await?;
+            match workflow::next_step(settings, target, &current, &offered, &passed) {
+                Step::Arrived => return Ok(if moved { Reached::Moved } else { Reached::Already }),
+                Step::Held { status } => return Ok(Reached::Held(status)),
+                Step::Take { transition_id, to, last } => {
+                    self.client.do_transition(issue_key, &transition_id, last.then_some(&comment)).await?;
+                    metrics::counter!("itk_jira_transitions_total").increment(1);
+                    tracing::debug!(issue_key, from = %current, %to, "Transitioned.");
+                    if last {
+                        return Ok(Reached::Moved);
+                    }
+                    moved = true;
+                    passed.push(current);
+                    passed.push(to);
+                }
+                Step::Stuck { from, offered } => {
+                    return Err(self.unreachable(issue_key, target, from, offered));
+                }
+            }
         }
-        Ok(Some(self.change(kind, desired, issue, None, reason.to_owned(), desired.upstream_version)))
+        let from = passed.last().cloned().unwrap_or_default();
+        Err(self.unreachable(
+            issue_key,
+            target,
+            from,
+            vec!["more steps than the workflow's via statuses".into()],
+        ))
+    }
+
+    fn unreachable(&self, key: &str, target: &str, from: String, offered: Vec<String>) -> WriterError {
+        metrics::counter!("itk_jira_unreachable_status_total").increment(1);
+        let error =
+            WriterError::Unreachable { key: key.to_owned(), target: target.to_owned(), from, offered };
+        tracing::error!(error = %bus::safe::header_value(&error.to_string()), "Target status unreachable.");
+        error
     }
 
     /// Records in the ledger entry that `issue` now carries the desired state, written as `values`.
@@ -686,11 +808,10 @@ impl Writer {
                 continue;
             }
             if !duplicate.is_done() {
-                let comment = mapping::paragraph_doc(&format!(
-                    "infra-tickets closed this ticket as a duplicate of {}.",
-                    keep.key
-                ));
-                self.client.transition_to_category(&duplicate.key, "done", Some(&comment)).await?;
+                let comment = format!("infra-tickets closed this ticket as a duplicate of {}.", keep.key);
+                let project = duplicate.project_key().unwrap_or(&self.settings.mapping.default_project);
+                let target = &self.settings.workflows.of(project).resolve;
+                self.reach(&duplicate.key, project, target, &comment).await?;
             }
             self.client.link_issues("Duplicate", &keep.key, &duplicate.key).await?;
             self.swept.lock().expect("swept lock").insert(duplicate.id.clone());
@@ -713,7 +834,13 @@ impl Writer {
                 mapping::clean_label(base)
             ),
             max_results: Some(100),
-            fields: vec!["labels".into(), "created".into(), "status".into(), "summary".into()],
+            fields: vec![
+                "labels".into(),
+                "created".into(),
+                "status".into(),
+                "summary".into(),
+                "project".into(),
+            ],
             ..SearchRequest::default()
         };
         let issues = self.client.search_all(&request, 50).await?;
@@ -754,6 +881,9 @@ impl Handler for Writer {
     async fn handle(&self, delivery: &Delivery) -> Result<(), WriterError> {
         let desired = DesiredTicket::from_json(delivery.payload())?;
         match self.reconcile(&desired).await {
+            Err(WriterError::Jira(error @ JiraError::Unauthorized { status: 403, .. })) => {
+                Err(self.diagnose_forbidden(&desired, error).await)
+            }
             Err(WriterError::ClaimPending { key, owner, age_secs, window_secs, after }) => {
                 Err(WriterError::ClaimPending {
                     key,
@@ -769,6 +899,21 @@ impl Handler for Writer {
 }
 
 impl Writer {
+    /// A 403 is either this project's (or operation's) permission, permanent for this message
+    /// only, or credentials that stopped working, which pause everything: `GET /myself` tells.
+    async fn diagnose_forbidden(&self, desired: &DesiredTicket, error: JiraError) -> WriterError {
+        let JiraError::Unauthorized { operation, message, .. } = &error else { return error.into() };
+        match self.client.myself().await {
+            Ok(_) => {
+                let project = self.mapped(desired).values.project;
+                metrics::counter!("itk_jira_forbidden_total", "project" => project.clone()).increment(1);
+                WriterError::Forbidden { project, operation: operation.clone(), message: message.clone() }
+            }
+            Err(JiraError::Unauthorized { .. }) => error.into(),
+            Err(other) => other.into(),
+        }
+    }
+
     /// How long a message waits before looking at a young claim again: the claim is most likely
     /// a create in progress that finishes in moments, so look again soon, then back off by
     /// doubling with each delivery so that a claim left by a crash is still waited out within the
@@ -811,6 +956,15 @@ impl Writer {
     }
 }
 
+/// How a walk to a status ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reached {
+    Moved,
+    Already,
+    /// Left in this status: a person's decision.
+    Held(String),
+}
+
 /// First recheck of a young claim when `--claim-recheck` is not set.
 const DEFAULT_CLAIM_RECHECK: Duration = Duration::from_secs(2);
 
@@ -822,7 +976,7 @@ fn definitely_not_created(error: &JiraError) -> bool {
             | JiraError::Unauthorized { .. }
             | JiraError::RateLimited { .. }
             | JiraError::NotFound { .. }
-    ) || matches!(error, JiraError::Transient { status: Some(503), .. })
+    ) || matches!(error, JiraError::Unavailable { status: Some(503), .. })
 }
 
 /// `itk-` and 16 base32 characters: a group key's label.
@@ -877,17 +1031,15 @@ mod tests {
             status: 400,
             message: "m".into()
         }));
-        assert!(!definitely_not_created(&JiraError::Transient {
+        let unavailable = |status: Option<u16>| JiraError::Unavailable {
             operation: "c".into(),
-            status: Some(500),
+            status,
             message: "m".into(),
-            retry_after: None
-        }));
-        assert!(!definitely_not_created(&JiraError::Transient {
-            operation: "c".into(),
-            status: None,
-            message: "timed out".into(),
-            retry_after: None
-        }));
+            retry_after: None,
+            pause: Duration::from_secs(1),
+        };
+        assert!(!definitely_not_created(&unavailable(Some(500))));
+        assert!(!definitely_not_created(&unavailable(None)), "a timeout may have created it");
+        assert!(definitely_not_created(&unavailable(Some(503))));
     }
 }

@@ -108,6 +108,8 @@ impl World {
             "0",
             "--jira-auth-pause",
             "300ms",
+            "--jira-outage-pause",
+            "300ms",
             "--sweep-every",
             "1h",
         ]
@@ -271,7 +273,8 @@ async fn redelivered_and_unchanged_states_make_one_issue_and_no_more_calls() {
     assert_one_issue(&world, &tickets[1], "PLAT", "High", "Platform");
     assert_one_issue(&world, &tickets[2], "PLAT", "Low", "Platform");
     assert_eq!(world.count("POST", "/rest/api/3/issue"), 3);
-    assert_eq!(world.count("POST", "/search/jql"), 3, "one search per created ticket");
+    assert_eq!(world.count("POST", "/search/jql"), 0, "a fresh claim needs no search");
+    assert_eq!(world.sim.call_count(), 6, "two calls per created ticket: create and remote link");
     let calls_after_create = world.sim.call_count();
 
     // The same messages delivered again, and the same content at a later version.

@@ -27,6 +27,7 @@
 pub mod contract;
 pub mod jql;
 pub mod model;
+pub mod workflow;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ use service_kit::Clock;
 use tokio_util::sync::CancellationToken;
 
 use model::{FieldSelection, SearchRequest, Site};
+pub use workflow::Workflow;
 
 /// A project of the simulated site.
 #[derive(Debug, Clone)]
@@ -56,6 +58,33 @@ pub struct ProjectConfig {
     pub components: Vec<String>,
     /// Fields on the create/edit screens; `None`: every known field.
     pub screen_fields: Option<BTreeSet<String>>,
+    /// The project's workflow (JIRA Software's by default).
+    pub workflow: Workflow,
+    /// Permissions the bot lacks in this project (its permission scheme): JIRA answers 403.
+    pub denied: BTreeSet<Permission>,
+}
+
+/// A project permission JIRA checks per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    CreateIssues,
+    EditIssues,
+    TransitionIssues,
+    AddComments,
+    LinkIssues,
+}
+
+impl Permission {
+    /// JIRA's refusal (our wording of the messages JIRA Cloud answers in `errorMessages`).
+    pub fn refusal(self) -> &'static str {
+        match self {
+            Permission::CreateIssues => "You do not have permission to create issues in this project.",
+            Permission::EditIssues => "You do not have permission to edit issues in this project.",
+            Permission::TransitionIssues => "You do not have permission to transition this issue.",
+            Permission::AddComments => "You do not have permission to comment on this issue.",
+            Permission::LinkIssues => "You do not have permission to link issues in this project.",
+        }
+    }
 }
 
 impl ProjectConfig {
@@ -67,7 +96,15 @@ impl ProjectConfig {
             issue_types: vec!["Task".into(), "Bug".into()],
             components: components.iter().map(|c| (*c).to_owned()).collect(),
             screen_fields: None,
+            workflow: Workflow::jira_software(),
+            denied: BTreeSet::new(),
         }
+    }
+
+    /// The same project with another workflow.
+    pub fn with_workflow(mut self, workflow: Workflow) -> Self {
+        self.workflow = workflow;
+        self
     }
 }
 
@@ -139,7 +176,17 @@ pub enum Fault {
     /// The request is carried out, then answered with 500 as if the server failed on the way
     /// back (a gateway timeout after the work): the client cannot tell whether it happened.
     ServerErrorAfterWork,
+    /// 400 answered by the edge in front of JIRA as a multi-line HTML page, not JSON (a WAF rule
+    /// or a proxy refusing the request before JIRA sees it; reported in
+    /// https://community.atlassian.com/forums/Jira-questions/Intermittent-HTTP-400-Bad-Request-from-Jira-REST-API-rest-api-3/qaq-p/3240036).
+    HtmlBadRequest,
+    /// No answer within an hour: the client's timeout ends the request.
+    Hang,
 }
+
+/// The HTML page of [`Fault::HtmlBadRequest`]: our own text in the shape of a servlet
+/// container's error page (doctype, title, inline style, heading), over several lines.
+pub const HTML_BAD_REQUEST: &str = "<!doctype html>\r\n<html lang=\"en\">\r\n<head>\r\n\t<title>HTTP Status 400 – Bad Request</title>\r\n\t<style type=\"text/css\">body {font-family:sans-serif;}</style>\r\n</head>\r\n<body>\r\n\t<h1>HTTP Status 400 – Bad Request</h1>\r\n</body>\r\n</html>\r\n";
 
 /// Every request the simulator answered.
 #[derive(Debug, Clone, Serialize)]
@@ -278,6 +325,22 @@ impl JiraSim {
     /// Every API call is answered with `fault` until cleared with `None`.
     pub fn set_persistent_fault(&self, fault: Option<Fault>) {
         self.shared.faults.lock().expect("faults lock").persistent = fault;
+    }
+
+    /// Takes `permission` away from the bot in `project`: JIRA answers 403 there.
+    pub fn deny(&self, project: &str, permission: Permission) {
+        let mut site = self.shared.site.lock().expect("site lock");
+        if let Some(p) = site.config.projects.iter_mut().find(|p| p.key == project) {
+            p.denied.insert(permission);
+        }
+    }
+
+    /// Gives every project `workflow` (issues keep their status name if the workflow has it).
+    pub fn set_workflow(&self, workflow: Workflow) {
+        let mut site = self.shared.site.lock().expect("site lock");
+        for project in &mut site.config.projects {
+            project.workflow = workflow.clone();
+        }
     }
 
     /// Takes `field` off the create and edit screens of `project`.
@@ -459,6 +522,26 @@ async fn api(
     let request_body: Option<Value> = if body.is_empty() { None } else { serde_json::from_slice(&body).ok() };
     let user = authenticated_user(&shared, &headers);
     let fault = next_fault(&shared);
+    if let Some(fault @ (Fault::HtmlBadRequest | Fault::Hang)) = fault {
+        if fault == Fault::Hang {
+            tokio::time::sleep(Duration::from_secs(3_600)).await;
+        }
+        shared.calls.lock().expect("calls lock").push(CallRecord {
+            method: method.to_string(),
+            path,
+            query,
+            request_body,
+            status: 400,
+            response_body: None,
+            faulted: true,
+            user,
+        });
+        let mut response = (StatusCode::BAD_REQUEST, HTML_BAD_REQUEST).into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("text/html;charset=UTF-8"));
+        return response;
+    }
     let (status, response_body, extra_headers) = match (fault, &user) {
         (Some(Fault::ServerErrorAfterWork), Some(user)) => {
             let _ = dispatch(&shared, &method, &path, &query, request_body.as_ref(), user);
@@ -572,6 +655,7 @@ fn fault_answer(fault: Fault) -> (u16, Option<Value>, Headers) {
             )),
             vec![],
         ),
+        Fault::HtmlBadRequest | Fault::Hang => (400, None, vec![]),
         Fault::Forbidden => (
             403,
             Some(model::error_body(&["You do not have permission to perform this operation."], &[])),
@@ -711,7 +795,7 @@ fn dispatch(
             let fields = list_param(query, "fields");
             let selection =
                 if fields.is_empty() { FieldSelection::All } else { FieldSelection::parse(&fields) };
-            site.get_issue(key, &selection, &list_param(query, "properties"))
+            site.get_issue(key, &selection, &list_param(query, "properties"), &list_param(query, "expand"))
         }
         ("PUT", ["rest", "api", "3", "issue", key]) => {
             let return_issue = query_param(query, "returnIssue").as_deref() == Some("true");

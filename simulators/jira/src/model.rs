@@ -10,7 +10,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::jql::{self, Clause, Op};
-use crate::{ProjectConfig, SimConfig};
+use crate::workflow::{Category, Status};
+use crate::{Permission, ProjectConfig, SimConfig};
 
 /// A JIRA answer: status and JSON body (`None`: empty body).
 pub type Answer = (u16, Option<Value>);
@@ -32,81 +33,6 @@ fn field_errors(errors: Vec<(String, String)>) -> Answer {
 }
 
 const NOT_FOUND: &str = "Issue does not exist or you do not have permission to see it.";
-
-/// A status of the workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    ToDo,
-    InProgress,
-    Done,
-}
-
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::ToDo => "To Do",
-            Status::InProgress => "In Progress",
-            Status::Done => "Done",
-        }
-    }
-
-    fn id(self) -> &'static str {
-        match self {
-            Status::ToDo => "10000",
-            Status::InProgress => "3",
-            Status::Done => "10001",
-        }
-    }
-
-    pub fn category(self) -> &'static str {
-        match self {
-            Status::ToDo => "new",
-            Status::InProgress => "indeterminate",
-            Status::Done => "done",
-        }
-    }
-
-    fn category_name(self) -> &'static str {
-        match self {
-            Status::ToDo => "To Do",
-            Status::InProgress => "In Progress",
-            Status::Done => "Done",
-        }
-    }
-
-    fn category_id(self) -> i64 {
-        match self {
-            Status::ToDo => 2,
-            Status::InProgress => 4,
-            Status::Done => 3,
-        }
-    }
-
-    fn json(self, base: &str) -> Value {
-        json!({
-            "self": format!("{base}/rest/api/3/status/{}", self.id()),
-            "id": self.id(),
-            "name": self.name(),
-            "description": "",
-            "statusCategory": {
-                "self": format!("{base}/rest/api/3/statuscategory/{}", self.category_id()),
-                "id": self.category_id(),
-                "key": self.category(),
-                "name": self.category_name(),
-                "colorName": "blue-gray",
-            },
-        })
-    }
-
-    /// The workflow: To Do ⇄ In Progress → Done, Done → To Do (Reopen), To Do → Done.
-    fn transitions(self) -> Vec<(&'static str, &'static str, Status)> {
-        match self {
-            Status::ToDo => vec![("21", "Start Progress", Status::InProgress), ("31", "Done", Status::Done)],
-            Status::InProgress => vec![("11", "Stop Progress", Status::ToDo), ("31", "Done", Status::Done)],
-            Status::Done => vec![("41", "Reopen", Status::ToDo)],
-        }
-    }
-}
 
 /// One issue, with its history as the search index sees it.
 #[derive(Debug, Clone)]
@@ -216,6 +142,16 @@ impl Site {
         self.config.projects.iter().find(|p| p.key == key)
     }
 
+    /// JIRA's 403 when the bot lacks `permission` in `project` (a permission scheme per project).
+    fn denied(&self, project: &str, permission: Permission) -> Option<Answer> {
+        let project = self.project(project)?;
+        project.denied.contains(&permission).then(|| error(403, permission.refusal()))
+    }
+
+    fn project_of(&self, id: u64) -> String {
+        self.issues[&id].project.clone()
+    }
+
     fn project_json(&self, project: &ProjectConfig) -> Value {
         json!({
             "self": format!("{}/rest/api/3/project/{}", self.base_url, project.id),
@@ -283,9 +219,13 @@ impl Site {
         if !errors.is_empty() {
             return field_errors(errors);
         }
+        if let Some(denied) = self.denied(&project_key, Permission::CreateIssues) {
+            return denied;
+        }
         let now = self.now();
         self.next_issue_id += 1;
         let id = self.next_issue_id;
+        let initial = self.project(&project_key).expect("a known project").workflow.initial_status();
         let counter = self.counters.entry(project_key.clone()).or_insert(0);
         *counter += 1;
         let key = format!("{project_key}-{counter}");
@@ -293,7 +233,7 @@ impl Site {
             id,
             key: key.clone(),
             project: project_key,
-            status: Status::ToDo,
+            status: initial,
             fields: stored,
             properties,
             comments: Vec::new(),
@@ -520,6 +460,9 @@ impl Site {
     /// that takes a move (`POST /rest/api/3/bulk/issues/move`).
     pub fn edit_issue(&mut self, id_or_key: &str, body: &Value, return_issue: bool, author: &str) -> Answer {
         let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        if let Some(denied) = self.denied(&self.project_of(id), Permission::EditIssues) {
+            return denied;
+        }
         let mut record = self.issues[&id].clone();
         let empty = Map::new();
         let fields = body.get("fields").and_then(Value::as_object).unwrap_or(&empty);
@@ -679,12 +622,20 @@ impl Site {
 
     // ----- read -----
 
-    /// `GET /rest/api/3/issue/{key}`.
-    pub fn get_issue(&self, id_or_key: &str, fields: &FieldSelection, properties: &[String]) -> Answer {
-        match self.find(id_or_key) {
-            Some(id) => (200, Some(self.issue_json(id, fields, properties))),
-            None => error(404, NOT_FOUND),
+    /// `GET /rest/api/3/issue/{key}`; `expand=transitions` adds the transitions available now.
+    pub fn get_issue(
+        &self,
+        id_or_key: &str,
+        fields: &FieldSelection,
+        properties: &[String],
+        expand: &[String],
+    ) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        let mut issue = self.issue_json(id, fields, properties);
+        if expand.iter().any(|e| e == "transitions") {
+            issue["transitions"] = Value::Array(self.transitions_json(id));
         }
+        (200, Some(issue))
     }
 
     /// Every field of an issue as JIRA shows it.
@@ -740,6 +691,9 @@ impl Site {
     /// `POST /rest/api/3/issue/{key}/comment`.
     pub fn add_comment(&mut self, id_or_key: &str, body: &Value, author: &str) -> Answer {
         let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        if let Some(denied) = self.denied(&self.project_of(id), Permission::AddComments) {
+            return denied;
+        }
         let Some(adf) = body.get("body").filter(|b| b.get("type").and_then(Value::as_str) == Some("doc"))
         else {
             return field_errors(vec![(
@@ -780,22 +734,28 @@ impl Site {
         (200, Some(json!({ "startAt": 0, "maxResults": 5000, "total": total, "comments": comments })))
     }
 
-    /// `GET /rest/api/3/issue/{key}/transitions`.
-    pub fn transitions(&self, id_or_key: &str) -> Answer {
-        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
-        let transitions: Vec<Value> = self.issues[&id]
-            .status
-            .transitions()
+    /// The transitions available to an issue now, in its workflow's order, as JIRA lists them.
+    fn transitions_json(&self, id: u64) -> Vec<Value> {
+        let record = &self.issues[&id];
+        let project = self.project(&record.project).expect("a known project");
+        project
+            .workflow
+            .available(record.status.name())
             .into_iter()
-            .map(|(tid, name, to)| {
+            .map(|(transition, to)| {
                 json!({
-                    "id": tid, "name": name, "to": to.json(&self.base_url),
-                    "hasScreen": false, "isGlobal": false, "isInitial": false,
+                    "id": transition.id, "name": transition.name, "to": to.json(&self.base_url),
+                    "hasScreen": false, "isGlobal": transition.from.is_empty(), "isInitial": false,
                     "isAvailable": true, "isConditional": false, "isLooped": false,
                 })
             })
-            .collect();
-        (200, Some(json!({ "transitions": transitions })))
+            .collect()
+    }
+
+    /// `GET /rest/api/3/issue/{key}/transitions`.
+    pub fn transitions(&self, id_or_key: &str) -> Answer {
+        let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        (200, Some(json!({ "transitions": self.transitions_json(id) })))
     }
 
     /// `POST /rest/api/3/issue/{key}/transitions`.
@@ -804,8 +764,17 @@ impl Site {
         let Some(transition_id) = body.pointer("/transition/id").and_then(Value::as_str) else {
             return error(400, "Missing 'transition' identifier");
         };
-        let current = self.issues[&id].status;
-        let Some((_, _, to)) = current.transitions().into_iter().find(|(tid, _, _)| *tid == transition_id)
+        let project = self.project_of(id);
+        if let Some(denied) = self.denied(&project, Permission::TransitionIssues) {
+            return denied;
+        }
+        let workflow = &self.project(&project).expect("a known project").workflow;
+        let current = self.issues[&id].status.name().to_owned();
+        let Some(to) = workflow
+            .available(&current)
+            .into_iter()
+            .find(|(t, _)| t.id == transition_id)
+            .map(|(_, to)| to.clone())
         else {
             return error(400, &format!("Transition id '{transition_id}' is not valid for this issue."));
         };
@@ -821,8 +790,8 @@ impl Site {
         }
         let now = self.now();
         let record = self.issues.get_mut(&id).expect("found");
+        record.resolved = if to.category == Category::Done { Some(now) } else { None };
         record.status = to;
-        record.resolved = if to == Status::Done { Some(now) } else { None };
         record.updated = now;
         snapshot(record, now);
         (204, None)
@@ -848,6 +817,11 @@ impl Site {
         let (Some(inward), Some(outward)) = (side("/inwardIssue"), side("/outwardIssue")) else {
             return error(404, "Issue does not exist or you do not have permission to see it.");
         };
+        for side in [inward, outward] {
+            if let Some(denied) = self.denied(&self.project_of(side), Permission::LinkIssues) {
+                return denied;
+            }
+        }
         self.links.insert(IssueLink { link_type: (*name).to_owned(), inward, outward });
         (201, None)
     }
@@ -855,6 +829,9 @@ impl Site {
     /// `POST /rest/api/3/issue/{key}/remotelink`: with a `globalId`, an upsert.
     pub fn upsert_remote_link(&mut self, id_or_key: &str, body: &Value) -> Answer {
         let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        if let Some(denied) = self.denied(&self.project_of(id), Permission::LinkIssues) {
+            return denied;
+        }
         let Some(object) = body.get("object").filter(|o| o.get("title").is_some() && o.get("url").is_some())
         else {
             return field_errors(vec![(
@@ -903,6 +880,9 @@ impl Site {
     /// `PUT /rest/api/3/issue/{key}/properties/{property}`.
     pub fn set_property(&mut self, id_or_key: &str, property: &str, value: Option<&Value>) -> Answer {
         let Some(id) = self.find(id_or_key) else { return error(404, NOT_FOUND) };
+        if let Some(denied) = self.denied(&self.project_of(id), Permission::EditIssues) {
+            return denied;
+        }
         let Some(value) = value else { return error(400, "The property value must not be empty.") };
         if property.is_empty() || property.chars().count() > 255 {
             return error(400, "The property key must be between 1 and 255 characters.");
@@ -1047,7 +1027,7 @@ fn snapshot(record: &mut IssueRecord, at: DateTime<Utc>) {
     let view = SearchView {
         key: record.key.clone(),
         project: record.project.clone(),
-        status: record.status,
+        status: record.status.clone(),
         fields: record.fields.clone(),
         created: record.created,
         updated: record.updated,
