@@ -1,10 +1,15 @@
 //! Dates and times as AWS Health writes them: RFC 1123 (`Wed, 16 Aug 2023 23:18:51 GMT`, day
-//! padded or not), `September 1, 2025`, `2026-03-08 14:00 UTC`, ISO 8601, and epoch seconds
-//! from the Health API. One grammar serves both the structured fields and the free text.
+//! padded or not), `September 1, 2025`, `March 23rd, 2026`, `the 23rd of March 2026`,
+//! `23-Mar-2026`, `2026-03-08 14:00 UTC`, `2026/03/08`, `08.03.2026`, `03/23/2026` (only where
+//! day and month cannot be confused), `2026年3月23日`, ISO 8601 with offsets, 12-hour times
+//! (`00:00:01 AM UTC`), zone abbreviations and numeric offsets, and epoch seconds from the
+//! Health API. A date without a year (`by March 23`) is the first such day on or after the
+//! message's own date; a month alone (`in March 2026`) is its first day, marked approximate.
+//! One grammar serves both the structured fields and the free text.
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use regex::{Captures, Regex};
 use serde::{Deserialize, Serialize};
 
@@ -48,34 +53,103 @@ pub struct FoundDate {
     pub when: When,
     pub start: usize,
     pub end: usize,
+    /// The text names only a month (`in March 2026`): `when` is its first day.
+    pub approximate: bool,
 }
 
-const MONTH: &str = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?";
+const MONTH: &str = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?:\.|\b)";
+/// Capitalised month names only: without a year, `18 may be` must not read as a date.
+const MONTH_CAPITALISED: &str = r"(?-i:(?P<mon>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))(?:\.|\b)";
 const WEEKDAY: &str = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?";
-const TIME: &str = r"(?:(?:\s*,)?\s+(?:at\s+)?(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?(?:\s*(?P<ampm>[ap]\.?m\b\.?))?(?:\s*(?P<tz>utc\b|gmt\b|z\b|[pmce][sd]t\b|[+-]\d{2}:?\d{2}\b))?)?";
+const ORDINAL: &str = r"(?:st|nd|rd|th)?";
+/// Zone designators: names AWS and its customers write, or numeric offsets (`+09:00`, `UTC+9`).
+const ZONE: &str = r"(?:(?:utc|gmt)\s?[+-]\d{1,2}(?::?\d{2})?\b|[+-]\d{2}:?\d{2}\b|utc\b|gmt\b|z\b|cest\b|cet\b|eest\b|eet\b|west\b|wet\b|bst\b|jst\b|kst\b|sgt\b|hkt\b|aest\b|aedt\b|akst\b|akdt\b|hst\b|[pmce][sd]t\b)";
 
-fn patterns() -> &'static [Regex; 3] {
-    static PATTERNS: OnceLock<[Regex; 3]> = OnceLock::new();
+fn time_part() -> String {
+    format!(
+        r"(?:(?:\s*,)?\s+(?:at\s+)?(?P<h>\d{{1,2}}):(?P<mi>\d{{2}})(?::(?P<s>\d{{2}})(?:\.\d+)?)?(?:\s*(?P<ampm>[ap]\.?m\b\.?))?(?:\s*\(?(?P<tz>{ZONE})\)?)?)?"
+    )
+}
+
+/// What a pattern's captures mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Year, month (number or name) and day.
+    Full,
+    /// `a/b/yyyy`: day and month told apart only when one of them exceeds 12.
+    Slashed,
+    /// Month and day without a year.
+    Yearless,
+    /// Month and year only.
+    MonthOnly,
+}
+
+fn patterns() -> &'static [(Regex, Form)] {
+    static PATTERNS: OnceLock<Vec<(Regex, Form)>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
-        let day_month_year = format!(r"(?i)\b{WEEKDAY}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+{MONTH},?\s+(?P<y>\d{{4}})\b{TIME}");
-        let month_day_year = format!(r"(?i)\b{WEEKDAY}{MONTH}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})\b{TIME}");
-        let iso = r"(?i)\b(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})(?:(?:t|\s+)(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?(?:\s*(?P<tz>utc\b|gmt\b|z|[+-]\d{2}:?\d{2}\b))?)?";
-        [
-            Regex::new(&day_month_year).expect("valid day-month-year pattern"),
-            Regex::new(&month_day_year).expect("valid month-day-year pattern"),
-            Regex::new(iso).expect("valid ISO pattern"),
-        ]
+        let time = time_part();
+        let iso_time = format!(
+            r"(?:(?:t|\s+)(?P<h>\d{{2}}):(?P<mi>\d{{2}})(?::(?P<s>\d{{2}})(?:\.\d+)?)?(?:\s*(?P<ampm>[ap]\.?m\b\.?))?(?:\s*\(?(?P<tz>{ZONE})\)?)?)?"
+        );
+        let sources: Vec<(String, Form)> = vec![
+            (
+                format!(
+                    r"(?i)\b{WEEKDAY}(?:the\s+)?(?P<d>\d{{1,2}}){ORDINAL}(?:\s+of)?(?:\s+|-){MONTH}(?:,?\s+|-)(?P<y>\d{{4}})\b{time}"
+                ),
+                Form::Full,
+            ),
+            (
+                format!(r"(?i)\b{WEEKDAY}{MONTH}\s+(?P<d>\d{{1,2}}){ORDINAL},?\s+(?P<y>\d{{4}})\b{time}"),
+                Form::Full,
+            ),
+            (format!(r"(?i)\b(?P<y>\d{{4}})[-/](?P<mo>\d{{1,2}})[-/](?P<d>\d{{1,2}}){iso_time}"), Form::Full),
+            (format!(r"(?i)\b(?P<d>\d{{1,2}})\.(?P<mo>\d{{1,2}})\.(?P<y>\d{{4}})\b{time}"), Form::Full),
+            (format!(r"(?i)\b(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{4}})\b{time}"), Form::Slashed),
+            (
+                format!(
+                    r"(?i)(?P<y>\d{{4}})\s*年\s*(?P<mo>\d{{1,2}})\s*月\s*(?P<d>\d{{1,2}})\s*日(?:\s*[(（][^)）]{{1,3}}[)）])?(?:\s*(?P<h>\d{{1,2}}):(?P<mi>\d{{2}})(?::(?P<s>\d{{2}}))?)?(?:\s*\(?(?P<tz>{ZONE}|日本時間)\)?)?"
+                ),
+                Form::Full,
+            ),
+            (format!(r"(?i)\b{WEEKDAY}{MONTH_CAPITALISED}\s+(?P<d>\d{{1,2}}){ORDINAL}\b{time}"), Form::Yearless),
+            (
+                format!(r"(?i)\b{WEEKDAY}(?:the\s+)?(?P<d>\d{{1,2}}){ORDINAL}(?:\s+of)?\s+{MONTH_CAPITALISED}{time}"),
+                Form::Yearless,
+            ),
+            (format!(r"(?i)\b{MONTH}\s+(?P<y>\d{{4}})\b"), Form::MonthOnly),
+        ];
+        sources
+            .into_iter()
+            .map(|(source, form)| (Regex::new(&source).expect("valid date pattern"), form))
+            .collect()
     })
 }
 
-/// Every date in `text`, in order, without overlaps (the longer match wins).
+/// Every date in `text` that carries its year, in order, without overlaps (the longer match
+/// wins).
 pub fn find_dates(text: &str) -> Vec<FoundDate> {
+    find_dates_from(text, None)
+}
+
+/// Every date in `text`, in order, without overlaps (the longer match wins). A date written
+/// without a year is the first such day on or after `written` (the message's own date) and is
+/// skipped when `written` is unknown.
+pub fn find_dates_from(text: &str, written: Option<NaiveDate>) -> Vec<FoundDate> {
+    // Nearly every text without a digit has no date; the patterns all need one.
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return Vec::new();
+    }
     let mut found: Vec<FoundDate> = Vec::new();
-    for pattern in patterns() {
+    for (pattern, form) in patterns() {
         for captures in pattern.captures_iter(text) {
             let whole = captures.get(0).expect("group 0 always matches");
-            if let Some(when) = when_from(&captures) {
-                found.push(FoundDate { when, start: whole.start(), end: whole.end() });
+            if let Some(when) = when_from(&captures, *form, written) {
+                found.push(FoundDate {
+                    when,
+                    start: whole.start(),
+                    end: whole.end(),
+                    approximate: *form == Form::MonthOnly,
+                });
             }
         }
     }
@@ -106,7 +180,9 @@ pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
         return Some(time.with_timezone(&Utc));
     }
     match find_dates(text).as_slice() {
-        [only] if only.start == 0 && only.end == text.len() => Some(only.when.sort_key()),
+        [only] if only.start == 0 && only.end == text.len() && !only.approximate => {
+            Some(only.when.sort_key())
+        }
         _ => None,
     }
 }
@@ -125,40 +201,73 @@ pub fn to_rfc1123(time: DateTime<Utc>) -> String {
     time.format("%a, %-d %b %Y %H:%M:%S GMT").to_string()
 }
 
-fn when_from(captures: &Captures<'_>) -> Option<When> {
-    let year: i32 = captures.name("y")?.as_str().parse().ok()?;
-    if !(1970..=2200).contains(&year) {
-        return None;
-    }
-    let month = match captures.name("mo") {
-        Some(number) => number.as_str().parse().ok()?,
-        None => month_number(captures.name("mon")?.as_str())?,
+fn number<T: std::str::FromStr>(captures: &Captures<'_>, name: &str) -> Option<T> {
+    captures.name(name)?.as_str().parse().ok()
+}
+
+fn when_from(captures: &Captures<'_>, form: Form, written: Option<NaiveDate>) -> Option<When> {
+    let month = || match captures.name("mo") {
+        Some(_) => number::<u32>(captures, "mo"),
+        None => month_number(captures.name("mon")?.as_str()),
     };
-    let day: u32 = captures.name("d")?.as_str().parse().ok()?;
-    let date = NaiveDate::from_ymd_opt(year, month, day)?;
-    let Some(hour) = captures.name("h") else {
+    let date = match form {
+        Form::Full => NaiveDate::from_ymd_opt(
+            plausible_year(number(captures, "y")?)?,
+            month()?,
+            number(captures, "d")?,
+        )?,
+        Form::MonthOnly => NaiveDate::from_ymd_opt(plausible_year(number(captures, "y")?)?, month()?, 1)?,
+        Form::Slashed => {
+            let (a, b): (u32, u32) = (number(captures, "a")?, number(captures, "b")?);
+            let (month, day) = match (a > 12, b > 12) {
+                (true, false) => (b, a),
+                (false, true) => (a, b),
+                // 03/03/2026 reads the same either way; 03/04/2026 does not: not a date.
+                _ if a == b => (a, b),
+                _ => return None,
+            };
+            NaiveDate::from_ymd_opt(plausible_year(number(captures, "y")?)?, month, day)?
+        }
+        Form::Yearless => {
+            let written = written?;
+            let (month, day) = (month()?, number::<u32>(captures, "d")?);
+            // The first such day on or after the message's date (29 February waits for a leap year).
+            (written.year()..=written.year() + 4)
+                .filter_map(|year| NaiveDate::from_ymd_opt(year, month, day))
+                .find(|date| *date >= written)?
+        }
+    };
+    if form == Form::MonthOnly {
+        return Some(When::Day(date));
+    }
+    let Some(hour) = number::<u32>(captures, "h") else {
         return Some(When::Day(date));
     };
-    let mut hour: u32 = hour.as_str().parse().ok()?;
-    let minute: u32 = captures.name("mi")?.as_str().parse().ok()?;
+    let minute: u32 = number(captures, "mi")?;
     let second: u32 = captures.name("s").map_or(Some(0), |s| s.as_str().parse().ok())?.min(59);
-    if let Some(meridiem) = captures.name("ampm") {
-        let pm = meridiem.as_str().to_ascii_lowercase().starts_with('p');
-        if hour == 0 || hour > 12 {
-            return None;
+    let hour = match captures.name("ampm") {
+        None => hour,
+        Some(meridiem) => {
+            let pm = meridiem.as_str().to_ascii_lowercase().starts_with('p');
+            match (pm, hour) {
+                // 12 AM and 00 AM are midnight; 12 PM is noon.
+                (false, 0 | 12) => 0,
+                (true, 12) => 12,
+                (_, 13..) | (true, 0) => return None,
+                (true, h) => h + 12,
+                (false, h) => h,
+            }
         }
-        hour = match (pm, hour) {
-            (false, 12) => 0,
-            (true, 12) => 12,
-            (true, h) => h + 12,
-            (false, h) => h,
-        };
-    }
+    };
     let time = NaiveTime::from_hms_opt(hour, minute, second)?;
     let offset = zone_offset(captures.name("tz").map(|m| m.as_str()))?;
     let local = NaiveDateTime::new(date, time);
     let instant = offset.from_local_datetime(&local).single()?.with_timezone(&Utc);
     Some(When::Instant(instant))
+}
+
+fn plausible_year(year: i32) -> Option<i32> {
+    (1970..=2200).contains(&year).then_some(year)
 }
 
 fn month_number(name: &str) -> Option<u32> {
@@ -173,9 +282,19 @@ fn zone_offset(zone: Option<&str>) -> Option<FixedOffset> {
     let Some(zone) = zone else {
         return FixedOffset::east_opt(0);
     };
-    let zone = zone.to_ascii_lowercase();
+    let zone = zone.trim().to_ascii_lowercase();
     let hours = match zone.as_str() {
-        "utc" | "gmt" | "z" => 0,
+        "utc" | "gmt" | "z" | "wet" => 0,
+        "cet" | "bst" | "west" => 1,
+        "cest" | "eet" => 2,
+        "eest" => 3,
+        "sgt" | "hkt" => 8,
+        "jst" | "kst" | "日本時間" => 9,
+        "aest" => 10,
+        "aedt" => 11,
+        "hst" => -10,
+        "akst" => -9,
+        "akdt" => -8,
         "est" => -5,
         "edt" => -4,
         "cst" => -6,
@@ -184,18 +303,29 @@ fn zone_offset(zone: Option<&str>) -> Option<FixedOffset> {
         "mdt" => -6,
         "pst" => -8,
         "pdt" => -7,
-        numeric => {
-            let sign = if numeric.starts_with('-') { -1 } else { 1 };
-            let digits: String = numeric.chars().filter(char::is_ascii_digit).collect();
-            if digits.len() != 4 {
-                return None;
-            }
-            let h: i32 = digits[..2].parse().ok()?;
-            let m: i32 = digits[2..].parse().ok()?;
-            return FixedOffset::east_opt(sign * (h * 3600 + m * 60));
-        }
+        numeric => return numeric_offset(numeric.trim_start_matches("utc").trim_start_matches("gmt").trim()),
     };
     FixedOffset::east_opt(hours * 3600)
+}
+
+/// `+09:00`, `+0900`, `-5`, `+9` (after `UTC`/`GMT` was stripped).
+fn numeric_offset(text: &str) -> Option<FixedOffset> {
+    let sign = match text.chars().next()? {
+        '+' => 1,
+        '-' => -1,
+        _ => return None,
+    };
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let (h, m): (i32, i32) = match digits.len() {
+        1 | 2 => (digits.parse().ok()?, 0),
+        3 => (digits[..1].parse().ok()?, digits[1..].parse().ok()?),
+        4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+        _ => return None,
+    };
+    if h > 14 || m > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
 #[cfg(test)]

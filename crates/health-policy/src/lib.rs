@@ -19,6 +19,7 @@ pub mod event;
 mod policy;
 pub mod samples;
 mod settings;
+mod summary;
 pub mod text;
 
 pub use api::{dedup_id, eventbridge_from_api, partition, raw_event, raw_events_from_documents, recognise};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use catalog::Catalog;
 use chrono::{DateTime, Duration, Utc};
 use contracts::{
-    DesiredTicket, DueDate, DueDateSource, GroupKey, Lane, PayloadKind, RawEvent, Source, TicketBody,
-    TicketItem, TicketState, UpstreamLink,
+    DesiredTicket, DueDate, DueDateSource, GroupKey, Lane, PayloadKind, Progress, RawEvent, Source,
+    TicketBody, TicketItem, TicketState, UpstreamLink,
 };
 use serde::{Deserialize, Serialize};
 use triage_policy::{Policy, PolicyError};
@@ -82,6 +82,12 @@ pub struct EntityRecord {
 pub struct Due {
     pub when: When,
     pub from: DueFrom,
+    /// The text names only the month: `when` is its first day.
+    #[serde(default)]
+    pub approximate: bool,
+    /// The version (`lastUpdatedTime`) of the message that set this date.
+    #[serde(default)]
+    pub set_by: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,8 +95,12 @@ pub struct Due {
 pub enum DueFrom {
     /// The start of the scheduled window.
     Window,
-    /// A sentence of the notice.
-    Text { sentence: String },
+    /// A sentence of the notice, and the rule that chose its date.
+    Text {
+        sentence: String,
+        #[serde(default)]
+        rule: String,
+    },
 }
 
 impl HealthPolicy {
@@ -140,13 +150,53 @@ pub fn due_of(event: &HealthEvent) -> Option<Due> {
     let code = event.event_type_code.as_str();
     let windowed = event.category == Category::ScheduledChange
         || ["MAINTENANCE_SCHEDULED", "RETIREMENT", "PLANNED_LIFECYCLE"].iter().any(|w| code.contains(w));
+    let set_by = event.version();
     if windowed && let Some(start) = event.start {
-        return Some(Due { when: When::Instant(start), from: DueFrom::Window });
+        return Some(Due { when: When::Instant(start), from: DueFrom::Window, approximate: false, set_by });
     }
-    // Dates before the notice was written are history it recounts; one day of slack for zones.
+    // Dates before the notice was written are history it recounts, unless their clause names a
+    // deadline; years-less dates are read on or after it. One day of slack for zones.
     let written = event.version().or(event.start).map(|t| (t - Duration::days(1)).date_naive());
-    deadline_from_text(&event.description, written)
-        .map(|found| Due { when: found.when, from: DueFrom::Text { sentence: found.sentence } })
+    deadline_from_text(&event.description, written).map(|found| Due {
+        when: found.when,
+        from: DueFrom::Text { sentence: found.sentence, rule: found.rule.to_owned() },
+        approximate: found.approximate,
+        set_by,
+    })
+}
+
+/// Whether a newer message's due date replaces the one the ticket has. A later message never
+/// moves the date later or removes it (a reminder, an update after the deadline, resources
+/// resolved), unless AWS moved the window or the text names a new date for the same action
+/// (the same sentence with another date). An earlier date is taken: it is the safe side.
+fn replaces(current: &Due, candidate: Option<&Due>, window_moved: bool) -> bool {
+    let Some(candidate) = candidate else { return false };
+    if candidate.when == current.when {
+        return false;
+    }
+    if window_moved || candidate.when.sort_key() < current.when.sort_key() {
+        return true;
+    }
+    match (&current.from, &candidate.from) {
+        (DueFrom::Text { sentence: old, .. }, DueFrom::Text { sentence: new, .. }) => {
+            without_dates(old) == without_dates(new)
+        }
+        _ => false,
+    }
+}
+
+/// A sentence with its dates blanked: two sentences that differ only in their dates are the
+/// same action rescheduled.
+fn without_dates(sentence: &str) -> String {
+    let mut out = String::with_capacity(sentence.len());
+    let mut at = 0;
+    for date in crate::dates::find_dates(sentence) {
+        out.push_str(&sentence[at..date.start]);
+        out.push_str("<date>");
+        at = date.end;
+    }
+    out.push_str(&sentence[at..]);
+    out.to_lowercase()
 }
 
 impl Policy for HealthPolicy {
@@ -175,6 +225,19 @@ impl Policy for HealthPolicy {
                 state.applied_pages.clear();
             }
             state.applied_pages.insert(message);
+            let window_moved =
+                state.facts.as_ref().is_some_and(|f| (f.start, f.end) != (event.start, event.end));
+            let candidate = due_of(&event);
+            let take = match &state.due {
+                None => candidate.is_some(),
+                Some(current) => replaces(current, candidate.as_ref(), window_moved),
+            };
+            if take {
+                if let Some(previous) = state.due.take() {
+                    state.previous_dues.push(previous);
+                }
+                state.due = candidate;
+            }
             state.facts = Some(EventFacts {
                 version,
                 service: event.service.clone(),
@@ -187,13 +250,6 @@ impl Policy for HealthPolicy {
                 description: event.description.clone(),
                 total_pages: event.total_pages,
             });
-            let due = due_of(&event);
-            if due != state.due {
-                if let Some(previous) = state.due.take() {
-                    state.previous_dues.push(previous);
-                }
-                state.due = due;
-            }
         }
         for entity in event.entities_or_resources() {
             let incoming = (version, entity.last_updated);
@@ -254,12 +310,18 @@ impl HealthPolicy {
                         window_text(facts)
                     ),
                 ),
-                DueFrom::Text { sentence } => (
+                DueFrom::Text { sentence, .. } => (
                     DueDateSource::EventText { sentence: sentence.clone() },
                     format!("Due {date} ({zone}), from the notice: \u{201c}{sentence}\u{201d}"),
                 ),
             };
             notes.push(note);
+            if due.approximate {
+                notes.push(format!(
+                    "Approximate: the notice names only the month, so the due date is its first day ({date}). \
+                     Check the exact day with AWS."
+                ));
+            }
             DueDate { date, source }
         });
         if due.is_none() {
@@ -271,6 +333,14 @@ impl HealthPolicy {
         }
         if let Some(note) = reschedule_note(state, zone) {
             notes.push(note);
+        }
+        let progress = (!resources.is_empty()).then(|| Progress {
+            remaining: u32::try_from(unresolved).unwrap_or(u32::MAX),
+            total: u32::try_from(resources.len()).unwrap_or(u32::MAX),
+            unit: "resources".to_owned(),
+        });
+        if let Some(progress) = &progress {
+            notes.push(format!("Progress: {}.", progress.describe()));
         }
         notes.push(format!(
             "AWS status: {}. Event type {} ({}), region {}, affected account {}.",
@@ -305,8 +375,8 @@ impl HealthPolicy {
             source: Source::AwsHealth,
             team: team.to_owned(),
             lane: Lane::Maintenance,
-            summary: summary(facts, &state.account),
-            body: TicketBody { headline, notes, items, progress: None },
+            summary: crate::summary::summary(facts, &state.event_arn, &state.account, &resources),
+            body: TicketBody { headline, notes, items, progress },
             due,
             state: if resolution.is_some() { TicketState::Resolved } else { TicketState::Open },
             labels: vec!["aws-health".into(), format!("aws-health-{}", label_token(&facts.service))],
@@ -325,17 +395,6 @@ impl HealthPolicy {
     }
 }
 
-/// `AWS Health: EC2 instance reboot maintenance scheduled (account 111111111111, eu-west-1)`.
-/// Built from what identifies the event, never from its status, so it does not churn.
-fn summary(facts: &EventFacts, account: &str) -> String {
-    let service = facts.service.to_ascii_uppercase();
-    let code = facts.event_type_code.trim_start_matches("AWS_");
-    let code = code.strip_prefix(&format!("{service}_")).unwrap_or(code);
-    let what = code.replace('_', " ").to_lowercase();
-    let region = if facts.region.is_empty() { String::new() } else { format!(", {}", facts.region) };
-    truncate(&format!("AWS Health: {} {what} (account {account}{region})", facts.service), 250)
-}
-
 fn window_text(facts: &EventFacts) -> String {
     match (facts.start, facts.end) {
         (Some(start), Some(end)) if end != start => {
@@ -346,20 +405,30 @@ fn window_text(facts: &EventFacts) -> String {
     }
 }
 
-/// "Rescheduled" when the newest due date differs from the one before it.
+/// "Rescheduled" when the newest due date differs from the one before it: the old and the new
+/// date and the message that moved it.
 fn reschedule_note(state: &HealthState, zone: chrono_tz::Tz) -> Option<String> {
     let current = state.due.as_ref()?;
     let previous = state.previous_dues.iter().rev().find(|p| p.when != current.when)?;
     let (old_day, new_day) = (previous.when.day_in(zone), current.when.day_in(zone));
-    if old_day != new_day {
-        Some(format!("Rescheduled: AWS moved the date from {old_day} to {new_day}."))
+    let moved = if old_day != new_day {
+        format!("Rescheduled: AWS moved the date from {old_day} to {new_day}")
     } else {
-        Some(format!(
-            "Rescheduled: AWS moved the time from {} to {} (same day).",
+        format!(
+            "Rescheduled: AWS moved the time from {} to {} (same day)",
             previous.when.describe(),
             current.when.describe()
-        ))
-    }
+        )
+    };
+    let message = current.set_by.map_or_else(
+        || "a later message".to_owned(),
+        |v| format!("the message of {}", v.format("%Y-%m-%d %H:%M UTC")),
+    );
+    let how = match &current.from {
+        DueFrom::Window => "moved the scheduled window".to_owned(),
+        DueFrom::Text { sentence, .. } => format!("says \u{201c}{sentence}\u{201d}"),
+    };
+    Some(format!("{moved}: {message} {how}."))
 }
 
 fn label_token(text: &str) -> String {

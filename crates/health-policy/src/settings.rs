@@ -1,7 +1,10 @@
 //! What the AWS Health policy tickets, as flags (`--health-…`) and environment variables
 //! (`HEALTH_…`). triage flattens these into its config.
 
+use std::sync::OnceLock;
+
 use catalog::Pattern;
+use regex::Regex;
 
 use crate::event::{Category, HealthEvent};
 
@@ -30,6 +33,16 @@ pub struct HealthSettings {
     )]
     pub ticket_public_events: bool,
 
+    /// Ticket notices whose `actionability` is INFORMATIONAL too; by default they are not: they
+    /// ask nothing of the team.
+    #[arg(
+        id = "health-ticket-informational",
+        long = "health-ticket-informational",
+        env = "HEALTH_TICKET_INFORMATIONAL",
+        default_value_t = false
+    )]
+    pub ticket_informational: bool,
+
     /// Event type codes that are ticketed, as globs (`AWS_EC2_*`); none means all.
     #[arg(
         id = "health-allow-event-types",
@@ -57,22 +70,45 @@ impl Default for HealthSettings {
         HealthSettings {
             event_categories: vec![Category::ScheduledChange, Category::AccountNotification],
             ticket_public_events: false,
+            ticket_informational: false,
             allow_event_types: Vec::new(),
             deny_event_types: Vec::new(),
         }
     }
 }
 
-/// Codes of notices about money, not work: Reserved Instances, Savings Plans, billing.
+/// Codes of notices about money, not work: Reserved Instances, Savings Plans, reserved nodes,
+/// capacity-reservation utilisation, billing.
 const MONEY_NOTICES: &[&str] = &[
     "*RESERVED_INSTANCE*",
+    "*RESERVED_NODE*",
+    "*RESERVED_CACHE_NODE*",
+    "*RESERVED_DB*",
     "*_RI_*",
     "*RESERVATION*",
+    "*ODCR*",
+    "*UNDERUTILI*",
     "*SAVINGS_PLAN*",
+    "*SAVINGSPLAN*",
     "*BILLING*",
     "*_INVOICE*",
     "*PAYMENT*",
 ];
+
+/// Whether the text is about a reservation or a bill rather than work on resources: a
+/// reservation or plan that expires, renews or is under-used, or an invoice. A notice that only
+/// mentions Reserved Instances in passing (an instance family's retirement says new ones can no
+/// longer be bought) is not: the reservation must be the clause's subject.
+fn money_text(description: &str) -> bool {
+    static PATTERN: OnceLock<Regex> = OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        Regex::new(
+            r"(?i)\b(?:your|the|these|this|following)\s+(?:(?:amazon|aws|ec2|rds|elasticache|redshift|opensearch|elasticsearch|memorydb|dynamodb|compute|instance|ec2 instance)\s+)*(?:reserved\s+(?:instances?|nodes?|cache\s+nodes?|db\s+instances?|capacity)|savings\s+plans?|capacity\s+reservations?|ris?\b)[^.]{0,120}?\b(?:expir|renew|will\s+end|term\s+ends|utili[sz]|unused|under-?used)|\b(?:your|the)\s+(?:aws\s+)?(?:invoice|bill|payment)\b[^.]{0,80}?\b(?:due|overdue|failed|declined|available)",
+        )
+        .expect("valid money pattern")
+    });
+    pattern.is_match(description)
+}
 
 impl HealthSettings {
     /// Why `event` is not ticketed, or `None` when it is.
@@ -83,6 +119,11 @@ impl HealthSettings {
         {
             return Some(format!("{code} is a Reserved Instance or billing notice"));
         }
+        if money_text(&event.description) {
+            return Some(format!(
+                "{code} is a Reserved Instance, Savings Plans, reserved node or billing notice (by its text)"
+            ));
+        }
         if !self.event_categories.contains(&event.category) {
             return Some(format!(
                 "category {} is not ticketed (--health-event-categories)",
@@ -91,6 +132,16 @@ impl HealthSettings {
         }
         if event.scope.eq_ignore_ascii_case("PUBLIC") && !self.ticket_public_events {
             return Some("public events are not ticketed (--health-ticket-public-events)".into());
+        }
+        if event.scope.eq_ignore_ascii_case("NONE") {
+            return Some("eventScopeCode NONE: the event concerns no account's resources".into());
+        }
+        if !self.ticket_informational
+            && event.actionability.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("INFORMATIONAL"))
+        {
+            return Some(
+                "actionability INFORMATIONAL asks nothing of the team (--health-ticket-informational)".into(),
+            );
         }
         let globs = |list: &[String]| -> Vec<Pattern> {
             list.iter().map(|g| g.trim()).filter(|g| !g.is_empty()).map(Pattern::new).collect()

@@ -89,10 +89,13 @@ fn scheduled_reboot_yields_one_maintenance_ticket_due_on_the_window_start() {
     assert_eq!(due.source, DueDateSource::EventWindow);
     assert_eq!(
         ticket.summary,
-        "AWS Health: EC2 instance reboot maintenance scheduled (account 111111111111, eu-west-1)"
+        "Amazon EC2: scheduled reboot of i-0abc (account 111111111111, eu-west-1; \
+         AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED 1a2b3c)"
     );
     assert_eq!(ticket.body.items[0].reference, "i-0abc");
     assert_eq!(ticket.body.items[0].status.as_deref(), Some("PENDING"));
+    let progress = ticket.body.progress.as_ref().unwrap();
+    assert_eq!((progress.remaining, progress.total, progress.unit.as_str()), (1, 1, "resources"));
     assert!(ticket.group_key.as_str().starts_with("aws-health/arn:aws:health:eu-west-1::event/EC2/"));
     assert_eq!(ticket.content_hash, ticket.compute_content_hash());
 }

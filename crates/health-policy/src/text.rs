@@ -1,28 +1,36 @@
 //! The deadline of a notice whose date is only in its text.
 //!
 //! Notices mention several dates: the act-by date, later consequences ("Starting October 1,
-//! 2025, you will no longer be able to …") and history ("This follows Node.js 18 End-Of-Life
-//! (EOL) reached on April 30, 2025"). Each date is scored by the words around it: history is
-//! discarded, deadline phrases rank first, consequences last; the earliest of the best wins.
+//! 2025, you will no longer be able to …"), extended support and pricing, console or creation
+//! cut-offs, and history ("This follows Node.js 18 End-Of-Life (EOL) reached on April 30,
+//! 2025"). Each date is judged by the words of its own clause: the words before it back to the
+//! last clause boundary, or, for a date that opens its clause ("After July 29, 2027, …",
+//! "Starting Mon, 18 May 2026, …"), the clause it governs. History is discarded, deadline
+//! phrases rank first, distractors last; the earliest of the best wins.
 
 use chrono::NaiveDate;
 
-use crate::dates::{FoundDate, When, find_dates};
+use crate::dates::{FoundDate, When, find_dates_from};
 
 /// The deadline found in a text, and the sentence it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextDeadline {
     pub when: When,
     pub sentence: String,
+    /// The text names only the month: `when` is its first day.
+    pub approximate: bool,
+    /// Why this date: the rule that ranked it.
+    pub rule: &'static str,
 }
 
-/// Words before a date that make it history, not a deadline.
+/// Words that make a date history, not a deadline.
 const HISTORY: &[&str] = &[
     "reached",
     "upstream",
     "since",
     "released",
     "announced",
+    "announcement",
     "published",
     "originally",
     "previously",
@@ -30,110 +38,262 @@ const HISTORY: &[&str] = &[
     "was scheduled",
     "were scheduled",
     "follows",
-    "following",
+    "following our",
     "sent on",
     "notified",
+    "we informed",
     "community",
     "end-of-life (eol)",
+    "end of life (eol)",
 ];
 
-/// Words before a date that make it the act-by date.
+/// Phrases that name the act-by date whatever else the clause says.
+const STRONG_DEADLINE: &[&str] = &[
+    "end of standard support",
+    "end-of-standard-support",
+    "standard support",
+    "recommended apply by",
+    "apply by",
+    "auto-applied after",
+    "auto-update after",
+    "auto-upgrade",
+    "take action",
+    "no later than",
+    "must",
+    "deadline",
+    "required",
+    "weeks following",
+    "days following",
+    "hours following",
+];
+
+/// Dates of things that are not the team's deadline: extended support, prices, console and
+/// creation cut-offs, and later stages that follow the deadline.
+const DISTRACTOR: &[&str] = &[
+    "extended support",
+    "charg",
+    "pricing",
+    "price",
+    "billed",
+    "billing",
+    "cost",
+    " fee ",
+    " fees",
+    "newly created",
+    "create new",
+    "creating new",
+    "creation of new",
+    "new instances",
+    "new clusters",
+    "new functions",
+    "new domains",
+    "new databases",
+    "launch new",
+    "purchase",
+    "console",
+    "default",
+    "no longer be able",
+    "no longer be available",
+    "will not be able",
+    "won't be able",
+    "unable",
+    "cannot",
+    "can't",
+    "rollback",
+];
+
+/// Words that make a date the act-by date.
 const DEADLINE: &[&str] = &[
     "ending support",
     "end support",
     "end of support",
     "end-of-support",
-    "end of standard support",
+    "support will end",
+    "will end",
+    "ends on",
+    "end of life",
+    "end-of-life",
     "deprecat",
+    "no longer supported",
+    "no longer be supported",
+    "no longer apply",
+    "no longer receive",
     "stop your instance",
     "will be stopped",
+    "will be terminated",
     "will stop",
     "retire",
+    "retirement",
     "scheduled for",
     "scheduled to",
-    "no later than",
     "on or before",
     "on or after",
     "before",
     "by ",
     "until",
-    "deadline",
-    "must",
-    "required",
+    "expir",
     "automatically",
     "auto-",
     "upgrade",
     "update",
     "apply",
     "applied",
+    "install",
     "patch",
     "reboot",
     "restart",
+    "replace",
     "maintenance",
     "will begin",
+    "will start",
+    "starting",
+    "beginning",
     "will take place",
     "will occur",
     "will be performed",
     "migrat",
-    "expire",
     "take action",
+    // Japanese notices: "までに" (by), "以降" (after), "終了" (end), "適用" (apply), "開始" (start).
+    "までに",
+    "以降",
+    "終了",
+    "適用",
+    "開始",
+    "廃止",
 ];
 
-/// Words in a sentence that opens with its date that make the date a later consequence.
-const CONSEQUENCE: &[&str] = &["no longer", "will not be able", "won't be able", "unable", "cannot", "can't"];
+/// Words that open a clause with its date: the clause they govern follows the date.
+const OPENERS: &[&str] = &[
+    "",
+    "after",
+    "starting",
+    "starting on",
+    "starting from",
+    "beginning",
+    "beginning on",
+    "from",
+    "on",
+    "as of",
+    "effective",
+    "until",
+    "by",
+    "before",
+    "on or after",
+    "on or before",
+    "however, starting",
+];
 
 const HISTORY_SCORE: i32 = 0;
-const CONSEQUENCE_SCORE: i32 = 1;
+const DISTRACTOR_SCORE: i32 = 1;
 const NEUTRAL_SCORE: i32 = 2;
 const DEADLINE_SCORE: i32 = 3;
 
-/// The deadline in `text`, ignoring dates before `not_before` (history the notice recounts).
+/// The deadline in `text`. Dates before `not_before` (the message's own date, less a day of
+/// slack for zones) are history unless their clause names a deadline: a restated deadline
+/// stays the deadline once it has passed. Dates without a year are read on or after
+/// `not_before`.
 pub fn deadline_from_text(text: &str, not_before: Option<NaiveDate>) -> Option<TextDeadline> {
-    let mut best: Option<(i32, When, &str)> = None;
+    let mut best: Option<(i32, FoundDate, &str, &'static str)> = None;
     for sentence in sentences(text) {
-        let dates = find_dates(sentence);
+        let dates = find_dates_from(sentence, not_before);
         for (index, date) in dates.iter().enumerate() {
-            if not_before.is_some_and(|floor| date.when.sort_key().date_naive() < floor) {
+            let previous_end = if index == 0 { 0 } else { dates[index - 1].end };
+            let next_start = dates.get(index + 1).map_or(sentence.len(), |next| next.start);
+            let (score, rule) = score(sentence, previous_end, date, next_start);
+            if score == HISTORY_SCORE {
                 continue;
             }
-            let previous_end = if index == 0 { 0 } else { dates[index - 1].end };
-            let score = score(sentence, previous_end, date, index == 0);
-            if score == HISTORY_SCORE {
+            let past = not_before.is_some_and(|floor| date.when.sort_key().date_naive() < floor);
+            if past && score != DEADLINE_SCORE {
                 continue;
             }
             let better = match &best {
                 None => true,
-                Some((best_score, best_when, _)) => {
+                Some((best_score, best_date, _, _)) => {
                     score > *best_score
-                        || (score == *best_score && date.when.sort_key() < best_when.sort_key())
+                        || (score == *best_score && date.when.sort_key() < best_date.when.sort_key())
                 }
             };
             if better {
-                best = Some((score, date.when, sentence));
+                best = Some((score, *date, sentence, rule));
             }
         }
     }
-    best.map(|(_, when, sentence)| TextDeadline { when, sentence: tidy(sentence) })
+    best.map(|(_, date, sentence, rule)| TextDeadline {
+        when: date.when,
+        sentence: tidy(sentence),
+        approximate: date.approximate,
+        rule,
+    })
 }
 
-fn score(sentence: &str, previous_end: usize, date: &FoundDate, first_in_sentence: bool) -> i32 {
+/// Clause boundaries: punctuation and the conjunctions that join clauses.
+fn last_boundary(text: &str) -> usize {
+    let punctuation = text.rfind([',', ';', ':', '(', '、', '。']).map(|i| i + 1);
+    let words = [" and ", " but ", " while ", " whereas ", " - ", " — "]
+        .iter()
+        .filter_map(|w| text.rfind(w).map(|i| i + w.len()))
+        .max();
+    punctuation.max(words).unwrap_or(0)
+}
+
+fn first_boundary(text: &str) -> usize {
+    let punctuation = text.find([',', ';', '(', '、', '。']);
+    let words =
+        [" and ", " but ", " while ", " whereas ", " - ", " — "].iter().filter_map(|w| text.find(w)).min();
+    match (punctuation, words) {
+        (Some(p), Some(w)) => p.min(w),
+        (p, w) => p.or(w).unwrap_or(text.len()),
+    }
+}
+
+/// The score of one date and the rule that gave it.
+fn score(sentence: &str, previous_end: usize, date: &FoundDate, next_start: usize) -> (i32, &'static str) {
     let before = sentence[previous_end..date.start].to_lowercase();
-    let clause = before.rsplit([',', ';', ':', '(']).next().unwrap_or(&before);
-    if HISTORY.iter().any(|phrase| clause.contains(phrase)) || before.contains("end-of-life (eol) reached") {
-        return HISTORY_SCORE;
+    let boundary = last_boundary(&before);
+    let clause_before = before[boundary..].trim().to_owned();
+    // `Recommended apply by date: 2026-03-22`: the label before the colon is the date's clause.
+    let label = match before[..boundary].trim_end().strip_suffix(':') {
+        Some(head) => head[last_boundary(head)..].trim().to_owned(),
+        None => String::new(),
+    };
+    let after = sentence[date.end..next_start].to_lowercase();
+    // A date that opens its clause ("After July 29, 2027, clusters will …") is judged by the
+    // clause it governs, past an immediate comma.
+    let opens = OPENERS.contains(&clause_before.trim_start_matches("however").trim());
+    let governed = if opens {
+        format!("{label} {clause_before} {}", after.trim_start().trim_start_matches(',').trim_start())
+    } else {
+        format!("{label} {clause_before} {}", &after[..first_boundary(&after)])
+    };
+    let history_words = HISTORY.iter().any(|phrase| governed.contains(phrase))
+        || before.contains("end-of-life (eol)")
+        || before.contains("end of life (eol)")
+        || before.contains("follows");
+    if history_words
+        && !STRONG_DEADLINE.iter().any(|phrase| clause_before.contains(phrase) || label.contains(phrase))
+    {
+        return (HISTORY_SCORE, "history: the date the notice recounts (announcement, upstream end of life)");
     }
-    if DEADLINE.iter().any(|phrase| before.contains(phrase)) {
-        return DEADLINE_SCORE;
+    if STRONG_DEADLINE.iter().any(|phrase| governed.contains(phrase))
+        && !governed.contains("extended support")
+    {
+        return (DEADLINE_SCORE, "deadline: the clause names what must be done by this date");
     }
-    let whole = sentence.to_lowercase();
-    if first_in_sentence && CONSEQUENCE.iter().any(|phrase| whole.contains(phrase)) {
-        return CONSEQUENCE_SCORE;
+    if DISTRACTOR.iter().any(|phrase| governed.contains(phrase)) {
+        return (
+            DISTRACTOR_SCORE,
+            "distractor: extended support, pricing, a console or creation cut-off or a later stage",
+        );
     }
-    NEUTRAL_SCORE
+    if DEADLINE.iter().any(|phrase| governed.contains(phrase)) {
+        return (DEADLINE_SCORE, "deadline: the clause says what happens or must be done on this date");
+    }
+    (NEUTRAL_SCORE, "the only date the notice gives without deadline words")
 }
 
-/// Splits at line breaks and at `.`, `!` or `?` followed by white space and a capital letter, a
-/// digit or a bracket, except after a month abbreviation (`Sept. 1`).
+/// Splits at line breaks, at `。`, and at `.`, `!` or `?` followed by white space and a capital
+/// letter, a digit or a bracket, except after a month abbreviation (`Sept. 1`).
 pub fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -141,6 +301,7 @@ pub fn sentences(text: &str) -> Vec<&str> {
     for (i, &(at, c)) in chars.iter().enumerate() {
         let boundary = match c {
             '\n' | '\r' => Some(at),
+            '。' => Some(at + c.len_utf8()),
             '.' | '!' | '?' => {
                 let next = chars.get(i + 1).map(|&(_, n)| n);
                 let after = chars[i + 1..].iter().map(|&(_, n)| n).find(|n| !n.is_whitespace());
