@@ -15,7 +15,8 @@ use contracts::{
 use e2e_tests::{TestBroker, eventually};
 use jira_sim::contract::Spec;
 use jira_sim::{
-    BOT_EMAIL, BOT_TOKEN, Fault, HUMAN_EMAIL, HUMAN_TOKEN, JiraSim, SimConfig, SimIssue, TEAM_FIELD,
+    BOT_EMAIL, BOT_TOKEN, Fault, HUMAN_EMAIL, HUMAN_TOKEN, JiraSim, Permission, SimConfig, SimIssue,
+    TEAM_FIELD, Workflow,
 };
 use jira_writer::ledger::LedgerEntry;
 use jira_writer::{JiraClient, JiraClientConfig, WriterError};
@@ -762,4 +763,280 @@ async fn benchmark_calls_per_ticket_and_throughput() {
         );
         writer.stop().await;
     }
+}
+
+// ----- workflows, people's decisions, permissions, outages, unsafe error texts -----
+
+/// The seed team's workflow as the writer is configured for it.
+const SEED_WORKFLOW: &str = "resolve=Done,reopen=ToDo,via=Assigned,decisions=Cancelled|Waiting";
+
+fn sim_with(workflow: Workflow) -> SimConfig {
+    let mut config = SimConfig::default();
+    for project in &mut config.projects {
+        project.workflow = workflow.clone();
+    }
+    config
+}
+
+impl World {
+    /// `/readyz`: its status and body.
+    async fn readyz(&self, writer: &Running) -> (u16, String) {
+        let Some(address) = writer.address() else { return (0, String::new()) };
+        match reqwest::get(format!("http://{address}/readyz")).await {
+            Ok(response) => (response.status().as_u16(), response.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    fn only_issue(&self, desired: &DesiredTicket) -> SimIssue {
+        let issues = self.issues_of(desired);
+        assert_eq!(issues.len(), 1, "one issue for {}: {issues:#?}", desired.group_key);
+        issues.into_iter().next().unwrap()
+    }
+
+    /// A person moves an issue along the transition named `name`.
+    async fn person_moves(&self, key: &str, name: &str) {
+        let person = self.person();
+        let offered = person.transitions(key).await.unwrap();
+        let transition =
+            offered.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} in {offered:?}"));
+        person.do_transition(key, &transition.id, None).await.unwrap();
+    }
+}
+
+fn next_version(d: &DesiredTicket, change: impl FnOnce(&mut DesiredTicket)) -> DesiredTicket {
+    let mut next = d.clone();
+    next.upstream_version += 1;
+    change(&mut next);
+    next.seal()
+}
+
+/// Resolving and reopening follow each workflow's transitions: on JIRA Software one step, on the
+/// seed's workflow (Cancel listed first, no ToDo → Done) through Assigned, never to Cancelled.
+#[tokio::test]
+async fn both_workflows_resolve_and_reopen_by_following_transitions() {
+    for (workflow, args, resolved_calls, reopened) in [
+        (Workflow::jira_software(), vec![], 2, "To Do"),
+        (Workflow::seed_team(), vec!["--jira-workflow", SEED_WORKFLOW], 4, "ToDo"),
+    ] {
+        let world = World::start(sim_with(workflow.clone())).await;
+        let writer = world.start_writer(world.config(&args));
+        let v1 = desired("acme/checkout", "platform", Lane::P2, "2026-12-27", 1);
+        world.publish(&v1).await;
+        world.wait_applied(&v1).await;
+        let key = world.only_issue(&v1).key;
+
+        world.sim.clear_calls();
+        let v2 = next_version(&v1, |d| d.state = TicketState::Resolved);
+        world.publish(&v2).await;
+        world.wait_applied(&v2).await;
+        let issue = world.sim.issue(&key).unwrap();
+        assert_eq!(issue.status, "Done", "{}: resolved to Done, not Cancelled", workflow.name);
+        assert_eq!(world.sim.call_count(), resolved_calls, "{}: {:#?}", workflow.name, world.sim.calls());
+        assert!(issue.comments.last().unwrap().1.contains("the source reports it fixed"), "{issue:?}");
+
+        world.sim.clear_calls();
+        let v3 = next_version(&v2, |d| d.state = TicketState::Open);
+        world.publish(&v3).await;
+        world.wait_applied(&v3).await;
+        assert_eq!(world.sim.issue(&key).unwrap().status, reopened, "{}", workflow.name);
+        let kinds: Vec<ChangeKind> = world.broker.ticket_changes().await.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [ChangeKind::Created, ChangeKind::Resolved, ChangeKind::Reopened]);
+        assert!(world.broker.dead_letters().await.is_empty());
+        writer.stop().await;
+        world.assert_contract();
+    }
+}
+
+/// A person's Cancelled or Waiting stands: the source resolving gives a comment, not a
+/// transition. A target the workflow offers no way to is a dead letter naming what JIRA offered,
+/// and the ticket is not recorded as resolved.
+#[tokio::test]
+async fn people_decisions_stand_and_an_unreachable_status_is_a_dead_letter() {
+    let world = World::start(sim_with(Workflow::seed_team())).await;
+    let writer = world.start_writer(world.config(&["--jira-workflow", SEED_WORKFLOW]));
+    let cancelled = desired("acme/cancelled", "platform", Lane::P2, "2026-12-27", 1);
+    let waiting = desired("acme/waiting", "platform", Lane::P2, "2026-12-27", 1);
+    for d in [&cancelled, &waiting] {
+        world.publish(d).await;
+        world.wait_applied(d).await;
+    }
+    let cancelled_key = world.only_issue(&cancelled).key;
+    let waiting_key = world.only_issue(&waiting).key;
+    world.person_moves(&cancelled_key, "Cancel").await;
+    world.person_moves(&waiting_key, "Assign").await;
+    world.person_moves(&waiting_key, "Wait for someone").await;
+
+    world.sim.clear_calls();
+    for d in [&cancelled, &waiting] {
+        let fixed = next_version(d, |d| d.state = TicketState::Resolved);
+        world.publish(&fixed).await;
+        world.wait_applied(&fixed).await;
+    }
+    assert_eq!(world.count("POST", "/transitions"), 0, "a person's decision is never transitioned");
+    for (key, status) in [(&cancelled_key, "Cancelled"), (&waiting_key, "Waiting")] {
+        let issue = world.sim.issue(key).unwrap();
+        assert_eq!(issue.status, status);
+        let comment = &issue.comments.last().expect("a comment").1;
+        assert!(comment.contains(&format!("stays in {status}")), "{comment}");
+    }
+    writer.stop().await;
+
+    // Configured without a way through Assigned, Done cannot be reached from ToDo.
+    let writer = world.start_writer(world.config(&["--jira-workflow", "resolve=Done,reopen=ToDo"]));
+    let stuck = desired("acme/stuck", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&stuck).await;
+    world.wait_applied(&stuck).await;
+    let resolved = next_version(&stuck, |d| d.state = TicketState::Resolved);
+    world.publish(&resolved).await;
+    eventually("a dead letter", WAIT, || async { !world.broker.dead_letters().await.is_empty() }).await;
+    let letter = world.broker.dead_letters().await.remove(0);
+    let key = world.only_issue(&stuck).key;
+    assert!(
+        letter.reason.contains(&format!(
+            "cannot move {key} from ToDo to Done: JIRA offered Cancel → Cancelled, Assign → Assigned"
+        )),
+        "{}",
+        letter.reason
+    );
+    assert_eq!(world.sim.issue(&key).unwrap().status, "ToDo");
+    assert_eq!(
+        world.ledger(&stuck).await.unwrap().source_state,
+        TicketState::Open,
+        "not recorded as resolved"
+    );
+    writer.stop().await;
+    world.assert_contract();
+}
+
+/// A JIRA 400 answered as a multi-line HTML page (by the edge in front of JIRA) reaches the dead
+/// letter as one line, and the next message goes through.
+#[tokio::test]
+async fn a_jira_400_html_page_dead_letters_one_message_and_the_next_goes_through() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let refused = desired("acme/refused", "platform", Lane::P2, "2026-12-27", 1);
+    world.sim.fail_next(Fault::HtmlBadRequest);
+    world.publish(&refused).await;
+    eventually("a dead letter", WAIT, || async { !world.broker.dead_letters().await.is_empty() }).await;
+    let fine = desired("acme/fine", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&fine).await;
+    world.wait_applied(&fine).await;
+    world.only_issue(&fine);
+    let letters = world.broker.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].deliveries, 1, "dead-lettered at once, not lost after redeliveries");
+    assert_eq!(
+        letters[0].reason,
+        "JIRA refused create issue with 400: an HTML page, not JIRA's JSON: HTTP Status 400 – Bad Request HTTP Status 400 – Bad Request"
+    );
+    assert!(world.issues_of(&refused).is_empty());
+    assert!(world.ledger(&refused).await.is_none_or(|e| e.claim.is_none()), "the claim is released");
+    writer.stop().await;
+    world.assert_contract();
+}
+
+/// One project without create permission dead-letters its tickets only, naming the project, the
+/// operation and JIRA's message; the other project goes on. A 403 while `GET /myself` fails too
+/// is the credentials: the writer pauses, unready, and dead-letters nothing.
+#[tokio::test]
+async fn a_403_in_one_project_dead_letters_its_message_only_and_a_403_everywhere_pauses() {
+    let world = World::start(SimConfig::default()).await;
+    world.sim.deny("PAY", Permission::CreateIssues);
+    let writer = world.start_writer(world.config(&[]));
+    let payments = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+    let platform = desired("acme/website", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&payments).await;
+    world.publish(&platform).await;
+    world.wait_applied(&platform).await;
+    eventually("a dead letter", WAIT, || async { !world.broker.dead_letters().await.is_empty() }).await;
+    assert_one_issue(&world, &platform, "PLAT", "High", "Platform");
+    assert!(world.issues_of(&payments).is_empty());
+    let letters = world.broker.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        letters[0].reason,
+        "JIRA denied create issue in project PAY: You do not have permission to create issues in this project. \
+         (the bot's account lacks this permission there; other projects go on)"
+    );
+    assert_eq!(world.readyz(&writer).await.0, 200, "one project's permission does not pause the writer");
+
+    world.sim.set_persistent_fault(Some(Fault::Forbidden));
+    let later = desired("acme/batch", "platform", Lane::P4, "2027-06-01", 1);
+    world.publish(&later).await;
+    eventually("readyz to report the pause", WAIT, || async {
+        let (status, body) = world.readyz(&writer).await;
+        status == 503 && body.contains("paused") && body.contains("403")
+    })
+    .await;
+    assert_eq!(world.broker.dead_letters().await.len(), 1, "no dead letter while the credentials fail");
+    world.sim.set_persistent_fault(None);
+    world.wait_applied(&later).await;
+    assert_one_issue(&world, &later, "PLAT", "Low", "Platform");
+    writer.stop().await;
+    world.assert_contract();
+}
+
+/// JIRA down (500s, then requests that never answer) for longer than the consumer's whole
+/// redelivery schedule (3 deliveries, 2 s ack wait; the outage lasts over 20 pause rounds, as an
+/// hour is against production's 15 s pause and 10-minute schedule): consumption pauses with
+/// readiness off, nothing is dead-lettered, and it resumes alone with every ticket once, in order.
+#[tokio::test]
+async fn an_outage_longer_than_the_redelivery_schedule_pauses_and_loses_nothing() {
+    let topology =
+        TopologyConfig { max_deliver: 3, ack_wait: Duration::from_secs(2), ..TopologyConfig::default() };
+    let world = World::start_with(SimConfig::default(), topology).await;
+    let writer = world.start_writer(world.config(&["--jira-timeout", "300ms", "--jira-max-attempts", "2"]));
+    eventually("the writer to be ready", WAIT, || async { world.readyz(&writer).await.0 == 200 }).await;
+    for fault in [Fault::ServerError, Fault::Hang] {
+        world.sim.set_persistent_fault(Some(fault));
+        let name = format!("acme/outage-{fault:?}").to_lowercase();
+        let v1 = desired(&name, "platform", Lane::P2, "2026-12-27", 1);
+        let v2 = next_version(&v1, |d| d.summary = format!("{} (v2)", d.summary));
+        world.publish(&v1).await;
+        world.publish(&v2).await;
+        eventually("readyz to report the outage", WAIT, || async {
+            let (status, body) = world.readyz(&writer).await;
+            status == 503 && body.contains("paused") && body.contains("JIRA is unavailable")
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert!(world.broker.dead_letters().await.is_empty(), "{fault:?}: nothing dead-lettered");
+        world.sim.set_persistent_fault(None);
+        world.wait_applied(&v2).await;
+        let issue = world.only_issue(&v2);
+        assert!(issue.summary.ends_with("(v2)"), "the later version wins: {}", issue.summary);
+        eventually("readyz to recover", WAIT, || async { world.readyz(&writer).await.0 == 200 }).await;
+    }
+    assert!(world.broker.dead_letters().await.is_empty());
+    writer.stop().await;
+}
+
+/// The notifier's reminders read the ticket's progress from the `infra-tickets` property, at
+/// `progress` (`{"remaining", "total", "unit"}`), written at create and with every edit.
+#[tokio::test]
+async fn the_issue_property_carries_the_progress() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let progress = |remaining| contracts::Progress { remaining, total: 5, unit: "resources".into() };
+    let v1 = next_version(&desired("acme/fleet", "platform", Lane::P2, "2026-12-27", 0), |d| {
+        d.body.progress = Some(progress(5))
+    });
+    world.publish(&v1).await;
+    world.wait_applied(&v1).await;
+    let issue = world.only_issue(&v1);
+    assert_eq!(
+        issue.properties["infra-tickets"]["progress"],
+        json!({"remaining": 5, "total": 5, "unit": "resources"})
+    );
+    let v2 = next_version(&v1, |d| d.body.progress = Some(progress(3)));
+    world.publish(&v2).await;
+    world.wait_applied(&v2).await;
+    let issue = world.sim.issue(&issue.key).unwrap();
+    assert_eq!(issue.properties["infra-tickets"]["progress"]["remaining"], 3);
+    assert!(
+        jira_sim::adf_text(issue.description.as_ref().unwrap()).contains("3 of 5 resources still pending")
+    );
+    writer.stop().await;
+    world.assert_contract();
 }
