@@ -8,7 +8,7 @@ use std::time::Duration;
 use bus::{Classify, ErrorClass};
 use rand::Rng;
 use service_kit::Secret;
-use snyk_policy::rest::{Issue, IssuesPage, Project, ProjectsPage};
+use snyk_policy::rest::{Issue, Project, ReadPage, RejectedResource};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -96,6 +96,13 @@ pub struct SnykClient {
     limiter: Arc<RateLimiter>,
     retry: RetryPolicy,
     max_response_bytes: u64,
+}
+
+/// What a listing gave: the resources read, and those set aside with why.
+#[derive(Debug, Clone, Default)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub rejected: Vec<RejectedResource>,
 }
 
 /// The largest response read unless configured otherwise: a page of 100 issues is well under
@@ -308,9 +315,9 @@ impl SnykClient {
         &self,
         base_url: &str,
         first: String,
-        parse: impl Fn(&[u8]) -> Result<(Vec<T>, Option<String>), String>,
-    ) -> Result<Vec<T>, ApiError> {
-        let mut items = Vec::new();
+        parse: impl Fn(&[u8]) -> Result<ReadPage<T>, serde_json::Error>,
+    ) -> Result<Listing<T>, ApiError> {
+        let mut items = Listing { items: Vec::new(), rejected: Vec::new() };
         let mut next = Some(first);
         let mut seen_urls = std::collections::HashSet::new();
         let mut seen_cursors = std::collections::HashSet::new();
@@ -322,10 +329,15 @@ impl SnykClient {
                 return Err(ApiError::CursorRepeated { url, cursor });
             }
             let body = self.get(&url).await?;
-            let (page, link) =
-                parse(&body).map_err(|reason| ApiError::Malformed { url: url.clone(), reason, body })?;
-            items.extend(page);
-            if let Some(link) = link {
+            let page = parse(&body).map_err(|error| ApiError::Malformed {
+                url: url.clone(),
+                reason: error.to_string(),
+                body,
+            })?;
+            items.items.extend(page.data);
+            items.rejected.extend(page.rejected);
+            if let Some(link) = page.links.next_href() {
+                let link = link.to_owned();
                 let resolved = resolve_link(base_url, &link).map_err(|reason| ApiError::LinkRefused {
                     url: url.clone(),
                     link: quoted(&link),
@@ -343,19 +355,13 @@ impl SnykClient {
         base_url: &str,
         org: &str,
         ids: Option<&str>,
-    ) -> Result<Vec<Project>, ApiError> {
+    ) -> Result<Listing<Project>, ApiError> {
         let mut extra = vec![("expand", "target")];
         if let Some(ids) = ids {
             extra.push(("ids", ids));
         }
         let first = self.listing_url(base_url, org, "projects", &extra);
-        self.pages(base_url, first, |body| {
-            let page: ProjectsPage =
-                snyk_policy::rest::parse_projects_page(body).map_err(|e| e.to_string())?;
-            let next = page.links.next_href().map(str::to_owned);
-            Ok((page.data, next))
-        })
-        .await
+        self.pages(base_url, first, snyk_policy::rest::read_projects_page).await
     }
 
     /// Issues of an org at the given severities updated after `since`, open or resolved (a fix
@@ -366,16 +372,11 @@ impl SnykClient {
         org: &str,
         severities: &str,
         since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<Issue>, ApiError> {
+    ) -> Result<Listing<Issue>, ApiError> {
         let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let extra = [("effective_severity_level", severities), ("updated_after", since.as_str())];
         let first = self.listing_url(base_url, org, "issues", &extra);
-        self.pages(base_url, first, |body| {
-            let page: IssuesPage = snyk_policy::rest::parse_issues_page(body).map_err(|e| e.to_string())?;
-            let next = page.links.next_href().map(str::to_owned);
-            Ok((page.data, next))
-        })
-        .await
+        self.pages(base_url, first, snyk_policy::rest::read_issues_page).await
     }
 
     /// Open issues of an org at the given severities (comma-separated), or of one project.
@@ -385,19 +386,14 @@ impl SnykClient {
         org: &str,
         severities: &str,
         project: Option<&str>,
-    ) -> Result<Vec<Issue>, ApiError> {
+    ) -> Result<Listing<Issue>, ApiError> {
         let mut extra = vec![("effective_severity_level", severities), ("status", "open")];
         if let Some(project) = project {
             extra.push(("scan_item.id", project));
             extra.push(("scan_item.type", "project"));
         }
         let first = self.listing_url(base_url, org, "issues", &extra);
-        self.pages(base_url, first, |body| {
-            let page: IssuesPage = snyk_policy::rest::parse_issues_page(body).map_err(|e| e.to_string())?;
-            let next = page.links.next_href().map(str::to_owned);
-            Ok((page.data, next))
-        })
-        .await
+        self.pages(base_url, first, snyk_policy::rest::read_issues_page).await
     }
 }
 

@@ -14,12 +14,12 @@ use chrono::{DateTime, Utc};
 use contracts::RawEvent;
 use serde::{Deserialize, Serialize};
 use service_kit::Clock;
-use snyk_policy::rest::{Issue, Project};
+use snyk_policy::rest::{Issue, Project, RejectedResource};
 use snyk_policy::snapshot::rest_origin;
 use snyk_policy::{BaseImage, ProjectSnapshot};
 use tokio::sync::Mutex;
 
-use crate::client::{ApiError, SnykClient};
+use crate::client::{ApiError, Listing, SnykClient};
 
 /// One org and where its API is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,13 @@ pub struct SyncReport {
     pub published: usize,
     /// Projects gone from the API, published as disappeared.
     pub disappeared: usize,
+    /// Resources that could not be read, each dead-lettered alone (once per content).
+    pub rejected: usize,
+    /// Projects left as last published because one of their issues could not be read (so a
+    /// bad record never makes a finding look fixed).
+    pub held: usize,
+    /// Values this version does not know (a new severity, status…), tolerated and counted.
+    pub unknown_values: usize,
 }
 
 /// Why a sync failed.
@@ -90,12 +97,33 @@ fn project_key(org: &str, project: &str) -> String {
     format!("{}{}", key_prefix(org), key_token(project))
 }
 
+fn rejected_key(org: &str, resource: &RejectedResource) -> String {
+    let name = match &resource.id {
+        Some(id) => key_token(id),
+        None => content_hash(&resource.resource),
+    };
+    format!("snyk.rejected.{}.{name}", key_token(org))
+}
+
+fn content_hash(value: &serde_json::Value) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(value.to_string().as_bytes())[..16])
+}
+
+/// A resource that was dead-lettered: the hash of its content, so the same bad record is not
+/// dead-lettered again at every sync, while a changed one is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedRecord {
+    pub hash: String,
+}
+
 /// Syncs orgs and refreshes projects; one at a time, so two never publish the same project.
 pub struct Syncer {
     client: SnykClient,
     publisher: Publisher,
     seen: JsonKv<SeenProject>,
     cursors: JsonKv<Cursor>,
+    rejected: JsonKv<RejectedRecord>,
     clock: Clock,
     severities: String,
     exclusive: Mutex<()>,
@@ -115,7 +143,8 @@ impl Syncer {
             client,
             publisher,
             seen: JsonKv::new(intake_state.clone(), bucket),
-            cursors: JsonKv::new(intake_state, bucket),
+            cursors: JsonKv::new(intake_state.clone(), bucket),
+            rejected: JsonKv::new(intake_state, bucket),
             clock,
             severities,
             exclusive: Mutex::new(()),
@@ -127,6 +156,7 @@ impl Syncer {
     }
 
     /// Lists every project and its issues and publishes what changed, and what disappeared.
+    /// A resource that cannot be read is dead-lettered alone; the rest of the org goes on.
     pub async fn sync_org(&self, org: &Org) -> Result<SyncReport, SyncError> {
         let projects = self.client.projects(&org.base_url, &org.id, None).await?;
         // Issues are the part that moves: the snapshot is as of when their listing started.
@@ -134,12 +164,20 @@ impl Syncer {
         let issues = self.client.issues(&org.base_url, &org.id, &self.severities, None).await?;
         let mut report = SyncReport {
             org: org.id.clone(),
-            projects: projects.len(),
-            issues: issues.len(),
+            projects: projects.items.len(),
+            issues: issues.items.len(),
             ..Default::default()
         };
+        report.unknown_values = count_unknown_values(org, &projects, &issues);
+        // A listed project that cannot be read is not gone, and a project one of whose issues
+        // cannot be read keeps its last snapshot: neither is published this time.
+        let unreadable: BTreeSet<String> =
+            projects.rejected.iter().filter_map(|r| r.project_id.clone()).collect();
+        let held: BTreeSet<String> = issues.rejected.iter().filter_map(|r| r.project_id.clone()).collect();
+        report.rejected =
+            self.dead_letter_rejected(org, projects.rejected.iter().chain(&issues.rejected)).await?;
         let mut by_project: BTreeMap<String, Vec<Issue>> = BTreeMap::new();
-        for issue in issues {
+        for issue in issues.items {
             if let Some(project) = issue.project_id() {
                 by_project.entry(project.to_owned()).or_default().push(issue);
             }
@@ -148,9 +186,16 @@ impl Syncer {
         let prefix = key_prefix(&org.id);
         let mut remembered: BTreeSet<String> =
             self.seen.keys().await?.into_iter().filter(|key| key.starts_with(&prefix)).collect();
-        for project in projects {
+        for id in &unreadable {
+            remembered.remove(&project_key(&org.id, id));
+        }
+        for project in projects.items {
             let key = project_key(&org.id, &project.id);
             remembered.remove(&key);
+            if held.contains(&project.id) {
+                report.held += 1;
+                continue;
+            }
             let project_issues = by_project.remove(&project.id).unwrap_or_default();
             if self.publish_listed(org, &key, project, project_issues, None, fetched_at).await? {
                 report.published += 1;
@@ -169,9 +214,37 @@ impl Syncer {
             issues = report.issues,
             published = report.published,
             disappeared = report.disappeared,
+            rejected = report.rejected,
+            held = report.held,
+            unknown_values = report.unknown_values,
             "Snyk org synced."
         );
         Ok(report)
+    }
+
+    /// Dead-letters each resource that could not be read, alone, with its id and reason;
+    /// the same content is dead-lettered once, not at every sync. Returns how many were set
+    /// aside.
+    async fn dead_letter_rejected<'a>(
+        &self,
+        org: &Org,
+        rejected: impl Iterator<Item = &'a RejectedResource>,
+    ) -> Result<usize, SyncError> {
+        let mut count = 0;
+        for resource in rejected {
+            count += 1;
+            let key = rejected_key(&org.id, resource);
+            let hash = content_hash(&resource.resource);
+            if self.rejected.get(&key).await?.is_some_and(|r| r.value.hash == hash) {
+                continue;
+            }
+            let reason = format!("Snyk org {}: {}", org.id, resource.reason);
+            tracing::warn!(org = %org.id, reason = %reason.escape_debug(), "A Snyk resource cannot be read; dead-lettered, the rest goes on.");
+            let body = serde_json::to_vec(&resource.resource).unwrap_or_default();
+            dead_letter(&self.publisher, &body, &reason, &format!("org {}", org.id)).await?;
+            self.rejected.put(&key, &RejectedRecord { hash }).await?;
+        }
+        Ok(count)
     }
 
     /// Refreshes the projects whose issues changed since `since` (an incremental pull); the
@@ -179,23 +252,29 @@ impl Syncer {
     pub async fn pull_changes(&self, org: &Org, since: DateTime<Utc>) -> Result<SyncReport, SyncError> {
         let changed =
             self.client.issues_updated_after(&org.base_url, &org.id, &self.severities, since).await?;
-        let projects: BTreeSet<String> =
-            changed.iter().filter_map(|i| i.project_id().map(str::to_owned)).collect();
+        let mut projects: BTreeSet<String> =
+            changed.items.iter().filter_map(|i| i.project_id().map(str::to_owned)).collect();
+        // An issue that cannot be read still says which project changed.
+        projects.extend(changed.rejected.iter().filter_map(|r| r.project_id.clone()));
         let mut report = SyncReport {
             org: org.id.clone(),
             projects: projects.len(),
-            issues: changed.len(),
+            issues: changed.items.len(),
             ..Default::default()
         };
         for project in &projects {
-            if self.refresh_project(org, project, None).await? {
-                report.published += 1;
-            }
+            let refreshed = self.refresh(org, project, None).await?;
+            report.published += usize::from(refreshed.published);
+            report.held += usize::from(refreshed.held);
+            report.rejected += refreshed.rejected;
+            report.unknown_values += refreshed.unknown_values;
         }
+        let unattached = changed.rejected.iter().filter(|r| r.project_id.is_none());
+        report.rejected += self.dead_letter_rejected(org, unattached).await?;
         metrics::counter!("itk_snyk_snapshots_published_total", "trigger" => "poll")
             .increment(report.published as u64);
         tracing::info!(org = %org.id, %since, issues = report.issues, projects = report.projects, published = report.published,
-            "Snyk changes pulled.");
+            rejected = report.rejected, held = report.held, "Snyk changes pulled.");
         Ok(report)
     }
 
@@ -222,25 +301,51 @@ impl Syncer {
         project_id: &str,
         base_image: Option<BaseImage>,
     ) -> Result<bool, SyncError> {
+        Ok(self.refresh(org, project_id, base_image).await?.published)
+    }
+
+    async fn refresh(
+        &self,
+        org: &Org,
+        project_id: &str,
+        base_image: Option<BaseImage>,
+    ) -> Result<Refreshed, SyncError> {
         let mut projects = self.client.projects(&org.base_url, &org.id, Some(project_id)).await?;
         let fetched_at = self.clock.now();
         let key = project_key(&org.id, project_id);
+        let mut refreshed = Refreshed::default();
+        let unreadable = projects.rejected.iter().any(|r| r.project_id.as_deref() == Some(project_id));
+        refreshed.rejected = self.dead_letter_rejected(org, projects.rejected.iter()).await?;
         let _exclusive;
-        let published = match projects.iter().position(|p| p.id == project_id) {
+        match projects.items.iter().position(|p| p.id == project_id) {
             Some(index) => {
-                let project = projects.swap_remove(index);
+                let project = projects.items.swap_remove(index);
                 let issues =
                     self.client.issues(&org.base_url, &org.id, &self.severities, Some(project_id)).await?;
-                _exclusive = self.exclusive.lock().await;
-                self.publish_listed(org, &key, project, issues, base_image, fetched_at).await?
+                refreshed.unknown_values = count_unknown_values(
+                    org,
+                    &Listing { items: vec![project.clone()], rejected: vec![] },
+                    &issues,
+                );
+                refreshed.rejected += self.dead_letter_rejected(org, issues.rejected.iter()).await?;
+                if issues.rejected.is_empty() {
+                    _exclusive = self.exclusive.lock().await;
+                    refreshed.published =
+                        self.publish_listed(org, &key, project, issues.items, base_image, fetched_at).await?;
+                } else {
+                    refreshed.held = true;
+                }
             }
+            // Listed but unreadable: not gone.
+            None if unreadable => {}
             None => {
                 _exclusive = self.exclusive.lock().await;
-                self.publish_disappeared(org, &key, fetched_at).await?
+                refreshed.published = self.publish_disappeared(org, &key, fetched_at).await?;
             }
-        };
-        tracing::info!(org = %org.id, project = project_id, published, "Snyk project refreshed.");
-        Ok(published)
+        }
+        tracing::info!(org = %org.id, project = project_id, published = refreshed.published, held = refreshed.held,
+            "Snyk project refreshed.");
+        Ok(refreshed)
     }
 
     /// Publishes a listed project's snapshot if it differs from the one remembered.
@@ -296,6 +401,33 @@ impl Syncer {
         tracing::debug!(org = %org.id, dedup_id = %event.dedup_id, "Snapshot published.");
         Ok(())
     }
+}
+
+/// What a refresh of one project did.
+#[derive(Debug, Default)]
+struct Refreshed {
+    published: bool,
+    held: bool,
+    rejected: usize,
+    unknown_values: usize,
+}
+
+/// Counts (metric by field) the values this version does not know; returns how many.
+fn count_unknown_values(org: &Org, projects: &Listing<Project>, issues: &Listing<Issue>) -> usize {
+    let fields = projects
+        .items
+        .iter()
+        .flat_map(Project::unknown_values)
+        .chain(issues.items.iter().flat_map(Issue::unknown_values));
+    let mut count = 0;
+    for field in fields {
+        metrics::counter!("itk_snyk_unknown_values_total", "field" => field).increment(1);
+        count += 1;
+    }
+    if count > 0 {
+        tracing::info!(org = %org.id, count, "Snyk sent values this version does not know; tolerated.");
+    }
+    count
 }
 
 /// Where the dead-lettered document came from (a URL, or `webhook`).

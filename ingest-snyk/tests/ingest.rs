@@ -177,7 +177,8 @@ async fn requests_follow_the_spec_and_survive_429_and_5xx() {
 #[tokio::test]
 async fn a_malformed_page_is_dead_lettered_and_the_service_keeps_running() {
     let s = setup(&[]).await;
-    let bad = r#"{"jsonapi":{"version":"1.0"},"data":[{"id":"x","type":"project","attributes":{"name":"n"}}],"links":{}}"#;
+    // Not a page at all (`data` is not an array): the page is dead-lettered whole.
+    let bad = r#"{"jsonapi":{"version":"1.0"},"data":{"id":"x","type":"project"},"links":{}}"#;
     s.sim.inject(Some("/projects"), Fault::Body { status: 200, body: bad.into() });
     let results = s.ingest.sync_now().await;
     assert!(results[0].is_err());
@@ -186,7 +187,7 @@ async fn a_malformed_page_is_dead_lettered_and_the_service_keeps_running() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].stage, "ingest-snyk");
     assert!(
-        letters[0].reason.contains("malformed Snyk page") && letters[0].reason.contains("missing field"),
+        letters[0].reason.contains("malformed Snyk page") && letters[0].reason.contains("invalid type"),
         "{}",
         letters[0].reason
     );
@@ -467,4 +468,69 @@ async fn a_response_above_the_size_bound_is_refused_unread() {
     );
     assert!(s.raw_events().await.is_empty());
     assert_eq!(s.sync().await.published, s.sim.org(ORG).unwrap().projects.len());
+}
+
+#[tokio::test]
+async fn one_bad_resource_is_one_dead_letter_and_the_rest_of_the_org_goes_on() {
+    let s = setup(&[]).await;
+    let payments = s.sim.project_id(ORG, "payments-api:2.7.3").unwrap();
+    let ledger = s.sim.project_id(ORG, "ledger-worker:1.4.0").unwrap();
+    // A project without relationships (the spec allows it; it cannot be grouped).
+    let mut orphan = s.sim.rendered_project(ORG, &ledger).unwrap();
+    orphan["id"] = "d0000000-0000-4000-8000-000000000001".into();
+    orphan.as_object_mut().unwrap().remove("relationships");
+    s.sim.add_raw_project(ORG, orphan);
+    // A project with a status Snyk may add: tolerated and counted.
+    let mut paused = s.sim.rendered_project(ORG, &ledger).unwrap();
+    paused["id"] = "d0000000-0000-4000-8000-000000000002".into();
+    paused["attributes"]["status"] = "paused".into();
+    s.sim.add_raw_project(ORG, paused);
+    // An issue of payments-api:2.7.3 without attributes: that project keeps its last snapshot.
+    s.sim.add_raw_issue(
+        ORG,
+        serde_json::json!({"id": "e0000000-0000-4000-8000-000000000001", "type": "issue",
+            "relationships": {"scan_item": {"data": {"id": payments, "type": "project"}}}}),
+    );
+    let report = s.sync().await;
+    let org = s.sim.org(ORG).unwrap();
+    assert_eq!((report.rejected, report.held, report.unknown_values), (2, 1, 1), "{report:?}");
+    assert_eq!(
+        report.published,
+        org.projects.len() + 1 - 1,
+        "every project but the held one, and the paused one"
+    );
+    let snapshots = s.snapshots().await;
+    assert!(!snapshots.iter().any(|s| s.project.id == payments), "held, not published without its issue");
+    let paused = snapshots.iter().find(|s| s.project.id == "d0000000-0000-4000-8000-000000000002").unwrap();
+    assert_eq!(paused.status, SnapshotStatus::Active, "an unknown status still counts as monitored");
+    let letters = bus::dead_letter::list(&s.js).await.unwrap();
+    let reasons: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
+    assert_eq!(letters.len(), 2, "{reasons:#?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("project \"d0000000-0000-4000-8000-000000000001\" cannot be read")
+            && r.contains("missing field `relationships`")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("issue \"e0000000-0000-4000-8000-000000000001\" cannot be read")
+            && r.contains("missing field `attributes`")),
+        "{reasons:#?}"
+    );
+    assert!(
+        letters.iter().all(|l| serde_json::from_slice::<serde_json::Value>(&l.payload).unwrap()["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with('d') || id.starts_with('e'))),
+        "the resource alone is kept"
+    );
+
+    // The same bad records at the next sync: no new dead letter, nothing disappears.
+    let again = s.sync().await;
+    assert_eq!((again.rejected, again.held, again.published, again.disappeared), (2, 1, 0, 0));
+    assert_eq!(bus::dead_letter::list(&s.js).await.unwrap().len(), 2);
+
+    // Once the bad issue is gone, the held project is published.
+    s.sim.with_org(ORG, |org| org.raw_issues.clear());
+    let fixed = s.sync().await;
+    assert_eq!((fixed.held, fixed.published), (0, 1));
+    assert_eq!(s.snapshots().await.last().unwrap().project.id, payments);
 }

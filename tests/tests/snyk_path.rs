@@ -290,7 +290,7 @@ async fn refused_webhooks_publish_nothing_and_malformed_pages_dead_letter() {
     // A malformed issues page: dead-lettered with the reason, nothing published, still running.
     path.sim.inject(
         Some("/issues"),
-        Fault::Body { status: 200, body: r#"{"jsonapi":{"version":"1.0"},"data":[{"id":1}]}"#.into() },
+        Fault::Body { status: 200, body: r#"{"jsonapi":{"version":"1.0"},"data":{"id":1}}"#.into() },
     );
     let results = path.ingest.sync_now().await;
     assert!(results[0].is_err());
@@ -307,4 +307,53 @@ async fn refused_webhooks_publish_nothing_and_malformed_pages_dead_letter() {
     let report = path.sync().await;
     assert_eq!(report.published, 1);
     assert_eq!(path.tickets().await[&image("ledger-worker")].lane, Lane::P2);
+}
+
+#[tokio::test]
+async fn one_bad_record_is_one_dead_letter_and_the_rest_of_the_org_is_ticketed() {
+    let path = start().await;
+    let ledger = path.sim.project_id(ORG, "ledger-worker:1.4.0").unwrap();
+    let payments = path.sim.project_id(ORG, "payments-api:2.7.3").unwrap();
+    // A project without relationships, and an issue without attributes of payments-api:2.7.3.
+    let mut orphan = path.sim.rendered_project(ORG, &ledger).unwrap();
+    orphan["id"] = "d0000000-0000-4000-8000-0000000000aa".into();
+    orphan.as_object_mut().unwrap().remove("relationships");
+    path.sim.add_raw_project(ORG, orphan);
+    path.sim.add_raw_issue(
+        ORG,
+        serde_json::json!({"id": "e0000000-0000-4000-8000-0000000000bb", "type": "issue",
+            "relationships": {"scan_item": {"data": {"id": payments, "type": "project"}}}}),
+    );
+    // A critical finding of ledger-worker whose severity is spelt in a way Snyk may add.
+    let issue = path.sim.add_issue(
+        ORG,
+        &ledger,
+        NewIssue::critical_mature("SNYK-ALPINE319-OPENSSL-7000009", "openssl", "3.1.4-r0"),
+    );
+    let mut strange = path.sim.rendered_issue(ORG, &issue.unwrap()).unwrap();
+    path.sim.with_org(ORG, |org| org.issues.retain(|i| i.key != "SNYK-ALPINE319-OPENSSL-7000009"));
+    strange["attributes"]["effective_severity_level"] = "severe".into();
+    path.sim.add_raw_issue(ORG, strange);
+
+    let report = path.sync().await;
+    assert_eq!((report.rejected, report.held, report.unknown_values), (2, 1, 1), "{report:?}");
+    let tickets = path.tickets().await;
+    assert_eq!(tickets.len(), 7, "every group of the org is ticketed: {:?}", tickets.keys());
+    let facts: BTreeMap<&str, &str> = tickets[&image("payments-api")].body.items[0]
+        .facts
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(facts["Tags"], "2.8.0", "2.7.3 waits for its unreadable issue; 2.8.0 is ticketed");
+    assert_eq!(tickets[&image("ledger-worker")].lane, Lane::P4, "an unknown severity does not qualify");
+    let letters = path.broker.dead_letters().await;
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert!(letters.iter().all(|l| l.stage == "ingest-snyk"));
+    assert!(letters.iter().any(|l| l.reason.contains("d0000000-0000-4000-8000-0000000000aa")));
+    assert!(letters.iter().any(|l| l.reason.contains("e0000000-0000-4000-8000-0000000000bb")));
+
+    // Every later sync goes on the same way, without filling the dead letters.
+    let again = path.sync().await;
+    assert_eq!((again.rejected, again.published), (2, 0));
+    assert_eq!(path.broker.dead_letters().await.len(), 2);
 }

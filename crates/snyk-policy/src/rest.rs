@@ -3,8 +3,12 @@
 //!
 //! Only the fields triage reads are typed; everything else a resource carries is kept in
 //! `other`, so a document read and written back loses nothing a later policy might want.
-//! Fields the OpenAPI spec marks as required are required here too: a page without them is
-//! malformed and refused with the reason.
+//! Fields the OpenAPI spec marks as required are required here too. A page is read resource by
+//! resource ([`read_projects_page`], [`read_issues_page`]): a resource that does not parse is
+//! set aside with its id and the reason, and the rest of the page stands. Enumerations the API
+//! may extend (project and issue status, severity) keep an unknown value as received
+//! ([`ProjectStatus::Other`], …) instead of refusing it; [`Project::unknown_values`] and
+//! [`Issue::unknown_values`] name them so they can be counted.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -80,11 +84,15 @@ pub struct IssuesPage {
 }
 
 /// Whether Snyk still monitors a project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProjectStatus {
     Active,
     Inactive,
+    /// A status this version does not know, as received. Snyk still lists the project and its
+    /// issues, so it counts as monitored: a guess must not resolve a team's ticket.
+    #[serde(untagged)]
+    Other(String),
 }
 
 /// A project resource.
@@ -188,16 +196,46 @@ impl Project {
     }
 
     pub fn is_active(&self) -> bool {
-        self.attributes.status == ProjectStatus::Active
+        self.attributes.status != ProjectStatus::Inactive
+    }
+
+    /// The fields holding a value this version does not know (`status`).
+    pub fn unknown_values(&self) -> Vec<&'static str> {
+        match self.attributes.status {
+            ProjectStatus::Other(_) => vec!["project.status"],
+            _ => Vec::new(),
+        }
     }
 }
 
 /// Open or resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IssueStatus {
     Open,
     Resolved,
+    /// A status this version does not know, as received: not open.
+    #[serde(untagged)]
+    Other(String),
+}
+
+/// An issue's severity: one of the known levels, or a value this version does not know, as
+/// received (the spec's `Severity` already has `none` and `other` besides the four levels).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SeverityLevel {
+    Known(Severity),
+    Other(String),
+}
+
+impl SeverityLevel {
+    /// The level, when known; an unknown level is never at or above a floor.
+    pub fn known(&self) -> Option<Severity> {
+        match self {
+            SeverityLevel::Known(severity) => Some(*severity),
+            SeverityLevel::Other(_) => None,
+        }
+    }
 }
 
 /// An issue resource: one issue in one scan item (project).
@@ -219,7 +257,7 @@ pub struct IssueAttributes {
     /// `package_vulnerability`, `license`, `code`, …
     #[serde(rename = "type")]
     pub issue_type: String,
-    pub effective_severity_level: Severity,
+    pub effective_severity_level: SeverityLevel,
     pub status: IssueStatus,
     pub ignored: bool,
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
@@ -339,6 +377,18 @@ impl Issue {
         (item.resource_type == "project").then_some(item.id.as_str())
     }
 
+    /// The fields holding a value this version does not know.
+    pub fn unknown_values(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if matches!(self.attributes.effective_severity_level, SeverityLevel::Other(_)) {
+            fields.push("issue.effective_severity_level");
+        }
+        if matches!(self.attributes.status, IssueStatus::Other(_)) {
+            fields.push("issue.status");
+        }
+        fields
+    }
+
     /// CVE ids (from `problems` with source NVD, or any id that looks like a CVE).
     pub fn cves(&self) -> Vec<String> {
         let mut cves: Vec<String> = self
@@ -362,6 +412,77 @@ pub fn parse_projects_page(body: &[u8]) -> Result<ProjectsPage, serde_json::Erro
 /// Reads an issues page, saying what is wrong when it is not one.
 pub fn parse_issues_page(body: &[u8]) -> Result<IssuesPage, serde_json::Error> {
     serde_json::from_slice(body)
+}
+
+/// A resource of a page that could not be read, set aside with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedResource {
+    /// The resource's `id`, when it has one.
+    pub id: Option<String>,
+    /// The project it belongs to: its own id for a project, the scan item for an issue.
+    pub project_id: Option<String>,
+    pub reason: String,
+    /// The resource as received.
+    pub resource: Value,
+}
+
+/// A page read resource by resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadPage<T> {
+    pub data: Vec<T>,
+    pub rejected: Vec<RejectedResource>,
+    pub links: Links,
+}
+
+/// The envelope of a page: `data` must be an array, each item is read on its own.
+#[derive(Deserialize)]
+struct Envelope {
+    data: Vec<Value>,
+    #[serde(default)]
+    links: Option<Value>,
+}
+
+fn read_page<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+    project_of: fn(&Value) -> Option<&str>,
+) -> Result<ReadPage<T>, serde_json::Error> {
+    let envelope: Envelope = serde_json::from_slice(body)?;
+    // Links that do not read are no next page, not a refused page: the resources stand.
+    let links = envelope.links.and_then(|l| serde_json::from_value(l).ok()).unwrap_or_default();
+    let mut data = Vec::with_capacity(envelope.data.len());
+    let mut rejected = Vec::new();
+    for resource in envelope.data {
+        match T::deserialize(&resource) {
+            Ok(item) => data.push(item),
+            Err(error) => {
+                let id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
+                let project_id = project_of(&resource).map(str::to_owned);
+                let name = id.as_deref().map_or_else(|| "without an id".to_owned(), |id| format!("{id:?}"));
+                rejected.push(RejectedResource {
+                    reason: format!("{what} {name} cannot be read: {error}"),
+                    id,
+                    project_id,
+                    resource,
+                });
+            }
+        }
+    }
+    Ok(ReadPage { data, rejected, links })
+}
+
+/// Reads a projects page resource by resource; only a page that is not one is an error.
+pub fn read_projects_page(body: &[u8]) -> Result<ReadPage<Project>, serde_json::Error> {
+    read_page(body, "project", |resource| resource.get("id")?.as_str())
+}
+
+/// Reads an issues page resource by resource; only a page that is not one is an error.
+pub fn read_issues_page(body: &[u8]) -> Result<ReadPage<Issue>, serde_json::Error> {
+    read_page(body, "issue", |resource| {
+        let item = resource.pointer("/relationships/scan_item/data")?;
+        (item.get("type")?.as_str()? == "project").then_some(())?;
+        item.get("id")?.as_str()
+    })
 }
 
 #[cfg(test)]
@@ -391,6 +512,55 @@ mod tests {
         let again: Project = serde_json::from_value(serde_json::to_value(project).unwrap()).unwrap();
         assert_eq!(&again, project);
         assert_eq!(again.attributes.other["build_args"]["platform"], "linux/arm64");
+    }
+
+    #[test]
+    fn one_bad_resource_is_set_aside_and_the_rest_of_the_page_stands() {
+        let mut page: Value = serde_json::from_str(PROJECTS).unwrap();
+        let good = page["data"][0].clone();
+        let mut no_relationships = good.clone();
+        no_relationships["id"] = "b0000000-0000-4000-8000-000000000001".into();
+        no_relationships.as_object_mut().unwrap().remove("relationships");
+        let mut new_status = good.clone();
+        new_status["id"] = "b0000000-0000-4000-8000-000000000002".into();
+        new_status["attributes"]["status"] = "paused".into();
+        page["data"] = serde_json::json!([no_relationships, good, new_status, 42]);
+        let read = read_projects_page(page.to_string().as_bytes()).unwrap();
+        assert_eq!(read.data.len(), 2, "the good one and the one with a new status");
+        assert_eq!(read.data[1].attributes.status, ProjectStatus::Other("paused".into()));
+        assert!(read.data[1].is_active());
+        assert_eq!(read.data[1].unknown_values(), ["project.status"]);
+        let again: Project = serde_json::from_value(serde_json::to_value(&read.data[1]).unwrap()).unwrap();
+        assert_eq!(again.attributes.status, ProjectStatus::Other("paused".into()), "kept as received");
+        assert_eq!(read.rejected.len(), 2);
+        let first = &read.rejected[0];
+        assert_eq!(first.id.as_deref(), Some("b0000000-0000-4000-8000-000000000001"));
+        assert_eq!(first.project_id, first.id);
+        assert!(first.reason.contains("missing field `relationships`"), "{}", first.reason);
+        assert_eq!(read.rejected[1].id, None);
+        assert!(read.rejected[1].reason.contains("without an id"), "{}", read.rejected[1].reason);
+        assert!(read.links.next_href().is_some());
+        assert!(read_projects_page(br#"{"data": {"id": "x"}}"#).is_err(), "not a page at all");
+    }
+
+    #[test]
+    fn issues_with_new_severities_and_statuses_are_kept_and_named() {
+        let issue = |severity: &str, status: &str| {
+            serde_json::json!({"id": "i1", "type": "issue",
+              "attributes": {"key": "SNYK-X-1", "title": "t", "type": "package_vulnerability",
+                "effective_severity_level": severity, "status": status, "ignored": false,
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
+              "relationships": {"scan_item": {"data": {"id": "p1", "type": "project"}}}})
+        };
+        let page = serde_json::json!({"data": [issue("critical", "open"), issue("catastrophic", "triaged"),
+            {"id": "i3", "type": "issue", "relationships": {"scan_item": {"data": {"id": "p9", "type": "project"}}}}]});
+        let read = read_issues_page(page.to_string().as_bytes()).unwrap();
+        assert_eq!(read.data[0].attributes.effective_severity_level.known(), Some(Severity::Critical));
+        assert!(read.data[0].unknown_values().is_empty());
+        assert_eq!(read.data[1].attributes.effective_severity_level.known(), None);
+        assert_eq!(read.data[1].unknown_values(), ["issue.effective_severity_level", "issue.status"]);
+        assert_eq!(read.rejected.len(), 1);
+        assert_eq!(read.rejected[0].project_id.as_deref(), Some("p9"), "the issue's project is named");
     }
 
     #[test]

@@ -145,12 +145,9 @@ impl Finding {
         if NOT_VULNERABILITIES.contains(&a.issue_type.as_str()) {
             return None;
         }
-        if !qualifies(
-            a.effective_severity_level,
-            a.status == IssueStatus::Open,
-            a.ignored,
-            settings.severity_floor,
-        ) {
+        // An unknown severity cannot be placed against the floor; ingest counts it.
+        let severity = a.effective_severity_level.known()?;
+        if !qualifies(severity, a.status == IssueStatus::Open, a.ignored, settings.severity_floor) {
             return None;
         }
         let mut packages: Vec<String> =
@@ -181,7 +178,7 @@ impl Finding {
         Some(Finding {
             key: a.key.clone(),
             title: a.title.clone(),
-            severity: a.effective_severity_level,
+            severity,
             issue_type: a.issue_type.clone(),
             packages,
             cves: issue.cves(),
@@ -195,7 +192,8 @@ impl Finding {
         if issue.issue_type.as_deref().is_some_and(|t| NOT_VULNERABILITIES.contains(&t)) {
             return None;
         }
-        if !qualifies(data.severity, true, issue.is_ignored, settings.severity_floor) {
+        let severity = data.severity.known()?;
+        if !qualifies(severity, true, issue.is_ignored, settings.severity_floor) {
             return None;
         }
         let mut packages: Vec<String> = match &issue.pkg_name {
@@ -227,7 +225,7 @@ impl Finding {
         Some(Finding {
             key: issue.id.clone(),
             title: data.title.clone().unwrap_or_else(|| issue.id.clone()),
-            severity: data.severity,
+            severity,
             issue_type: issue.issue_type.clone().unwrap_or_else(|| "vuln".into()),
             packages,
             cves,

@@ -101,7 +101,7 @@ pub struct WebhookIssue {
 pub struct WebhookIssueData {
     #[serde(default)]
     pub title: Option<String>,
-    pub severity: crate::severity::Severity,
+    pub severity: crate::rest::SeverityLevel,
     #[serde(default)]
     pub exploit_maturity: Option<String>,
     #[serde(default)]

@@ -300,11 +300,17 @@ fn refusals_say_what_is_wrong() {
     let error = triage().apply(&events[0], at(NOW)).unwrap_err().to_string();
     assert!(error.contains("has no target display name"), "{error}");
 
-    let mut wrong_severity = issues_page();
-    wrong_severity["data"][0]["attributes"]["effective_severity_level"] = json!("apocalyptic");
+    let mut wrong_ignored = issues_page();
+    wrong_ignored["data"][0]["attributes"]["ignored"] = json!("perhaps");
     let error =
-        raw_events_from_documents(&[projects_page(), wrong_severity], at(NOW)).unwrap_err().to_string();
-    assert!(error.contains("document 2 (issues page)") && error.contains("apocalyptic"), "{error}");
+        raw_events_from_documents(&[projects_page(), wrong_ignored], at(NOW)).unwrap_err().to_string();
+    assert!(error.contains("document 2 (issues page)") && error.contains("perhaps"), "{error}");
+
+    // A severity Snyk may add is no refusal: kept as received, and it does not qualify.
+    let mut new_severity = issues_page();
+    new_severity["data"][0]["attributes"]["effective_severity_level"] = json!("apocalyptic");
+    let events = raw_events_from_documents(&[projects_page(), new_severity], at(NOW)).unwrap();
+    assert_eq!(events[0].payload["issues"][0]["attributes"]["effective_severity_level"], "apocalyptic");
 
     let error = raw_events_from_documents(&[issues_page()], at(NOW)).unwrap_err().to_string();
     assert!(error.contains("which no projects page before it lists"), "{error}");

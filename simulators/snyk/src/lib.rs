@@ -194,6 +194,33 @@ impl SnykSim {
         .unwrap_or(false)
     }
 
+    /// Lists a raw project resource, served as given (see [`SimOrg::raw_projects`]).
+    pub fn add_raw_project(&self, org_id: &str, resource: Value) -> bool {
+        self.with_org(org_id, |org| org.raw_projects.push(resource)).is_some()
+    }
+
+    /// Lists a raw issue resource, served as given (see [`SimOrg::raw_issues`]).
+    pub fn add_raw_issue(&self, org_id: &str, resource: Value) -> bool {
+        self.with_org(org_id, |org| org.raw_issues.push(resource)).is_some()
+    }
+
+    /// A project of the model rendered as the REST API lists it (`expand=target`), for a test
+    /// to alter and list raw.
+    pub fn rendered_project(&self, org_id: &str, project_id: &str) -> Option<Value> {
+        self.with_org(org_id, |org| {
+            org.projects.iter().find(|p| p.id == project_id).map(|p| render::project(org, p, true, false))
+        })
+        .flatten()
+    }
+
+    /// An issue of the model rendered as the REST API lists it, for a test to alter.
+    pub fn rendered_issue(&self, org_id: &str, issue_id: &str) -> Option<Value> {
+        self.with_org(org_id, |org| {
+            org.issues.iter().find(|i| i.id == issue_id).map(|i| render::issue(org, i))
+        })
+        .flatten()
+    }
+
     /// Deletes a project and its issues.
     pub fn delete_project(&self, org_id: &str, project_id: &str) -> bool {
         self.with_org(org_id, |org| {
@@ -523,6 +550,14 @@ fn answer(
 /// Item ids in order, and how to render the item at an index.
 type Listed<'a> = (Vec<String>, Box<dyn Fn(usize) -> Value + 'a>);
 
+/// A listed item: modelled, or a raw resource served as given.
+type Item<'a, T> = (String, Result<&'a T, &'a Value>);
+
+/// The id a raw resource is listed under (its `id`, or its text when it has none).
+fn raw_id(raw: &Value) -> String {
+    raw.get("id").and_then(Value::as_str).map_or_else(|| raw.to_string(), str::to_owned)
+}
+
 fn project_items<'a>(
     org: &'a SimOrg,
     params: &[(String, String)],
@@ -542,17 +577,31 @@ fn project_items<'a>(
     let types = list(params, "types");
     let targets: Vec<&str> =
         params.iter().filter(|(k, _)| k == "target_id").map(|(_, v)| v.as_str()).collect();
-    let mut items: Vec<&SimProject> = org
+    let mut items: Vec<Item<'a, SimProject>> = org
         .projects
         .iter()
         .filter(|p| ids.as_ref().is_none_or(|ids| ids.contains(&p.id)))
         .filter(|p| origins.as_ref().is_none_or(|o| o.contains(&p.origin)))
         .filter(|p| types.as_ref().is_none_or(|t| t.contains(&p.project_type)))
         .filter(|p| targets.is_empty() || targets.contains(&p.target_id.as_str()))
+        .map(|p| (p.id.clone(), Ok(p)))
         .collect();
-    items.sort_by(|a, b| a.id.cmp(&b.id));
-    let ids = items.iter().map(|p| p.id.clone()).collect();
-    Ok((ids, Box::new(move |i| render::project(org, items[i], expand_target, counts))))
+    // Raw resources are filtered by id only: the model cannot read the rest of them.
+    items.extend(
+        org.raw_projects
+            .iter()
+            .map(|raw| (raw_id(raw), Err(raw)))
+            .filter(|(id, _)| ids.as_ref().is_none_or(|ids| ids.contains(id))),
+    );
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let ids = items.iter().map(|(id, _)| id.clone()).collect();
+    Ok((
+        ids,
+        Box::new(move |i| match items[i].1 {
+            Ok(project) => render::project(org, project, expand_target, counts),
+            Err(raw) => raw.clone(),
+        }),
+    ))
 }
 
 fn parse_time(
@@ -599,7 +648,7 @@ fn issue_items<'a>(org: &'a SimOrg, params: &[(String, String)]) -> Result<Liste
         IssueStatus::Open => "open",
         IssueStatus::Resolved => "resolved",
     };
-    let mut items: Vec<&SimIssue> = org
+    let mut items: Vec<Item<'a, SimIssue>> = org
         .issues
         .iter()
         .filter(|i| scan_item.is_none_or(|id| scan_type == Some("project") && i.project_id == id))
@@ -613,8 +662,25 @@ fn issue_items<'a>(org: &'a SimOrg, params: &[(String, String)]) -> Result<Liste
         .filter(|i| {
             created_after.is_none_or(|t| i.created_at > t) && created_before.is_none_or(|t| i.created_at < t)
         })
+        .map(|i| (i.id.clone(), Ok(i)))
         .collect();
-    items.sort_by(|a, b| a.id.cmp(&b.id));
-    let ids = items.iter().map(|i| i.id.clone()).collect();
-    Ok((ids, Box::new(move |i| render::issue(org, items[i]))))
+    // Raw issues are filtered by scan item only: the model cannot read the rest of them.
+    items.extend(
+        org.raw_issues
+            .iter()
+            .filter(|raw| {
+                let item = raw.pointer("/relationships/scan_item/data/id").and_then(Value::as_str);
+                scan_item.is_none_or(|id| item == Some(id))
+            })
+            .map(|raw| (raw_id(raw), Err(raw))),
+    );
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let ids = items.iter().map(|(id, _)| id.clone()).collect();
+    Ok((
+        ids,
+        Box::new(move |i| match items[i].1 {
+            Ok(issue) => render::issue(org, issue),
+            Err(raw) => raw.clone(),
+        }),
+    ))
 }

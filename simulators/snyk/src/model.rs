@@ -112,6 +112,12 @@ pub struct SimOrg {
     pub slug: String,
     pub projects: Vec<SimProject>,
     pub issues: Vec<SimIssue>,
+    /// Resources served as given, in their id's place in the listing: the shapes this model
+    /// does not produce but Snyk may send (a project without `relationships`, which the spec
+    /// allows; a severity or status added to an enumeration; a resource that is plain wrong).
+    pub raw_projects: Vec<serde_json::Value>,
+    /// As `raw_projects`, for issues (listed for their `relationships.scan_item`).
+    pub raw_issues: Vec<serde_json::Value>,
     next_issue: u64,
 }
 
@@ -153,6 +159,8 @@ impl SimOrg {
             slug: slug.into(),
             projects: Vec::new(),
             issues: Vec::new(),
+            raw_projects: Vec::new(),
+            raw_issues: Vec::new(),
             next_issue: 1,
         }
     }
