@@ -4,7 +4,9 @@
 use clap::{CommandFactory, Parser};
 
 fn version_answer<C: Parser + CommandFactory>(name: &str) -> String {
-    let error = C::try_parse_from([name, "--version"]).expect_err("--version stops parsing");
+    let Err(error) = C::try_parse_from([name, "--version"]) else {
+        panic!("{name}: --version did not stop parsing");
+    };
     assert_eq!(error.kind(), clap::error::ErrorKind::DisplayVersion, "{name}: {error}");
     error.to_string()
 }
