@@ -10,7 +10,11 @@ pub const MAX_BACKFILL: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// ingest-health's settings.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "ingest-health", version, about = "Receives AWS Health events and publishes them as raw events.")]
+#[command(
+    name = "ingest-health",
+    version,
+    about = "Receives AWS Health events and publishes them as raw events."
+)]
 pub struct Config {
     #[command(flatten)]
     pub nats: NatsArgs,
