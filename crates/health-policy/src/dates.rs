@@ -441,3 +441,98 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod forms {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> When {
+        When::Day(NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    fn instant(text: &str) -> When {
+        When::Instant(text.parse().unwrap())
+    }
+
+    fn only_from(text: &str, written: Option<NaiveDate>) -> FoundDate {
+        let found = find_dates_from(text, written);
+        assert_eq!(found.len(), 1, "{text}: {found:?}");
+        found[0]
+    }
+
+    fn only(text: &str) -> When {
+        only_from(text, None).when
+    }
+
+    #[test]
+    fn twelve_hour_times_with_the_12_and_00_hours() {
+        assert_eq!(only("January 10, 2022, 12:00:00 AM UTC"), instant("2022-01-10T00:00:00Z"));
+        assert_eq!(only("March 3, 2025 00:00:01 AM UTC"), instant("2025-03-03T00:00:01Z"));
+        assert_eq!(only("April 8, 2025 at 12:15 PM UTC"), instant("2025-04-08T12:15:00Z"));
+        assert_eq!(only("10/13/2022, 2:05:09 PM UTC"), instant("2022-10-13T14:05:09Z"));
+        assert!(find_dates("April 8, 2025 at 13:15 PM").iter().all(|f| f.when == day(2025, 4, 8)));
+    }
+
+    #[test]
+    fn ordinals_weekdays_and_day_first_forms() {
+        assert_eq!(only("on March 23rd, 2026"), day(2026, 3, 23));
+        assert_eq!(only("on the 23rd of March 2026"), day(2026, 3, 23));
+        assert_eq!(only("expires on 22nd August 2024"), day(2024, 8, 22));
+        assert_eq!(only("Thursday, June 4, 2026 at 9:00 AM EDT"), instant("2026-06-04T13:00:00Z"));
+        assert_eq!(only("by 15-Apr-2026"), day(2026, 4, 15));
+    }
+
+    #[test]
+    fn numeric_forms_only_where_unambiguous() {
+        assert_eq!(only("after 2026/07/15"), day(2026, 7, 15));
+        assert_eq!(only("after 14.05.2026"), day(2026, 5, 14));
+        assert_eq!(only("after 03/28/2026"), day(2026, 3, 28));
+        assert_eq!(only("after 28/03/2026"), day(2026, 3, 28));
+        assert_eq!(only("on 03/03/2026"), day(2026, 3, 3));
+        assert!(find_dates("planned for 04/05/2026").is_empty(), "day and month could be swapped");
+    }
+
+    #[test]
+    fn zones_and_offsets() {
+        assert_eq!(only("April 20, 2026 10:00 JST"), instant("2026-04-20T01:00:00Z"));
+        assert_eq!(only("14 May 2026 23:00 CEST"), instant("2026-05-14T21:00:00Z"));
+        assert_eq!(only("14 Jan 2026 23:00 CET"), instant("2026-01-14T22:00:00Z"));
+        assert_eq!(only("2026/07/15 03:00 UTC+9"), instant("2026-07-14T18:00:00Z"));
+        assert_eq!(only("2026-06-30T10:00:00-04:00"), instant("2026-06-30T14:00:00Z"));
+        assert_eq!(only("2026-06-30 10:00 +0530"), instant("2026-06-30T04:30:00Z"));
+        assert_eq!(only("Monday, March 9, 2023 at 3:15 PM PST"), instant("2023-03-09T23:15:00Z"));
+    }
+
+    #[test]
+    fn japanese_dates() {
+        assert_eq!(only("2024年6月12日 に終了します"), day(2024, 6, 12));
+        assert_eq!(only("2023年6月12日 15:30 UTC から"), instant("2023-06-12T15:30:00Z"));
+        assert_eq!(only("2023年6月12日（月） 10:00 JST"), instant("2023-06-12T01:00:00Z"));
+    }
+
+    #[test]
+    fn years_less_dates_are_the_first_such_day_on_or_after_the_message() {
+        let written = NaiveDate::from_ymd_opt(2023, 12, 5);
+        assert_eq!(only_from("on Feb 15.", written).when, day(2024, 2, 15));
+        assert_eq!(only_from("on December 5", written).when, day(2023, 12, 5));
+        assert_eq!(
+            only_from("on the 4th of December", NaiveDate::from_ymd_opt(2023, 11, 20)).when,
+            day(2023, 12, 4)
+        );
+        assert_eq!(only_from("on 29 Feb", written).when, day(2024, 2, 29));
+        assert!(find_dates_from("on Feb 15", None).is_empty(), "no year and no message date: no date");
+        assert!(
+            find_dates_from("Node.js 18 may be used", written).is_empty(),
+            "a lower-case month word is not a date"
+        );
+    }
+
+    #[test]
+    fn a_month_alone_is_its_first_day_marked_approximate() {
+        let found = only_from("in March 2026.", None);
+        assert_eq!(found.when, day(2026, 3, 1));
+        assert!(found.approximate);
+        assert!(!only_from("on March 23, 2026", None).approximate);
+        assert_eq!(parse_timestamp("March 2026"), None, "a month is not a timestamp");
+    }
+}

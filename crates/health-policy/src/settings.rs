@@ -103,7 +103,7 @@ fn money_text(description: &str) -> bool {
     static PATTERN: OnceLock<Regex> = OnceLock::new();
     let pattern = PATTERN.get_or_init(|| {
         Regex::new(
-            r"(?i)\b(?:your|the|these|this|following)\s+(?:(?:amazon|aws|ec2|rds|elasticache|redshift|opensearch|elasticsearch|memorydb|dynamodb|compute|instance|ec2 instance)\s+)*(?:reserved\s+(?:instances?|nodes?|cache\s+nodes?|db\s+instances?|capacity)|savings\s+plans?|capacity\s+reservations?|ris?\b)[^.]{0,120}?\b(?:expir|renew|will\s+end|term\s+ends|utili[sz]|unused|under-?used)|\b(?:your|the)\s+(?:aws\s+)?(?:invoice|bill|payment)\b[^.]{0,80}?\b(?:due|overdue|failed|declined|available)",
+            r"(?i)\b(?:your|the|these|this|following)\s+(?:(?:amazon|aws|ec2|rds|elasticache|redshift|opensearch|elasticsearch|memorydb|dynamodb|compute|instance|ec2 instance|service)\s+)*(?:reserved\s+(?:instances?|nodes?|cache\s+nodes?|db\s+instances?|capacity)|savings\s+plans?|capacity\s+reservations?|ris?\b)[^.]{0,120}?\b(?:expir|renew|will\s+end|term\s+ends|utili[sz]|underutili[sz]|unused|under-?used)|\b(?:your|the)\s+(?:aws\s+)?(?:invoice|bill|payment)\b[^.]{0,80}?\b(?:due|overdue|failed|declined|available)",
         )
         .expect("valid money pattern")
     });

@@ -392,3 +392,173 @@ fn a_stream_of_documents_updates_then_resolves() {
     let unattributed = raw_events_from_documents(&documents[..2], Utc::now()).unwrap_err();
     assert!(unattributed.to_string().contains("names no affected account"));
 }
+
+fn text_notice(updated: &str, description: &str) -> Value {
+    let code = "AWS_EKS_OPERATIONAL_NOTIFICATION";
+    let arn = samples::event_arn("us-east-1", "EKS", code, "eks130");
+    let mut event = samples::event(
+        &arn,
+        "EKS",
+        code,
+        "accountNotification",
+        "111111111111",
+        "us-east-1",
+        at(updated),
+        description,
+    );
+    entities(&mut event, &[("arn:aws:eks:us-east-1:111111111111:cluster/edge", "PENDING")]);
+    event
+}
+
+const EKS_130: &str = "Standard support for Kubernetes version 1.30 in Amazon EKS will end on July 23, 2026. \
+    Kubernetes version 1.30 will remain in extended support until July 23, 2027.";
+
+#[test]
+fn a_deadline_is_stable_across_reminders_updates_after_it_and_resolved_resources() {
+    let mut triage = triage();
+    feed(&mut triage, &text_notice("2026-05-01T00:00:00Z", EKS_130)).unwrap();
+    // After the deadline AWS restates it: still the deadline, the ticket stays overdue.
+    feed(&mut triage, &text_notice("2026-08-01T00:00:00Z", EKS_130)).unwrap();
+    assert_eq!(tickets(&triage)[0].due.as_ref().unwrap().date, day("2026-07-23"));
+    // A later message that names only the extended-support end does not move it later.
+    feed(
+        &mut triage,
+        &text_notice("2026-08-15T00:00:00Z", "Your clusters are in extended support until July 23, 2027."),
+    )
+    .unwrap();
+    // A message without any date does not remove it.
+    feed(&mut triage, &text_notice("2026-08-20T00:00:00Z", "Please upgrade your clusters.")).unwrap();
+    let ticket = &tickets(&triage)[0];
+    assert_eq!(ticket.due.as_ref().unwrap().date, day("2026-07-23"));
+    assert!(!ticket.body.notes.iter().any(|n| n.starts_with("Rescheduled")), "{:?}", ticket.body.notes);
+}
+
+#[test]
+fn the_same_sentence_with_a_new_date_moves_the_deadline_and_the_note_names_the_message() {
+    let mut triage = triage();
+    feed(&mut triage, &text_notice("2026-05-01T00:00:00Z", EKS_130)).unwrap();
+    let postponed = EKS_130.replace("July 23, 2026", "August 20, 2026");
+    feed(&mut triage, &text_notice("2026-06-01T09:30:00Z", &postponed)).unwrap();
+    let ticket = &tickets(&triage)[0];
+    assert_eq!(ticket.due.as_ref().unwrap().date, day("2026-08-20"));
+    let note = ticket.body.notes.iter().find(|n| n.starts_with("Rescheduled")).unwrap();
+    assert!(note.contains("from 2026-07-23 to 2026-08-20"), "{note}");
+    assert!(note.contains("the message of 2026-06-01 09:30 UTC"), "{note}");
+    assert!(note.contains("will end on August 20, 2026"), "{note}");
+}
+
+#[test]
+fn progress_counts_the_resources_still_pending() {
+    let mut triage = triage();
+    feed(
+        &mut triage,
+        &reboot(
+            &[("i-0a", "PENDING"), ("i-0b", "PENDING"), ("i-0c", "PENDING")],
+            "2027-02-09T08:00:00Z",
+            "2027-01-12T10:00:00Z",
+        ),
+    )
+    .unwrap();
+    feed(
+        &mut triage,
+        &reboot(
+            &[("i-0a", "RESOLVED"), ("i-0b", "PENDING"), ("i-0c", "PENDING")],
+            "2027-02-09T08:00:00Z",
+            "2027-01-13T10:00:00Z",
+        ),
+    )
+    .unwrap();
+    let ticket = &tickets(&triage)[0];
+    let progress = ticket.body.progress.as_ref().unwrap();
+    assert_eq!(progress.describe(), "2 of 3 resources still pending");
+    assert!(ticket.body.notes.iter().any(|n| n == "Progress: 2 of 3 resources still pending."));
+    let statuses: Vec<(&str, Option<&str>)> =
+        ticket.body.items.iter().map(|i| (i.reference.as_str(), i.status.as_deref())).collect();
+    assert_eq!(statuses, [("i-0a", Some("RESOLVED")), ("i-0b", Some("PENDING")), ("i-0c", Some("PENDING"))]);
+    assert_eq!(
+        ticket.summary,
+        "Amazon EC2: scheduled reboot (account 111111111111, eu-west-1; AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED 1a2b3c)"
+    );
+}
+
+#[test]
+fn two_different_notices_never_share_a_summary() {
+    let mut triage = triage();
+    for id in ["aaa111", "bbb222"] {
+        let arn = samples::event_arn("eu-west-1", "EC2", REBOOT, id);
+        let mut event = samples::event(
+            &arn,
+            "EC2",
+            REBOOT,
+            "scheduledChange",
+            "111111111111",
+            "eu-west-1",
+            at("2027-01-12T10:00:00Z"),
+            "One or more of your Amazon EC2 instances is scheduled for a reboot for maintenance.",
+        );
+        window(&mut event, at("2027-02-09T08:00:00Z"), None);
+        feed(&mut triage, &event).unwrap();
+    }
+    let lambda = {
+        let code = "AWS_LAMBDA_OPERATIONAL_NOTIFICATION";
+        let arn = samples::event_arn("us-east-1", "LAMBDA", code, "node18");
+        samples::event(
+            &arn,
+            "LAMBDA",
+            code,
+            "accountNotification",
+            "111111111111",
+            "us-east-1",
+            at("2026-01-09T00:00:00Z"),
+            samples::LAMBDA_NODE18_TEXT,
+        )
+    };
+    feed(&mut triage, &lambda).unwrap();
+    let summaries: Vec<String> = tickets(&triage).iter().map(|t| t.summary.clone()).collect();
+    let distinct: std::collections::BTreeSet<&String> = summaries.iter().collect();
+    assert_eq!(distinct.len(), 3, "{summaries:?}");
+    assert!(
+        summaries.iter().any(|s| s.starts_with("AWS Lambda: end of support for Node.js 18 (account")),
+        "{summaries:?}"
+    );
+}
+
+#[test]
+fn scope_none_informational_and_money_texts_are_not_ticketed_unless_configured() {
+    let mut event = text_notice("2026-05-01T00:00:00Z", EKS_130);
+    set(&mut event, "eventScopeCode", "NONE");
+    assert!(matches!(feed(&mut triage(), &event), Err(PolicyError::Ignored(r)) if r.contains("NONE")));
+
+    let mut informational = text_notice("2026-05-01T00:00:00Z", EKS_130);
+    set(&mut informational, "actionability", "INFORMATIONAL");
+    assert!(
+        matches!(feed(&mut triage(), &informational), Err(PolicyError::Ignored(r)) if r.contains("INFORMATIONAL"))
+    );
+    let catalog = Arc::new(Catalog::from_toml(CATALOG).unwrap());
+    let settings = HealthSettings { ticket_informational: true, ..HealthSettings::default() };
+    let mut configured = InMemoryTriage::new(HealthPolicy::new(catalog, settings));
+    assert_eq!(feed(&mut configured, &informational).unwrap().len(), 1, "--health-ticket-informational");
+
+    for text in [
+        "Your Amazon EC2 Reserved Instances listed below are scheduled to expire on 2026-02-28.",
+        "Your Compute Savings Plan sp-1 expires on June 1, 2026.",
+        "The following Amazon Redshift reserved nodes in your account expire on 2026-05-01.",
+        "Your EC2 capacity reservation cr-1 was underutilized last week.",
+    ] {
+        let money = text_notice("2026-01-01T00:00:00Z", text);
+        assert!(
+            matches!(feed(&mut triage(), &money), Err(PolicyError::Ignored(r)) if r.contains("by its text")),
+            "{text}"
+        );
+    }
+    let g3 = text_notice(
+        "2024-10-30T00:00:00Z",
+        "Migrate to newer G instances by October 31, 2025. Starting January 1, 2025, customers can no longer \
+         purchase new Reserved Instances (RI) or Instance Savings Plans (SP) for G3 instances.",
+    );
+    assert_eq!(
+        feed(&mut triage(), &g3).unwrap().len(),
+        1,
+        "a retirement that mentions Reserved Instances is work"
+    );
+}

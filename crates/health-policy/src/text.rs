@@ -100,11 +100,18 @@ const DISTRACTOR: &[&str] = &[
     "cannot",
     "can't",
     "rollback",
+    // Japanese: "作成できなく" (can no longer create), "新しい" (new), "料金" (charges),
+    // "延長サポート" (extended support).
+    "作成できなく",
+    "新しい",
+    "料金",
+    "延長サポート",
 ];
 
 /// Words that make a date the act-by date.
 const DEADLINE: &[&str] = &[
     "ending support",
+    "ends support",
     "end support",
     "end of support",
     "end-of-support",
@@ -146,8 +153,6 @@ const DEADLINE: &[&str] = &[
     "maintenance",
     "will begin",
     "will start",
-    "starting",
-    "beginning",
     "will take place",
     "will occur",
     "will be performed",
@@ -160,6 +165,8 @@ const DEADLINE: &[&str] = &[
     "適用",
     "開始",
     "廃止",
+    "メンテナンス",
+    "予定",
 ];
 
 /// Words that open a clause with its date: the clause they govern follows the date.
@@ -210,8 +217,11 @@ pub fn deadline_from_text(text: &str, not_before: Option<NaiveDate>) -> Option<T
             let better = match &best {
                 None => true,
                 Some((best_score, best_date, _, _)) => {
-                    score > *best_score
-                        || (score == *best_score && date.when.sort_key() < best_date.when.sort_key())
+                    // The best score wins; then an exact day over a month alone; then the earliest.
+                    (score, !date.approximate) > (*best_score, !best_date.approximate)
+                        || (score == *best_score
+                            && date.approximate == best_date.approximate
+                            && date.when.sort_key() < best_date.when.sort_key())
                 }
             };
             if better {
