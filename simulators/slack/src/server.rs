@@ -14,13 +14,14 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::blocks::{self, MAX_MESSAGE_TEXT};
-use crate::{PostedMessage, State};
+use crate::{Fault, PostedMessage, State};
 
 type Shared = Arc<Mutex<State>>;
 
 pub(crate) fn router(state: Shared) -> Router {
     Router::new()
         .route("/api/chat.postMessage", post(post_message))
+        .route("/api/auth.test", get(auth_test).post(auth_test))
         .route("/api/conversations.history", get(history_get).post(history_post))
         .route("/services/{team}/{bot}/{secret}", post(webhook))
         .route("/_sim/messages", get(all_messages))
@@ -80,7 +81,51 @@ fn authenticate(
     match state.tokens.get(&token) {
         None => Err(refuse("invalid_auth")),
         Some(t) if t.revoked => Err(refuse("token_revoked")),
+        Some(t) if t.inactive => Err(refuse("account_inactive")),
         Some(t) => Ok(t.scopes.clone()),
+    }
+}
+
+/// Slack names a token's scopes in the `x-oauth-scopes` header of its Web API answers.
+fn with_scopes(mut response: Response, scopes: &[String]) -> Response {
+    if let Ok(value) = scopes.join(",").parse() {
+        response.headers_mut().insert("x-oauth-scopes", value);
+    }
+    response
+}
+
+/// The answer to a request hit by a fault.
+fn fault_answer(fault: Fault) -> (Response, Option<std::time::Duration>) {
+    match fault {
+        Fault::ApiError(code) => (api_error(code), None),
+        Fault::Status(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = "<html><body><h1>Slack is having trouble</h1></body></html>";
+            ((status, [(header::CONTENT_TYPE, "text/html")], body).into_response(), None)
+        }
+        Fault::Silence(delay) => (api_error("request_timeout"), Some(delay)),
+    }
+}
+
+async fn deliver((response, delay): (Response, Option<std::time::Duration>)) -> Response {
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+async fn auth_test(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let state = state.lock().expect("slack sim state");
+    let body = read_body(&headers, &body).unwrap_or_default();
+    match authenticate(&state, &headers, &body) {
+        Ok(scopes) => with_scopes(
+            axum::Json(json!({"ok": true, "url": "https://sim.slack.com/", "team": "Simulated",
+                "user": "infra-tickets", "team_id": "T0SIMTEAM", "user_id": "U0SIMBOT01",
+                "bot_id": "B0SIMBOT01", "is_enterprise_install": false}))
+            .into_response(),
+            &scopes,
+        ),
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -196,44 +241,63 @@ fn resolve_channel(state: &State, requested: Option<String>) -> Result<String, R
 }
 
 async fn post_message(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut state = state.lock().expect("slack sim state");
-    if let Some(retry_after) = admit(&mut state, "chat.postMessage") {
-        return rate_limited(retry_after, api_error("ratelimited"));
+    let answer = {
+        let mut state = state.lock().expect("slack sim state");
+        post_message_locked(&mut state, &headers, &body)
+    };
+    deliver(answer).await
+}
+
+fn post_message_locked(
+    state: &mut State,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (Response, Option<std::time::Duration>) {
+    let now = |response: Response| (response, None);
+    if let Some(retry_after) = admit(state, "chat.postMessage") {
+        return now(rate_limited(retry_after, api_error("ratelimited")));
     }
-    let body = match read_body(&headers, &body) {
+    if let Some(fault) = state.before_post.pop_front() {
+        return fault_answer(fault);
+    }
+    let body = match read_body(headers, body) {
         Ok(body) => body,
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => return now(refusal.into_response()),
     };
-    let scopes = match authenticate(&state, &headers, &body) {
+    let scopes = match authenticate(state, headers, &body) {
         Ok(scopes) => scopes,
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => return now(refusal.into_response()),
     };
+    let answer = |response: Response| with_scopes(response, &scopes);
     if let Err(response) = require_scope(&scopes, "chat:write") {
-        return response.into_response();
+        return now(answer(response.into_response()));
     }
-    let channel = match resolve_channel(&state, string_field(&body, "channel")) {
+    let channel = match resolve_channel(state, string_field(&body, "channel")) {
         Ok(channel) => channel,
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => return now(answer(refusal.into_response())),
     };
     if state.channels[&channel].archived {
-        return api_error("is_archived");
+        return now(answer(api_error("is_archived")));
+    }
+    if state.channels[&channel].restricted {
+        return now(answer(api_error("restricted_action")));
     }
     let content = match read_content(&body) {
         Ok(content) => content,
-        Err(("invalid_blocks", errors)) => return invalid_blocks(errors),
-        Err((code, _)) => return api_error(code),
+        Err(("invalid_blocks", errors)) => return now(answer(invalid_blocks(errors))),
+        Err((code, _)) => return now(answer(api_error(code))),
     };
     let metadata = match read_metadata(&body) {
         Ok(metadata) => metadata,
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => return now(answer(refusal.into_response())),
     };
     if let Some(interval) = state.per_channel_interval {
-        let now = Instant::now();
-        if state.last_post.get(&channel).is_some_and(|last| now.duration_since(*last) < interval) {
+        let at = Instant::now();
+        if state.last_post.get(&channel).is_some_and(|last| at.duration_since(*last) < interval) {
             state.rate_limited_answers += 1;
-            return rate_limited(interval.as_secs().max(1), api_error("ratelimited"));
+            return now(rate_limited(interval.as_secs().max(1), api_error("ratelimited")));
         }
-        state.last_post.insert(channel.clone(), now);
+        state.last_post.insert(channel.clone(), at);
     }
     let ts = state.next_ts();
     let message = PostedMessage {
@@ -243,10 +307,17 @@ async fn post_message(AxumState(state): AxumState<Shared>, headers: HeaderMap, b
         blocks: content.blocks,
         metadata,
         via: "chat.postMessage",
+        link_names: flag(&body, "link_names"),
     };
     let shown = render(&message, false);
     state.messages.push(message);
-    axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "message": shown})).into_response()
+    // Slack did the work and then failed to say so.
+    if let Some(fault) = state.after_post.pop_front() {
+        return fault_answer(fault);
+    }
+    now(answer(
+        axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "message": shown})).into_response(),
+    ))
 }
 
 /// A message as the Web API shows it.
@@ -310,13 +381,15 @@ fn history(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: Map<St
         Ok(scopes) => scopes,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Err(response) = require_scope(&scopes, "channels:history") {
-        return response.into_response();
-    }
     let channel = match resolve_channel(&state, string_field(&body, "channel")) {
         Ok(channel) => channel,
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => return with_scopes(refusal.into_response(), &scopes),
     };
+    // Public channels need channels:history, private ones groups:history.
+    let needed = if state.channels[&channel].private { "groups:history" } else { "channels:history" };
+    if let Err(response) = require_scope(&scopes, needed) {
+        return with_scopes(response.into_response(), &scopes);
+    }
     let bound = |name: &str| -> Result<Option<u64>, Refusal> {
         match string_field(&body, name).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -448,6 +521,7 @@ async fn webhook(
         // Incoming webhooks do not carry message metadata.
         metadata: None,
         via: "webhook",
+        link_names: flag(&body, "link_names"),
     });
     (StatusCode::OK, "ok").into_response()
 }

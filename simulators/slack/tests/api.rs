@@ -170,3 +170,105 @@ async fn webhooks_answer_ok_or_a_plain_code() {
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].via, "webhook");
 }
+
+#[tokio::test]
+async fn faults_after_posting_keep_the_message_and_channels_answer_their_own_problems() {
+    use slack_sim::Fault;
+    let sim = SlackSim::start().await.unwrap();
+    sim.add_channel("C0PLATFORM", "platform", true);
+    sim.add_private_channel("C0SECRET", "secret", true);
+    let body = |channel: &str, key: &str| {
+        json!({"channel": channel, "text": "hello",
+            "metadata": {"event_type": "infra_tickets_notice", "event_payload": {"idempotency_key": key}}})
+    };
+
+    // Slack documents internal_error and fatal_error as "part of the operation may have
+    // succeeded": the simulator stores the message and then answers the error.
+    sim.fail_after_post(&[
+        Fault::ApiError("internal_error"),
+        Fault::ApiError("fatal_error"),
+        Fault::Status(503),
+    ]);
+    assert_eq!(post(&sim, DEFAULT_BOT_TOKEN, body("C0PLATFORM", "k1")).await.2["error"], "internal_error");
+    assert_eq!(post(&sim, DEFAULT_BOT_TOKEN, body("C0PLATFORM", "k2")).await.2["error"], "fatal_error");
+    let response = reqwest::Client::new()
+        .post(format!("{}/chat.postMessage", sim.api_url()))
+        .bearer_auth(DEFAULT_BOT_TOKEN)
+        .json(&body("C0PLATFORM", "k3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(sim.messages("C0PLATFORM").len(), 3, "each was stored before the error");
+    sim.fail_before_post(&[Fault::ApiError("internal_error")]);
+    assert_eq!(post(&sim, DEFAULT_BOT_TOKEN, body("C0PLATFORM", "k4")).await.2["error"], "internal_error");
+    assert_eq!(sim.messages("C0PLATFORM").len(), 3, "not stored");
+
+    // A private channel's history needs groups:history.
+    sim.add_bot_token("xoxb-public-only", &["chat:write", "channels:history"]);
+    assert_eq!(post(&sim, "xoxb-public-only", body("C0SECRET", "k5")).await.2["ok"], true);
+    let history = |token: &'static str, channel: &'static str| {
+        let url = format!("{}/conversations.history", sim.api_url());
+        async move {
+            let response = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .query(&[("channel", channel)])
+                .send()
+                .await
+                .unwrap();
+            let scopes = response.headers().get("x-oauth-scopes").map(|v| v.to_str().unwrap().to_owned());
+            (scopes, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (scopes, answer) = history("xoxb-public-only", "C0SECRET").await;
+    assert_eq!(scopes.as_deref(), Some("chat:write,channels:history"));
+    assert_eq!(
+        (answer["error"].as_str(), answer["needed"].as_str()),
+        (Some("missing_scope"), Some("groups:history"))
+    );
+    assert_eq!(history("xoxb-public-only", "C0PLATFORM").await.1["ok"], true);
+    assert_eq!(history(DEFAULT_BOT_TOKEN, "C0SECRET").await.1["ok"], true);
+
+    // auth.test names the scopes.
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth.test", sim.api_url()))
+        .bearer_auth(DEFAULT_BOT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-oauth-scopes"], "chat:write,channels:history,groups:history");
+    assert_eq!(response.json::<Value>().await.unwrap()["ok"], true);
+
+    // Per-channel refusals and a deactivated workspace.
+    sim.restrict_channel("C0PLATFORM", true);
+    assert_eq!(post(&sim, DEFAULT_BOT_TOKEN, body("C0PLATFORM", "k6")).await.2["error"], "restricted_action");
+    sim.restrict_channel("C0PLATFORM", false);
+    sim.set_member("C0PLATFORM", false);
+    assert_eq!(post(&sim, DEFAULT_BOT_TOKEN, body("C0PLATFORM", "k7")).await.2["error"], "not_in_channel");
+    sim.set_member("C0PLATFORM", true);
+    sim.set_archived("C0PLATFORM", true);
+    assert_eq!(post(&sim, DEFAULT_BOT_TOKEN, body("C0PLATFORM", "k8")).await.2["error"], "is_archived");
+    sim.deactivate_token(DEFAULT_BOT_TOKEN);
+    assert_eq!(post(&sim, DEFAULT_BOT_TOKEN, body("C0SECRET", "k9")).await.2["error"], "account_inactive");
+}
+
+#[tokio::test]
+async fn the_simulator_says_which_mentions_and_links_slack_would_make() {
+    let sim = SlackSim::start().await.unwrap();
+    sim.add_channel("C0PLATFORM", "platform", true);
+    let blocks = json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": "<!here> see https://a.example <https://b.example|b>"}},
+        {"type": "section", "text": {"type": "mrkdwn", "verbatim": true, "text": "https://c.example &lt;!channel&gt;"}},
+        {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": "https://d.example"}]}
+    ]);
+    let body =
+        json!({"channel": "C0PLATFORM", "text": "hi <@U0123> @channel www.e.example", "blocks": blocks});
+    assert_eq!(post(&sim, DEFAULT_BOT_TOKEN, body).await.2["ok"], true);
+    let message = &sim.messages("C0PLATFORM")[0];
+    assert_eq!(message.mentions(), ["@U0123", "!here"]);
+    assert_eq!(
+        message.links(),
+        ["www.e.example", "https://b.example", "https://a.example", "https://d.example"]
+    );
+}
