@@ -368,7 +368,9 @@ async fn start_stack(options: StackOptions) -> anyhow::Result<Stack> {
     let stop = shutdown.clone();
     services.spawn(async move { Ok(jira_writer::run(writer, stop).await?) });
 
-    let slack_args = ["--slack-api-url", slack_url.as_str(), "--slack-bot-token", SLACK_TOKEN];
+    // A channel that cannot take messages is tried again every few seconds in the demo.
+    let slack_args =
+        ["--slack-api-url", slack_url.as_str(), "--slack-bot-token", SLACK_TOKEN, "--channel-retry", "2s"];
     let notifier: notifier::Config = parse(&[&["notifier"][..], &common, &jira_args, &slack_args].concat())?;
     let stop = shutdown.clone();
     services.spawn(async move { Ok(notifier::run(notifier, stop).await?) });

@@ -4,14 +4,19 @@
 use std::sync::Arc;
 
 use bus::{Delivery, Handler};
+use catalog::Catalog;
+use chrono::NaiveDate;
 use contracts::{ChangeKind, TicketChange};
+use service_kit::Clock;
 
 use crate::destinations::Destinations;
 use crate::error::NotifyError;
 use crate::index::IssueIndex;
 use crate::markers::{notice_key, previous_team_notice_key};
-use crate::message::{Notice, NoticeKind, render};
+use crate::message::{LinkPolicy, Notice, NoticeKind, render};
 use crate::sender::{SendOutcome, Sender};
+use crate::slack::SlackError;
+use crate::waiting::{ChannelWaits, ParkedMessage};
 
 /// Which changes are announced.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +39,8 @@ pub fn notice_kind(change: &TicketChange, settings: &ChangeSettings) -> Option<N
     }
 }
 
-fn notice(change: &TicketChange, kind: NoticeKind) -> Notice {
+/// The notice for a change; `today` is the receiving team's calendar day.
+fn notice(change: &TicketChange, kind: NoticeKind, today: NaiveDate) -> Notice {
     Notice {
         kind,
         issue_key: change.issue_key.clone(),
@@ -43,7 +49,10 @@ fn notice(change: &TicketChange, kind: NoticeKind) -> Notice {
         team: change.team.clone(),
         lane: Some(change.lane.as_str().to_owned()),
         due: change.due_date,
+        today,
         reason: change.reason.clone(),
+        progress: change.progress.as_ref().map(contracts::Progress::describe),
+        due_moved_from: None,
     }
 }
 
@@ -52,13 +61,51 @@ pub struct ChangeHandler {
     pub index: IssueIndex,
     pub sender: Arc<Sender>,
     pub destinations: Arc<Destinations>,
+    pub waits: Arc<ChannelWaits>,
+    pub catalog: Arc<Catalog>,
+    pub clock: Clock,
+    pub links: LinkPolicy,
     pub settings: ChangeSettings,
 }
 
 impl ChangeHandler {
+    /// The team's calendar day now, in its time zone.
+    fn today_of(&self, team: &str) -> NaiveDate {
+        self.clock.now().with_timezone(&self.catalog.team(team).time_zone).date_naive()
+    }
+
     async fn send(&self, key: &str, team: &str, notice: &Notice) -> Result<(), NotifyError> {
         let destination = self.destinations.for_team(team)?;
-        let outcome = self.sender.send_once(key, &destination, &render(notice), &notice.issue_key).await?;
+        let label = destination.label();
+        let message = render(notice, &self.links);
+        let park = |reason: String| ParkedMessage {
+            marker: key.to_owned(),
+            team: team.to_owned(),
+            issue_key: notice.issue_key.clone(),
+            message: message.clone(),
+            reason,
+            since: chrono::Utc::now(),
+        };
+        // A channel known to be waiting: queue behind the messages already waiting for it.
+        if let Some(reason) = self.waits.waiting_reason(&label)
+            && !self.sender.is_done(key).await?
+        {
+            self.waits.park(&park(reason)).await?;
+            tracing::info!(marker = %key, destination = %label, "The channel waits; the message waits with it.");
+            return Ok(());
+        }
+        let outcome = match self.sender.send_once(key, &destination, &message, &notice.issue_key).await {
+            Ok(outcome) => outcome,
+            Err(NotifyError::Slack(error @ SlackError::ChannelUnavailable { .. })) => {
+                self.waits.record(&label, &error);
+                self.waits.park(&park(error.to_string())).await?;
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        if !matches!(outcome, SendOutcome::ClaimedElsewhere { .. }) {
+            self.waits.record_delivered(&label);
+        }
         match outcome {
             SendOutcome::ClaimedElsewhere { remaining } => {
                 Err(NotifyError::ClaimedElsewhere { marker: key.to_owned(), retry_after: remaining })
@@ -78,12 +125,13 @@ impl Handler for ChangeHandler {
         let change = TicketChange::from_json(delivery.payload())?;
         self.index.record(&change).await?;
         let Some(kind) = notice_kind(&change, &self.settings) else { return Ok(()) };
-        let message = notice(&change, kind);
+        let message = notice(&change, kind.clone(), self.today_of(&change.team));
         self.send(&notice_key(&change), &change.team, &message).await?;
         if self.settings.notify_previous_team
             && change.kind == ChangeKind::TeamChanged
             && let Some(previous) = change.previous_team.as_deref().filter(|p| *p != change.team)
         {
+            let message = notice(&change, kind, self.today_of(previous));
             self.send(&previous_team_notice_key(&change, previous), previous, &message).await?;
         }
         Ok(())

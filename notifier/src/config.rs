@@ -36,7 +36,8 @@ pub struct Config {
     /// Slack Web API base URL.
     #[arg(long = "slack-api-url", env = "SLACK_API_URL", default_value = "https://slack.com/api")]
     pub slack_api_url: String,
-    /// Bot token (`xoxb-…`) with `chat:write` and `channels:history` (for crash recovery).
+    /// Bot token (`xoxb-…`) with `chat:write`, and `channels:history` + `groups:history` to
+    /// settle unknown outcomes from public and private channels' history; checked at start.
     #[arg(long = "slack-bot-token", env = "SLACK_BOT_TOKEN")]
     pub slack_bot_token: Option<Secret>,
     /// Timeout of one Slack request.
@@ -51,6 +52,10 @@ pub struct Config {
     /// How long invalid Slack credentials pause the consumer before it tries again.
     #[arg(long = "auth-pause", env = "ITK_SLACK_AUTH_PAUSE", default_value = "60s", value_parser = parse_duration)]
     pub auth_pause: Duration,
+    /// How often the messages of a channel that could not take them (`not_in_channel`,
+    /// `is_archived`…) are tried again.
+    #[arg(long = "channel-retry", env = "ITK_SLACK_CHANNEL_RETRY", default_value = "1m", value_parser = parse_duration)]
+    pub channel_retry: Duration,
     /// How long a claimed message is honoured before it counts as left by a crash; must exceed
     /// --slack-timeout.
     #[arg(long = "claim-lease", env = "ITK_CLAIM_LEASE", default_value = "2m", value_parser = parse_duration)]
@@ -90,7 +95,8 @@ pub struct Config {
     #[arg(long = "reminder-page-size", env = "ITK_REMINDER_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub reminder_page_size: u32,
 
-    /// JIRA Cloud site, `https://<site>.atlassian.net`.
+    /// JIRA Cloud site, `https://<site>.atlassian.net`: the reminder scan asks it, and it is the
+    /// only site messages link to.
     #[arg(long = "jira-url", env = "JIRA_URL")]
     pub jira_url: Option<String>,
     /// Atlassian account e-mail of the API token.

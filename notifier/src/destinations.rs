@@ -96,6 +96,11 @@ impl Destinations {
         self.by_team.get(team).cloned().ok_or_else(|| NotifyError::NoDestination { team: team.to_owned() })
     }
 
+    /// Whether any team's destination matches.
+    pub fn any(&self, test: impl Fn(&Destination) -> bool) -> bool {
+        self.by_team.values().any(test)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_team.is_empty()
     }

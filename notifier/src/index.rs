@@ -7,7 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use contracts::TicketChange;
 use serde::{Deserialize, Serialize};
 
-use crate::markers::index_key;
+use crate::markers::{index_key, last_reminder_key};
+use crate::schedule::ReminderKind;
 
 /// What the notifier knows about one issue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +23,9 @@ pub struct IssueRecord {
     pub reason: String,
     #[serde(default)]
     pub due_date: Option<NaiveDate>,
+    /// How much work is left, as of the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<contracts::Progress>,
     pub group_key: String,
     /// The change this record is from; an older change never overwrites a newer one.
     pub at: DateTime<Utc>,
@@ -39,6 +43,7 @@ impl IssueRecord {
             summary: change.summary.clone(),
             reason: change.reason.clone(),
             due_date: change.due_date,
+            progress: change.progress.clone(),
             group_key: change.group_key.as_str().to_owned(),
             at: change.at,
             upstream_version: change.upstream_version,
@@ -82,5 +87,35 @@ impl IssueIndex {
 
     pub async fn get(&self, issue_key: &str) -> Result<Option<IssueRecord>, BusError> {
         Ok(self.kv.get(&index_key(issue_key)).await?.map(|v| v.value))
+    }
+}
+
+/// The last reminder sent for an issue: the due date it announced, so the next one can say the
+/// due date moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastReminder {
+    pub due: NaiveDate,
+    pub kind: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Last reminders in the `notifier_markers` bucket under `last-reminder/<key>`.
+#[derive(Clone)]
+pub struct LastReminders {
+    kv: JsonKv<LastReminder>,
+}
+
+impl LastReminders {
+    pub fn new(kv: JsonKv<LastReminder>) -> Self {
+        LastReminders { kv }
+    }
+
+    pub async fn get(&self, issue_key: &str) -> Result<Option<LastReminder>, BusError> {
+        Ok(self.kv.get(&last_reminder_key(issue_key)).await?.map(|v| v.value))
+    }
+
+    pub async fn record(&self, issue_key: &str, due: NaiveDate, kind: ReminderKind) -> Result<(), BusError> {
+        let value = LastReminder { due, kind: kind.as_str().to_owned(), at: Utc::now() };
+        self.kv.put(&last_reminder_key(issue_key), &value).await.map(|_| ())
     }
 }

@@ -15,7 +15,10 @@
 //!   optionally, resolved tickets.
 //! * [`reminders`]: the scan over JIRA, so due dates people changed in JIRA count.
 //! * [`slack`]: the Slack client, paced at one message per second per channel, honouring
-//!   `Retry-After`; `channel_not_found` and the like dead-letter, `invalid_auth` pauses.
+//!   `Retry-After`; `invalid_auth` and the like pause; an answer that leaves the outcome
+//!   unknown (`internal_error`, `fatal_error`, 5xx, timeout) is settled from the history.
+//! * [`waiting`]: one channel's problem (`not_in_channel`, `is_archived`…) stays in that
+//!   channel: its messages wait, with the reason in readiness and metrics.
 
 pub mod changes;
 mod config;
@@ -28,6 +31,7 @@ pub mod reminders;
 pub mod schedule;
 pub mod sender;
 pub mod slack;
+pub mod waiting;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,10 +50,22 @@ pub use sender::{Faults, WebhookRecovery};
 
 use crate::changes::{ChangeHandler, ChangeSettings};
 use crate::destinations::Destinations;
-use crate::index::IssueIndex;
+use crate::index::{IssueIndex, LastReminders};
+use crate::message::LinkPolicy;
 use crate::reminders::{ReminderScanner, ReminderSettings, ScanLog};
 use crate::sender::{Sender, SenderSettings};
-use crate::slack::{SlackClient, SlackSettings};
+use crate::slack::{Destination, SlackClient, SlackSettings};
+use crate::waiting::ChannelWaits;
+
+/// The bot token scopes the notifier cannot work without (deploy/slack/manifest.yaml lists
+/// them): `chat:write` to post, `channels:history` to read a public channel's history when
+/// Slack's answer left unknown whether a message was posted
+/// (https://docs.slack.dev/reference/methods/conversations.history).
+pub const REQUIRED_SCOPES: [&str; 2] = ["chat:write", "channels:history"];
+/// The same history check in a private channel needs this scope too. Without it the notifier
+/// still starts (a workspace may use public channels only); a private channel whose send needs
+/// settling then waits with `missing_scope`, and the start says so.
+pub const PRIVATE_CHANNEL_SCOPE: &str = "groups:history";
 
 /// A running notifier.
 pub struct Notifier {
@@ -60,6 +76,7 @@ pub struct Notifier {
     pub scans: Arc<ScanLog>,
     consumer: JoinHandle<Result<(), bus::BusError>>,
     scanner: Option<JoinHandle<()>>,
+    waiting: JoinHandle<()>,
     http: JoinHandle<std::io::Result<()>>,
 }
 
@@ -70,6 +87,7 @@ impl Notifier {
         if let Some(scanner) = self.scanner {
             let _ = scanner.await;
         }
+        let _ = self.waiting.await;
         let _ = self.http.await;
         match consumed {
             Ok(result) => result.map_err(StartError::from),
@@ -83,6 +101,7 @@ impl Notifier {
         if let Some(scanner) = &self.scanner {
             scanner.abort();
         }
+        self.waiting.abort();
         self.http.abort();
     }
 }
@@ -113,12 +132,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         );
     }
     let jira = if config.reminders { Some(jira_client(&config)?) } else { None };
+    let links = LinkPolicy::new(config.jira_url.as_deref()).map_err(StartError::Config)?;
+    if config.jira_url.is_none() {
+        tracing::warn!("No --jira-url: messages name their tickets without links.");
+    }
 
     let client = bus::connect(&config.nats.settings("notifier")).await?;
     let js = bus::jetstream(client);
     bus::ensure_topology(&js, &config.topology.config()).await?;
     let markers = JsonKv::open(&js, NOTIFIER_MARKERS).await?;
     let index = IssueIndex::new(JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS));
+    let last_reminders = LastReminders::new(JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS));
+    let parked = JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS);
 
     let slack = Arc::new(SlackClient::new(SlackSettings {
         api_url: config.slack_api_url.clone(),
@@ -126,7 +151,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         timeout: config.slack_timeout,
         channel_interval: config.channel_interval,
         auth_pause: config.auth_pause,
+        channel_retry: config.channel_retry,
     })?);
+    if destinations.any(|d| matches!(d, Destination::Channel(_))) {
+        check_scopes(&slack).await?;
+    }
     let instance = format!("notifier-{}-{}", std::process::id(), chrono::Utc::now().timestamp_micros());
     let sender = Arc::new(Sender::new(
         markers,
@@ -142,11 +171,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
     ));
     let destinations = Arc::new(destinations);
     let health = Health::new();
+    let waits = Arc::new(ChannelWaits::new(parked, health.clone()));
+    let catalog = Arc::new(catalog);
 
     let handler = Arc::new(ChangeHandler {
         index: index.clone(),
         sender: sender.clone(),
         destinations: destinations.clone(),
+        waits: waits.clone(),
+        catalog: catalog.clone(),
+        clock: config.clock.clone(),
+        links: links.clone(),
         settings: ChangeSettings {
             notify_resolved: config.notify_resolved,
             notify_previous_team: config.notify_previous_team,
@@ -164,15 +199,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         shutdown.clone(),
     ));
 
+    let waiting = tokio::spawn(waits.clone().run(
+        sender.clone(),
+        destinations.clone(),
+        config.channel_retry,
+        shutdown.clone(),
+    ));
     let scans = Arc::new(ScanLog::default());
     let scanner = jira.map(|jira| {
         let scanner = ReminderScanner {
             jira,
             index,
+            last_reminders,
             sender,
             destinations,
-            catalog: Arc::new(catalog),
+            waits,
+            catalog,
             clock: config.clock.clone(),
+            links,
             settings: ReminderSettings {
                 scan_interval: config.reminder_scan_interval,
                 overdue: config.overdue_reminder,
@@ -192,7 +236,36 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
     )
     .await?;
     tracing::info!(address = %server.address, reminders = config.reminders, "Notifier started.");
-    Ok(Notifier { address: server.address, health, scans, consumer, scanner, http: server.task })
+    Ok(Notifier { address: server.address, health, scans, consumer, scanner, waiting, http: server.task })
+}
+
+/// Fails the start when the bot token lacks a scope the notifier uses, naming it. A token Slack
+/// refuses, or Slack out of reach, does not stop the start: the consumer pauses and says so.
+async fn check_scopes(slack: &SlackClient) -> Result<(), StartError> {
+    match slack.granted_scopes().await {
+        Ok(granted) => {
+            let has = |scope: &str| granted.iter().any(|g| g == scope);
+            let missing: Vec<&str> = REQUIRED_SCOPES.iter().copied().filter(|s| !has(s)).collect();
+            if missing.is_empty() {
+                if !has(PRIVATE_CHANNEL_SCOPE) {
+                    tracing::warn!(
+                        scope = PRIVATE_CHANNEL_SCOPE,
+                        "The Slack bot token lacks groups:history: a send to a private channel whose outcome Slack leaves unknown cannot be settled, and that channel's messages will wait with missing_scope. Add the scope (deploy/slack/manifest.yaml) if any team uses a private channel."
+                    );
+                }
+                return Ok(());
+            }
+            Err(StartError::Config(format!(
+                "the Slack bot token lacks the scope(s) {}: add them to the app (deploy/slack/manifest.yaml) and reinstall it; it has: {}",
+                missing.join(", "),
+                if granted.is_empty() { "none listed".to_owned() } else { granted.join(", ") }
+            )))
+        }
+        Err(error) => {
+            tracing::error!(%error, "Could not check the Slack bot token's scopes at start.");
+            Ok(())
+        }
+    }
 }
 
 fn jira_client(config: &Config) -> Result<JiraClient, StartError> {
@@ -237,5 +310,35 @@ mod tests {
         let config = config(&["--jira-api-token", "jira-secret-value"]);
         let debug = format!("{config:?}");
         assert!(!debug.contains("xoxb-secret-value") && !debug.contains("jira-secret-value"), "{debug}");
+    }
+}
+
+#[cfg(test)]
+mod manifest_tests {
+    /// The app manifest operators install grants exactly the scopes the notifier checks for.
+    #[test]
+    fn the_slack_app_manifest_lists_exactly_the_required_scopes() {
+        let manifest = include_str!("../../deploy/slack/manifest.yaml");
+        let settings: Vec<&str> = manifest.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+        let mut in_bot = false;
+        let mut scopes = Vec::new();
+        for line in &settings {
+            let trimmed = line.trim();
+            if trimmed == "bot:" {
+                in_bot = true;
+            } else if in_bot && let Some(scope) = trimmed.strip_prefix("- ") {
+                scopes.push(scope.to_owned());
+            } else if in_bot && !trimmed.is_empty() {
+                in_bot = false;
+            }
+        }
+        let mut used = super::REQUIRED_SCOPES.to_vec();
+        used.push(super::PRIVATE_CHANNEL_SCOPE);
+        assert_eq!(scopes, used);
+        let settings = settings.join("\n");
+        assert!(
+            !settings.contains("event_subscriptions") && !settings.contains("interactivity"),
+            "{settings}"
+        );
     }
 }

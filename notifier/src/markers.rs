@@ -15,7 +15,10 @@
 //!   so a moved due date re-arms the reminders;
 //! * `notice/<issue id>/<created|team_changed|reopened|resolved>/v<version>[/to-<team>]`: one per
 //!   ticket change;
-//! * `issue/<issue key>`: the index the notifier keeps from ticket changes (team, lane, summary).
+//! * `issue/<issue key>`: the index the notifier keeps from ticket changes (team, lane, summary);
+//! * `last-reminder/<issue key>`: the due date the last reminder announced;
+//! * `waiting.<marker key>`: a message parked while its channel cannot take messages
+//!   (see [`crate::waiting`]).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use contracts::{ChangeKind, TicketChange};
@@ -74,6 +77,11 @@ pub fn previous_team_notice_key(change: &TicketChange, previous_team: &str) -> S
 
 pub fn index_key(issue_key: &str) -> String {
     format!("issue/{}", segment(issue_key))
+}
+
+/// The due date the last reminder of an issue announced.
+pub fn last_reminder_key(issue_key: &str) -> String {
+    format!("last-reminder/{}", segment(issue_key))
 }
 
 /// One key segment: characters NATS KV does not allow become `_`; never empty, never `.`-only.

@@ -12,17 +12,20 @@ use chrono::NaiveDate;
 use futures_util::StreamExt;
 use jira_writer::JiraClient;
 use jira_writer::client::{Issue, SearchRequest};
+use jira_writer::mapping::PROPERTY_KEY;
 use serde_json::json;
 use service_kit::Clock;
 use tokio_util::sync::CancellationToken;
 
 use crate::destinations::Destinations;
 use crate::error::NotifyError;
-use crate::index::IssueIndex;
+use crate::index::{IssueIndex, LastReminders};
 use crate::markers::reminder_key;
-use crate::message::{Notice, NoticeKind, render};
+use crate::message::{LinkPolicy, Notice, NoticeKind, render};
 use crate::schedule::{ReminderKind, may_be_due, reminder_due};
 use crate::sender::{SendOutcome, Sender};
+use crate::slack::SlackError;
+use crate::waiting::ChannelWaits;
 
 /// The readiness component of the scan.
 pub const HEALTH_COMPONENT: &str = "reminder scan";
@@ -73,6 +76,8 @@ pub struct ScanReport {
     pub claimed_elsewhere: u64,
     pub abandoned: u64,
     pub failed: u64,
+    /// Not sent because their channel cannot take messages now; the next scan tries again.
+    pub waiting: u64,
     pub labels_added: u64,
 }
 
@@ -84,6 +89,7 @@ impl ScanReport {
         self.claimed_elsewhere += other.claimed_elsewhere;
         self.abandoned += other.abandoned;
         self.failed += other.failed;
+        self.waiting += other.waiting;
         self.labels_added += other.labels_added;
     }
 }
@@ -127,10 +133,13 @@ struct DueReminder {
 pub struct ReminderScanner {
     pub jira: JiraClient,
     pub index: IssueIndex,
+    pub last_reminders: LastReminders,
     pub sender: Arc<Sender>,
     pub destinations: Arc<Destinations>,
+    pub waits: Arc<ChannelWaits>,
     pub catalog: Arc<Catalog>,
     pub clock: Clock,
+    pub links: LinkPolicy,
     pub settings: ReminderSettings,
 }
 
@@ -205,6 +214,8 @@ impl ReminderScanner {
             jql: scan_jql(&self.settings.label, today_utc, self.settings.overdue),
             max_results: Some(self.settings.page_size),
             fields: ["summary", "duedate", "status", "project"].map(str::to_owned).to_vec(),
+            // jira-writer keeps the ticket's progress in its issue property.
+            properties: vec![PROPERTY_KEY.to_owned()],
             ..SearchRequest::default()
         };
         let mut due = Vec::new();
@@ -252,15 +263,21 @@ impl ReminderScanner {
             .or_else(|| record.as_ref().map(|r| r.summary.clone()))
             .unwrap_or_default();
         let issue_url = record.as_ref().map(|r| r.issue_url.clone()).unwrap_or_else(|| browse_url(issue));
+        let progress = progress_of(issue).or_else(|| record.as_ref().and_then(|r| r.progress.clone()));
+        let due_moved_from =
+            self.last_reminders.get(&issue.key).await?.map(|last| last.due).filter(|last| *last != due);
         let notice = Notice {
-            kind: NoticeKind::Reminder { kind, today },
+            kind: NoticeKind::Reminder { kind },
             issue_key: issue.key.clone(),
             issue_url,
             summary,
             team: team.clone(),
             lane: record.as_ref().map(|r| r.lane.clone()),
             due: Some(due),
+            today,
             reason: record.map(|r| r.reason).unwrap_or_default(),
+            progress: progress.as_ref().map(contracts::Progress::describe),
+            due_moved_from,
         };
         Ok(Some(DueReminder { key: reminder_key(&issue.key, kind, due), team, kind, notice }))
     }
@@ -290,18 +307,31 @@ impl ReminderScanner {
         shutdown: &CancellationToken,
     ) -> Result<ScanReport, NotifyError> {
         let mut report = ScanReport::default();
-        for reminder in group {
+        let total = group.len() as u64;
+        for (n, reminder) in group.into_iter().enumerate() {
             if shutdown.is_cancelled() {
                 break;
             }
             match self.send(&reminder).await {
                 Ok(SendOutcome::Sent { .. }) => {
                     report.sent += 1;
+                    self.delivered(&reminder).await;
                     report.labels_added += u64::from(self.mirror_label(&reminder).await);
                 }
                 Ok(SendOutcome::Recovered { .. }) => {
                     report.recovered += 1;
+                    self.delivered(&reminder).await;
                     report.labels_added += u64::from(self.mirror_label(&reminder).await);
+                }
+                // This channel cannot take messages: its other reminders wait too (the next
+                // scan tries again); other channels go on.
+                Err(NotifyError::Slack(error @ SlackError::ChannelUnavailable { .. })) => {
+                    let label =
+                        self.destinations.for_team(&reminder.team).map(|d| d.label()).unwrap_or_default();
+                    self.waits.record(&label, &error);
+                    report.waiting += total - n as u64;
+                    metrics::counter!("itk_reminders_waiting_total").increment(total - n as u64);
+                    break;
                 }
                 Ok(SendOutcome::AlreadySent) => report.already_sent += 1,
                 Ok(SendOutcome::ClaimedElsewhere { .. }) => report.claimed_elsewhere += 1,
@@ -319,12 +349,26 @@ impl ReminderScanner {
         Ok(report)
     }
 
+    /// After a reminder went out: its channel works, and the due date it announced is the one a
+    /// later reminder compares with.
+    async fn delivered(&self, reminder: &DueReminder) {
+        if let Ok(destination) = self.destinations.for_team(&reminder.team) {
+            self.waits.record_delivered(&destination.label());
+        }
+        if let Some(due) = reminder.notice.due
+            && let Err(error) =
+                self.last_reminders.record(&reminder.notice.issue_key, due, reminder.kind).await
+        {
+            tracing::warn!(issue_key = %reminder.notice.issue_key, %error, "Could not remember the reminded due date.");
+        }
+    }
+
     async fn send(&self, reminder: &DueReminder) -> Result<SendOutcome, NotifyError> {
         if self.sender.is_done(&reminder.key).await? {
             return Ok(SendOutcome::AlreadySent);
         }
         let destination = self.destinations.for_team(&reminder.team)?;
-        let message = render(&reminder.notice);
+        let message = render(&reminder.notice, &self.links);
         let outcome =
             self.sender.send_once(&reminder.key, &destination, &message, &reminder.notice.issue_key).await?;
         if matches!(outcome, SendOutcome::Sent { .. } | SendOutcome::Recovered { .. }) {
@@ -345,6 +389,14 @@ impl ReminderScanner {
             }
         }
     }
+}
+
+/// The ticket's progress from the issue property jira-writer sets; absent or malformed means
+/// no progress line (the property is written by another service and may be older).
+fn progress_of(issue: &Issue) -> Option<contracts::Progress> {
+    let value = issue.property(PROPERTY_KEY)?.get("progress")?;
+    let progress: contracts::Progress = serde_json::from_value(value.clone()).ok()?;
+    (progress.total > 0 && progress.remaining <= progress.total).then_some(progress)
 }
 
 /// `https://site/browse/KEY` from the issue's `self` URL.

@@ -41,6 +41,9 @@ impl Faults {
     }
 }
 
+/// Posts tried again after Slack answered "maybe" and the history showed nothing.
+const MAX_UNCERTAIN_RETRIES: u32 = 2;
+
 /// How a send ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -107,6 +110,9 @@ impl Sender {
         }
         // Pace before claiming, so a claim is never held while waiting for the channel's turn.
         self.slack.wait_turn(destination).await;
+        // The history is searched from here if an answer leaves the outcome unknown.
+        let claimed_at = Utc::now();
+        let mut uncertain_answers = 0;
         let mut revision = match self.claim(key, destination).await? {
             Claim::Claimed(revision) => revision,
             Claim::Settled(outcome) => return Ok(outcome),
@@ -116,7 +122,7 @@ impl Sender {
             match self.slack.post(destination, message, key, issue_key).await {
                 Ok(ts) => {
                     Faults::halt_if(&self.faults.halt_after_post, "after post", key).await;
-                    self.complete(key, destination, ts.clone(), revision).await?;
+                    self.complete(key, destination, ts.clone(), false, revision).await?;
                     // The marker's first segment is its kind: `reminder` or `notice`.
                     let kind = key.split('/').next().unwrap_or("message").to_owned();
                     metrics::counter!("itk_slack_messages_sent_total", "kind" => kind).increment(1);
@@ -151,8 +157,51 @@ impl Sender {
                     }
                     return Err(error.into());
                 }
-                // Maybe posted: keep the claim; after its lease the history tells.
-                Err(error) => return Err(error.into()),
+                // Maybe posted (internal_error, fatal_error, 5xx, a timeout after sending): keep
+                // the claim and let the channel history tell; never simply post again.
+                Err(error) => {
+                    metrics::counter!("itk_slack_uncertain_answers_total").increment(1);
+                    let Destination::Channel(channel) = destination else {
+                        // A webhook leaves no trace: the claim's lease and --webhook-recovery decide.
+                        return Err(error.into());
+                    };
+                    let since = claimed_at - self.settings.clock_skew;
+                    match self.slack.find_in_history(channel, since, key).await {
+                        Ok(Some(ts)) => {
+                            tracing::info!(marker = %key, %ts, %error, "Slack answered an error after posting; the history has the message.");
+                            self.complete(key, destination, Some(ts.clone()), true, revision).await?;
+                            return Ok(SendOutcome::Recovered { ts });
+                        }
+                        Ok(None) if uncertain_answers < MAX_UNCERTAIN_RETRIES => {
+                            uncertain_answers += 1;
+                            tracing::warn!(marker = %key, %error, "Slack answered an error and the history has no such message; posting again.");
+                            self.slack.wait_turn(destination).await;
+                            revision =
+                                match self.markers.update(key, &self.sending(destination), revision).await {
+                                    Ok(revision) => revision,
+                                    Err(CasError::Conflict) => {
+                                        return Ok(SendOutcome::ClaimedElsewhere {
+                                            remaining: self.settings.claim_lease,
+                                        });
+                                    }
+                                    Err(CasError::Bus(error)) => return Err(error.into()),
+                                };
+                        }
+                        // Still unknown: the claim stays; once its lease ends the history is read
+                        // again before anything is sent.
+                        Ok(None) => return Err(error.into()),
+                        // The history of this channel cannot be read (`missing_scope` for a
+                        // private channel, `not_in_channel`…): the channel waits, the claim stays.
+                        Err(history @ SlackError::ChannelUnavailable { .. }) => {
+                            tracing::warn!(marker = %key, %error, %history, "Cannot read the channel history to settle an unknown outcome; the claim stays.");
+                            return Err(history.into());
+                        }
+                        Err(history) => {
+                            tracing::warn!(marker = %key, %error, %history, "Cannot read the channel history to settle an unknown outcome; the claim stays.");
+                            return Err(error.into());
+                        }
+                    }
+                }
             }
         }
     }
@@ -253,9 +302,10 @@ impl Sender {
         key: &str,
         destination: &Destination,
         ts: Option<String>,
+        recovered: bool,
         revision: u64,
     ) -> Result<(), NotifyError> {
-        let marker = Marker::Sent { at: Utc::now(), destination: destination.label(), ts, recovered: false };
+        let marker = Marker::Sent { at: Utc::now(), destination: destination.label(), ts, recovered };
         match self.markers.update(key, &marker, revision).await {
             Ok(_) => Ok(()),
             Err(CasError::Conflict) => {

@@ -48,16 +48,24 @@ pub enum SlackError {
     /// 429: wait `retry_after` before the next message.
     #[error("Slack rate-limited {operation}; retry after {retry_after:?}")]
     RateLimited { operation: &'static str, retry_after: Duration },
-    /// Slack refused the message for good: the channel, the payload or the webhook is wrong.
+    /// Slack refused the message itself for good (our payload is wrong): retrying cannot help.
     #[error("Slack refused {operation} to {destination}: {code}")]
     Refused { operation: &'static str, destination: String, code: String },
-    /// The credentials do not work (`invalid_auth`, `token_revoked`, `missing_scope`…).
-    #[error("Slack denied {operation} ({code}): check the bot token, its scopes or the webhook")]
+    /// One channel cannot take messages now (`channel_not_found`, `not_in_channel`,
+    /// `is_archived`, `missing_scope` for its kind, `restricted_action`…): its messages wait
+    /// until it works again; other channels go on.
+    #[error(
+        "Slack channel {destination} cannot take messages ({code}); its messages wait until it works again"
+    )]
+    ChannelUnavailable { operation: &'static str, destination: String, code: String, retry_after: Duration },
+    /// The credentials do not work (`invalid_auth`, `token_revoked`, `account_inactive`…).
+    #[error("Slack denied {operation} ({code}): check the bot token or the webhook")]
     Unauthorized { operation: &'static str, code: String, pause: Duration },
     /// Nothing was sent: Slack could not be reached.
     #[error("Slack {operation} failed before sending: {message}")]
     Unreachable { operation: &'static str, message: String },
-    /// The request may or may not have been processed (timeout, 5xx, unreadable answer).
+    /// The request may or may not have been processed (`internal_error`, `fatal_error`, 5xx,
+    /// a timeout or an unreadable answer after the request went out).
     #[error("Slack {operation} failed with an unknown outcome: {message}")]
     Uncertain { operation: &'static str, message: String },
 }
@@ -67,6 +75,14 @@ impl SlackError {
     pub fn not_posted(&self) -> bool {
         !matches!(self, SlackError::Uncertain { .. })
     }
+
+    /// The short reason a channel waits (`not_in_channel`), for metrics and readiness.
+    pub fn channel_reason(&self) -> Option<&str> {
+        match self {
+            SlackError::ChannelUnavailable { code, .. } => Some(code.split(' ').next().unwrap_or(code)),
+            _ => None,
+        }
+    }
 }
 
 impl Classify for SlackError {
@@ -74,6 +90,9 @@ impl Classify for SlackError {
         match self {
             SlackError::RateLimited { retry_after, .. } => ErrorClass::Retry { after: Some(*retry_after) },
             SlackError::Refused { .. } => ErrorClass::DeadLetter,
+            SlackError::ChannelUnavailable { retry_after, .. } => {
+                ErrorClass::Retry { after: Some(*retry_after) }
+            }
             SlackError::Unauthorized { pause, .. } => ErrorClass::Pause { after: *pause },
             SlackError::Unreachable { .. } | SlackError::Uncertain { .. } => {
                 ErrorClass::Retry { after: None }
@@ -82,7 +101,8 @@ impl Classify for SlackError {
     }
 }
 
-/// Codes that mean the credentials, not the message, are wrong.
+/// Codes that mean the credentials, not one channel or message, are wrong: nothing can work
+/// until an operator acts (https://docs.slack.dev/reference/methods/chat.postMessage#errors).
 fn is_auth_code(code: &str) -> bool {
     matches!(
         code,
@@ -91,21 +111,41 @@ fn is_auth_code(code: &str) -> bool {
             | "token_revoked"
             | "token_expired"
             | "account_inactive"
-            | "missing_scope"
-            | "no_permission"
             | "not_allowed_token_type"
-            | "ekm_access_denied"
-            | "team_access_not_granted"
             | "invalid_token"
+            | "org_login_required"
     )
 }
 
-/// Codes that mean Slack had a problem, not us: try again.
-fn is_transient_code(code: &str) -> bool {
+/// Codes that concern one channel (or, for webhooks, one webhook): that channel waits.
+/// `missing_scope` belongs here: the bot token may post to public channels and still lack
+/// `groups:history` for a private one. `no_service` and `channel_is_archived` are a webhook's.
+fn is_channel_code(code: &str) -> bool {
     matches!(
         code,
-        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" | "ratelimited"
+        "channel_not_found"
+            | "not_in_channel"
+            | "is_archived"
+            | "channel_is_archived"
+            | "missing_scope"
+            | "no_permission"
+            | "restricted_action"
+            | "restricted_action_read_only_channel"
+            | "restricted_action_thread_only_channel"
+            | "restricted_action_non_threadable_channel"
+            | "ekm_access_denied"
+            | "team_access_not_granted"
+            | "access_denied"
+            | "no_service"
+            | "action_prohibited"
+            | "posting_to_general_channel_denied"
     )
+}
+
+/// Codes Slack documents as "some aspect of the operation may have succeeded": the outcome is
+/// unknown, so a post is settled from the channel history, never simply repeated.
+fn is_uncertain_code(code: &str) -> bool {
+    matches!(code, "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout")
 }
 
 /// How the client talks to Slack.
@@ -118,6 +158,8 @@ pub struct SlackSettings {
     /// At most one message per channel per this interval (Slack: one per second).
     pub channel_interval: Duration,
     pub auth_pause: Duration,
+    /// How soon a channel that could not take messages is tried again.
+    pub channel_retry: Duration,
 }
 
 /// The Slack client. Cheap to share (`Arc`).
@@ -158,7 +200,12 @@ impl SlackClient {
                     "channel": channel,
                     "text": message.text,
                     "blocks": message.blocks,
+                    // Our own links only (see `message`): no mention or channel-name parsing,
+                    // no previews of whatever a URL in the text points at.
+                    "parse": "none",
+                    "link_names": false,
                     "unfurl_links": false,
+                    "unfurl_media": false,
                     "metadata": {
                         "event_type": METADATA_EVENT_TYPE,
                         "event_payload": {"idempotency_key": idempotency_key, "issue_key": issue_key},
@@ -212,6 +259,49 @@ impl SlackClient {
         Ok(None)
     }
 
+    /// The bot token's scopes, from `auth.test`'s `x-oauth-scopes` header
+    /// (https://docs.slack.dev/reference/methods/auth.test).
+    pub async fn granted_scopes(&self) -> Result<Vec<String>, SlackError> {
+        const METHOD: &str = "auth.test";
+        let Some(token) = &self.settings.bot_token else {
+            return Err(SlackError::Unauthorized {
+                operation: METHOD,
+                code: "not_authed (no --slack-bot-token / SLACK_BOT_TOKEN)".into(),
+                pause: self.settings.auth_pause,
+            });
+        };
+        let url = format!("{}/{METHOD}", self.settings.api_url.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| transport_error(METHOD, e))?;
+        let scopes: Vec<String> = response
+            .headers()
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(SlackError::Unreachable { operation: METHOD, message: format!("HTTP {status}") });
+        }
+        let answer: Value = response.json().await.map_err(|e| SlackError::Unreachable {
+            operation: METHOD,
+            message: format!("unreadable answer: {e}"),
+        })?;
+        if answer.get("ok").and_then(Value::as_bool) == Some(true) {
+            return Ok(scopes);
+        }
+        let code = answer.get("error").and_then(Value::as_str).unwrap_or("unknown_error").to_owned();
+        Err(classify_code(METHOD, "auth.test", code, &self.settings))
+    }
+
     /// Calls a Web API method with a JSON body (`conversations.history` takes a form).
     async fn web_api(
         &self,
@@ -255,17 +345,21 @@ impl SlackClient {
             .get("errors")
             .and_then(Value::as_array)
             .map(|errors| errors.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-            .filter(|d| !d.is_empty());
+            .filter(|d| !d.is_empty())
+            // `missing_scope` names the scope it wanted.
+            .or_else(|| {
+                answer.get("needed").and_then(Value::as_str).map(|needed| format!("needed: {needed}"))
+            });
         let code = match detail {
             Some(detail) => format!("{code} ({detail})"),
             None => code,
         };
-        Err(classify_code(method, destination, code, self.settings.auth_pause))
+        Err(classify_code(method, destination, code, &self.settings))
     }
 
     async fn webhook(&self, name: &str, url: &Secret, message: &SlackMessage) -> Result<(), SlackError> {
         const OPERATION: &str = "incoming webhook";
-        let body = json!({"text": message.text, "blocks": message.blocks, "unfurl_links": false});
+        let body = json!({"text": message.text, "blocks": message.blocks, "unfurl_links": false, "unfurl_media": false});
         let response = self
             .http
             .post(url.expose())
@@ -297,16 +391,44 @@ impl SlackClient {
                 pause: self.settings.auth_pause,
             });
         }
+        // A removed webhook, an archived channel, a webhook barred from its channel: that team's
+        // messages wait; the others go on.
+        if is_channel_code(&code)
+            || matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE | StatusCode::FORBIDDEN)
+        {
+            return Err(SlackError::ChannelUnavailable {
+                operation: OPERATION,
+                destination,
+                code,
+                retry_after: self.settings.channel_retry,
+            });
+        }
         Err(SlackError::Refused { operation: OPERATION, destination, code })
     }
 }
 
-fn classify_code(operation: &'static str, destination: &str, code: String, pause: Duration) -> SlackError {
+/// A Web API `{"ok": false, "error": code}` as a typed error. `ratelimited` can come with
+/// HTTP 200 too; it then waits the default second.
+fn classify_code(
+    operation: &'static str,
+    destination: &str,
+    code: String,
+    settings: &SlackSettings,
+) -> SlackError {
     let bare = code.split(' ').next().unwrap_or_default();
     if is_auth_code(bare) {
-        SlackError::Unauthorized { operation, code, pause }
-    } else if is_transient_code(bare) {
-        SlackError::Unreachable { operation, message: code }
+        SlackError::Unauthorized { operation, code, pause: settings.auth_pause }
+    } else if is_channel_code(bare) {
+        SlackError::ChannelUnavailable {
+            operation,
+            destination: destination.to_owned(),
+            code,
+            retry_after: settings.channel_retry,
+        }
+    } else if is_uncertain_code(bare) {
+        SlackError::Uncertain { operation, message: code }
+    } else if matches!(bare, "ratelimited" | "rate_limited") {
+        SlackError::RateLimited { operation, retry_after: Duration::from_secs(1) }
     } else {
         SlackError::Refused { operation, destination: destination.to_owned(), code }
     }
@@ -382,23 +504,40 @@ mod tests {
     #[test]
     fn codes_classify() {
         let pause = Duration::from_secs(1);
-        assert!(matches!(
-            classify_code("m", "C1", "invalid_auth".into(), pause),
-            SlackError::Unauthorized { .. }
-        ));
-        assert!(matches!(
-            classify_code("m", "C1", "channel_not_found".into(), pause),
-            SlackError::Refused { .. }
-        ));
-        assert!(matches!(
-            classify_code("m", "C1", "internal_error".into(), pause),
-            SlackError::Unreachable { .. }
-        ));
-        assert_eq!(classify_code("m", "C1", "not_in_channel".into(), pause).class(), ErrorClass::DeadLetter);
-        assert_eq!(
-            classify_code("m", "C1", "invalid_auth".into(), pause).class(),
-            ErrorClass::Pause { after: pause }
-        );
+        let settings = SlackSettings {
+            api_url: String::new(),
+            bot_token: None,
+            timeout: pause,
+            channel_interval: pause,
+            auth_pause: pause,
+            channel_retry: Duration::from_secs(30),
+        };
+        let class = |code: &str| classify_code("chat.postMessage", "C1", code.into(), &settings);
+        // The error codes chat.postMessage documents, by what they mean for the notifier
+        // (https://docs.slack.dev/reference/methods/chat.postMessage#errors).
+        for code in ["invalid_auth", "token_revoked", "account_inactive", "not_authed", "token_expired"] {
+            assert_eq!(class(code).class(), ErrorClass::Pause { after: pause }, "{code}");
+        }
+        for code in [
+            "channel_not_found",
+            "not_in_channel",
+            "is_archived",
+            "missing_scope (needed: groups:history)",
+            "restricted_action",
+            "no_permission",
+        ] {
+            assert!(matches!(class(code), SlackError::ChannelUnavailable { .. }), "{code}");
+            assert!(class(code).not_posted(), "{code}");
+        }
+        assert_eq!(class("missing_scope (needed: groups:history)").channel_reason(), Some("missing_scope"));
+        for code in ["internal_error", "fatal_error", "service_unavailable", "request_timeout"] {
+            assert!(matches!(class(code), SlackError::Uncertain { .. }), "{code}");
+            assert!(!class(code).not_posted(), "{code} may have posted");
+        }
+        for code in ["invalid_blocks", "msg_too_long", "no_text", "invalid_metadata_format"] {
+            assert_eq!(class(code).class(), ErrorClass::DeadLetter, "{code}");
+        }
+        assert!(matches!(class("ratelimited"), SlackError::RateLimited { .. }));
     }
 
     #[test]

@@ -35,6 +35,17 @@ slack_webhook_env = "SLACK_WEBHOOK_DATA"
 
 [teams.ghost]
 slack_channel = "C0GHOST"
+
+[teams.west]
+slack_channel = "C0WEST"
+time_zone = "America/Los_Angeles"
+
+[teams.east]
+slack_channel = "C0EAST"
+time_zone = "Asia/Tokyo"
+
+[teams.secret]
+slack_channel = "G0SECRET"
 "#;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -59,6 +70,9 @@ impl World {
         slack.add_channel("C0PLATFORM", "platform", true);
         slack.add_channel("C0PAYMENTS", "payments", true);
         slack.add_channel("C0DATA", "data", false);
+        slack.add_channel("C0WEST", "west", true);
+        slack.add_channel("C0EAST", "east", true);
+        slack.add_private_channel("G0SECRET", "secret", true);
         let webhook_url = slack.add_webhook("C0DATA");
         let jira = JiraSim::start(jira_sim::SimConfig::default()).await.unwrap();
         let client = |email: &str, token: &str| {
@@ -107,6 +121,8 @@ impl World {
             "2s",
             "--auth-pause",
             "1s",
+            "--channel-retry",
+            "200ms",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -144,6 +160,20 @@ impl World {
         ]});
         let created = self.writer.create_issue(&body).await.expect("issue created");
         (created.id, created.key)
+    }
+
+    /// A ticket change as jira-writer publishes it, linking to the JIRA site.
+    fn change(
+        &self,
+        kind: ChangeKind,
+        issue: (&str, &str),
+        team: &str,
+        previous: Option<&str>,
+        version: u64,
+    ) -> TicketChange {
+        let mut change = change(kind, issue, team, previous, version);
+        change.issue_url = format!("{}/browse/{}", self.jira.url(), issue.1);
+        change
     }
 
     /// Publishes a ticket change as jira-writer does after a write.
@@ -223,16 +253,16 @@ async fn created_and_team_changed_tickets_produce_one_message_each_in_the_right_
     let world = World::start().await;
     let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
 
-    let created = change(ChangeKind::Created, ("10001", "PLAT-1"), "platform", None, 1);
+    let created = world.change(ChangeKind::Created, ("10001", "PLAT-1"), "platform", None, 1);
     world.publish_change(&created).await;
     // The same change again (a writer retry outside the duplicate window): no second message.
     let mut again = created.clone();
     again.at = Utc::now();
     let outgoing = bus::Outgoing::new(again.subject(), again.to_json()).with_id("a-later-retry");
     world.broker.publisher.publish(outgoing).await.unwrap();
-    world.publish_change(&change(ChangeKind::Updated, ("10001", "PLAT-1"), "platform", None, 2)).await;
+    world.publish_change(&world.change(ChangeKind::Updated, ("10001", "PLAT-1"), "platform", None, 2)).await;
     world
-        .publish_change(&change(
+        .publish_change(&world.change(
             ChangeKind::TeamChanged,
             ("10001", "PLAT-1"),
             "payments",
@@ -240,16 +270,18 @@ async fn created_and_team_changed_tickets_produce_one_message_each_in_the_right_
             3,
         ))
         .await;
-    world.publish_change(&change(ChangeKind::Created, ("10002", "DATA-1"), "data", None, 1)).await;
-    world.publish_change(&change(ChangeKind::Resolved, ("10002", "DATA-1"), "data", None, 2)).await;
+    world.publish_change(&world.change(ChangeKind::Created, ("10002", "DATA-1"), "data", None, 1)).await;
+    world.publish_change(&world.change(ChangeKind::Resolved, ("10002", "DATA-1"), "data", None, 2)).await;
     world.broker.wait_until_drained("notifier", WAIT).await;
 
     let platform = world.slack.messages("C0PLATFORM");
     assert_eq!(keys_of(&platform), ["notice/10001/created/v1"], "one message for the new ticket");
     let text = platform[0].all_text();
-    assert!(text.contains("<https://example.atlassian.net/browse/PLAT-1|PLAT-1>"), "{text}");
+    assert!(text.contains(&format!("<{}/browse/PLAT-1|PLAT-1>", world.jira.url())), "{text}");
     assert!(
-        text.contains("Maintenance") && text.contains("2026-12-31") && text.contains("platform"),
+        text.contains("Maintenance")
+            && text.contains("Thu 31 Dec 2026 (in 30 days)")
+            && text.contains("platform"),
         "{text}"
     );
     assert!(text.contains("AWS Health scheduled the retirement"), "says why: {text}");
@@ -281,7 +313,13 @@ async fn reminders_follow_a_tickets_life_once_each_and_honour_due_dates_changed_
     let d = world.file_issue("PLAT", "ticket D", None).await;
     for (issue, version) in [(&a, 1), (&b, 1), (&c, 1), (&d, 1)] {
         world
-            .publish_change(&change(ChangeKind::Created, (&issue.0, &issue.1), "platform", None, version))
+            .publish_change(&world.change(
+                ChangeKind::Created,
+                (&issue.0, &issue.1),
+                "platform",
+                None,
+                version,
+            ))
             .await;
     }
     let (notifier, shutdown) = world.start_notifier(world.config(&["--reminder-labels", "true"])).await;
@@ -445,7 +483,7 @@ async fn a_429_storm_delays_messages_but_loses_none() {
     for n in 0..8 {
         let id = format!("{}", 20_000 + n);
         let key = format!("PLAT-{}", 100 + n);
-        world.publish_change(&change(ChangeKind::Created, (&id, &key), "platform", None, 1)).await;
+        world.publish_change(&world.change(ChangeKind::Created, (&id, &key), "platform", None, 1)).await;
     }
     eventually("all eight messages", Duration::from_secs(60), || async {
         world.slack.messages("C0PLATFORM").len() >= 8
@@ -464,28 +502,12 @@ async fn a_429_storm_delays_messages_but_loses_none() {
 }
 
 #[tokio::test]
-async fn channel_not_found_dead_letters_with_the_reason_and_the_rest_goes_on() {
-    let world = World::start().await;
-    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
-    world.publish_change(&change(ChangeKind::Created, ("30001", "GHOST-1"), "ghost", None, 1)).await;
-    world.publish_change(&change(ChangeKind::Created, ("30002", "PLAT-7"), "platform", None, 1)).await;
-    world.broker.wait_until_drained("notifier", WAIT).await;
-    let letters = world.broker.dead_letters().await;
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].stage, "notifier");
-    assert!(letters[0].reason.contains("channel_not_found"), "{}", letters[0].reason);
-    assert_eq!(keys_of(&world.slack.messages("C0PLATFORM")), ["notice/30002/created/v1"]);
-    shutdown.cancel();
-    notifier.wait().await.unwrap();
-}
-
-#[tokio::test]
 async fn invalid_auth_reports_unready_until_the_token_works() {
     let world = World::start().await;
     let mut config = world.config(&["--reminders", "false"]);
     config.slack_bot_token = Some(Secret::new("xoxb-revoked-or-mistyped"));
     let (notifier, shutdown) = world.start_notifier(config).await;
-    world.publish_change(&change(ChangeKind::Created, ("40001", "PLAT-9"), "platform", None, 1)).await;
+    world.publish_change(&world.change(ChangeKind::Created, ("40001", "PLAT-9"), "platform", None, 1)).await;
     let readyz = format!("http://{}/readyz", notifier.address);
     let probe = || async {
         let response = reqwest::get(&readyz).await.unwrap();
@@ -544,7 +566,7 @@ async fn measure_reminder_scan_for_10000_open_tickets() {
         .iter()
         .map(|(id, key)| {
             let team = if key.starts_with("PLAT") { "platform" } else { "payments" };
-            let c = change(ChangeKind::Updated, (id, key), team, None, 1);
+            let c = world.change(ChangeKind::Updated, (id, key), team, None, 1);
             bus::Outgoing::new(c.subject(), c.to_json()).with_id(c.message_id())
         })
         .collect();
@@ -591,7 +613,7 @@ async fn an_interrupted_webhook_send_follows_the_recovery_setting() {
     let world = World::start().await;
     // at-least-once: the interrupted reminder is sent after the restart.
     let resent = world.file_issue("DATA", "webhook at least once", Some(day(3))).await;
-    world.publish_change(&change(ChangeKind::Created, (&resent.0, &resent.1), "data", None, 1)).await;
+    world.publish_change(&world.change(ChangeKind::Created, (&resent.0, &resent.1), "data", None, 1)).await;
     let config = world.config(&["--webhook-recovery", "at-least-once"]);
     config.faults.halt_after_claim.store(true, Ordering::SeqCst);
     let (doomed, _stop) = world.start_notifier(config).await;
@@ -614,7 +636,7 @@ async fn an_interrupted_webhook_send_follows_the_recovery_setting() {
 
     // at-most-once: an interrupted send that cannot be checked is not repeated.
     let dropped = world.file_issue("DATA", "webhook at most once", Some(day(4))).await;
-    world.publish_change(&change(ChangeKind::Created, (&dropped.0, &dropped.1), "data", None, 1)).await;
+    world.publish_change(&world.change(ChangeKind::Created, (&dropped.0, &dropped.1), "data", None, 1)).await;
     let config = world.config(&["--webhook-recovery", "at-most-once"]);
     config.faults.halt_after_claim.store(true, Ordering::SeqCst);
     let (doomed, _stop) = world.start_notifier(config).await;
@@ -636,37 +658,289 @@ async fn an_interrupted_webhook_send_follows_the_recovery_setting() {
     notifier.wait().await.unwrap();
 }
 
+async fn probe(notifier: &notifier::Notifier, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{}{path}", notifier.address)).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The `Due` field of a message, as the reader sees it.
+fn due_field(message: &PostedMessage) -> String {
+    let text = message.all_text();
+    let start = text.find("*Due*\n").expect("a Due field") + "*Due*\n".len();
+    text[start..].lines().next().unwrap_or_default().to_owned()
+}
+
 #[tokio::test]
-async fn a_missing_channel_loses_nothing_redrive_the_change_and_the_reminder_waits() {
+async fn a_due_date_reads_as_the_same_calendar_day_in_los_angeles_and_tokyo() {
     let world = World::start().await;
-    let issue = world.file_issue("PLAT", "owned by a team whose channel is gone", Some(day(10))).await;
-    world.publish_change(&change(ChangeKind::Created, (&issue.0, &issue.1), "ghost", None, 1)).await;
-    // The change is indexed (issue → team ghost) before the first scan runs.
+    // 01:00 UTC on 2 Dec: Tuesday 17:00 on 1 Dec in Los Angeles, Wednesday 10:00 on 2 Dec in
+    // Tokyo. Both tickets are due on Tuesday 15 Dec.
+    world.clock.set(at("2026-12-02T01:00:00Z"));
+    let due = NaiveDate::from_ymd_opt(2026, 12, 15).unwrap();
+    let west = world.file_issue("PLAT", "west coast retirement", Some(due)).await;
+    let east = world.file_issue("PLAT", "tokyo retirement", Some(due)).await;
+    for (issue, team) in [(&west, "west"), (&east, "east")] {
+        let mut created = world.change(ChangeKind::Created, (&issue.0, &issue.1), team, None, 1);
+        created.due_date = Some(due);
+        world.publish_change(&created).await;
+    }
+    // The changes are indexed (issue → team) before the first scan runs.
     let (indexer, stop_indexer) = world.start_notifier(world.config(&["--reminders", "false"])).await;
     world.broker.wait_until_drained("notifier", WAIT).await;
     stop_indexer.cancel();
     indexer.wait().await.unwrap();
     let (notifier, shutdown) = world.start_notifier(world.config(&[])).await;
-    world.scan_on_day(&notifier, 0).await;
-    let letters = world.broker.dead_letters().await;
-    assert_eq!(letters.len(), 1);
-    assert!(letters[0].reason.contains("channel_not_found"), "{}", letters[0].reason);
-    let key = format!("reminder/{}/due-14d/{}", issue.1, day(10));
-    assert!(
-        matches!(marker(&world, &key).await, Some(Marker::Released { ref reason, .. }) if reason.contains("channel_not_found"))
-    );
+    eventually("both reminders", WAIT, || async {
+        world.reminders("C0WEST").len() == 1 && world.reminders("C0EAST").len() == 1
+    })
+    .await;
 
-    // The channel is created and the bot invited: the reminder goes, and the redriven change
-    // is announced; each once.
-    world.slack.add_channel("C0GHOST", "ghost", true);
-    bus::dead_letter::redrive(&world.broker.publisher, letters[0].sequence).await.unwrap();
+    for (channel, days) in [("C0WEST", 14), ("C0EAST", 13)] {
+        let messages = world.slack.messages(channel);
+        assert_eq!(messages.len(), 2, "{channel}: the new ticket and its reminder");
+        for message in &messages {
+            let all = message.all_text();
+            // No `<!date^…>` token: Slack would show its instant in each reader's own zone, the
+            // day before for a reader west of UTC.
+            assert!(!all.contains("<!date"), "{channel}: {all}");
+            assert_eq!(due_field(message), format!("Tue 15 Dec 2026 (in {days} days)"), "{channel}");
+        }
+        // The header counts from the team's day and agrees with the date.
+        let reminder = &messages[1];
+        assert!(reminder.text.contains(&format!("Due in {days} days")), "{channel}: {}", reminder.text);
+        assert!(reminder.text.contains("(due Tue 15 Dec 2026)"), "{channel}: {}", reminder.text);
+    }
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn answers_that_leave_the_outcome_unknown_settle_from_the_history_and_never_post_twice() {
+    use slack_sim::Fault;
+    let world = World::start().await;
+    // Slack stores each message and then answers: internal_error, fatal_error, HTTP 500, HTTP
+    // 503, and nothing within --slack-timeout (2s).
+    world.slack.fail_after_post(&[
+        Fault::ApiError("internal_error"),
+        Fault::ApiError("fatal_error"),
+        Fault::Status(500),
+        Fault::Status(503),
+        Fault::Silence(Duration::from_secs(4)),
+    ]);
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+    let mut expected = Vec::new();
+    for n in 0..5 {
+        let (id, key) = (format!("{}", 50_000 + n), format!("PLAT-{}", 500 + n));
+        let created = world.change(ChangeKind::Created, (&id, &key), "platform", None, 1);
+        world.publish_change(&created).await;
+        expected.push(format!("notice/{id}/created/v1"));
+        // One at a time, so each meets its own fault.
+        world.broker.wait_until_drained("notifier", WAIT).await;
+    }
+    assert_eq!(keys_of(&world.slack.messages("C0PLATFORM")), expected, "each message once");
+    for key in &expected {
+        assert!(
+            matches!(marker(&world, key).await, Some(Marker::Sent { recovered: true, .. })),
+            "{key} settled from the history"
+        );
+    }
+    // An internal_error where Slack did *not* post: the history shows nothing, it is posted.
+    world.slack.fail_before_post(&[Fault::ApiError("internal_error")]);
+    world
+        .publish_change(&world.change(ChangeKind::Created, ("50009", "PLAT-509"), "platform", None, 1))
+        .await;
     world.broker.wait_until_drained("notifier", WAIT).await;
-    world.scan_on_day(&notifier, 1).await;
-    world.scan_on_day(&notifier, 2).await;
-    let keys = keys_of(&world.slack.messages("C0GHOST"));
-    assert_eq!(keys.len(), 2, "{keys:?}");
-    assert!(keys.contains(&key) && keys.contains(&format!("notice/{}/created/v1", issue.0)), "{keys:?}");
+    let keys = keys_of(&world.slack.messages("C0PLATFORM"));
+    assert_eq!(keys.iter().filter(|k| k.as_str() == "notice/50009/created/v1").count(), 1, "{keys:?}");
     assert!(world.broker.dead_letters().await.is_empty());
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_channels_problem_stays_in_that_channel_and_its_messages_go_when_it_works() {
+    let world = World::start().await;
+    let (notifier, shutdown) = world.start_notifier(world.config(&[])).await;
+    // payments: the bot was removed; east: archived; west: posting restricted; ghost: no
+    // such channel. Platform works.
+    world.slack.set_member("C0PAYMENTS", false);
+    world.slack.archive_channel("C0EAST");
+    world.slack.restrict_channel("C0WEST", true);
+    let broken = [
+        ("payments", "C0PAYMENTS", "not_in_channel"),
+        ("east", "C0EAST", "is_archived"),
+        ("west", "C0WEST", "restricted_action"),
+        ("ghost", "C0GHOST", "channel_not_found"),
+    ];
+    let mut n = 0;
+    for (team, _, _) in broken.iter().chain([&("platform", "C0PLATFORM", "")]) {
+        for _ in 0..2 {
+            n += 1;
+            let (id, key) = (format!("{}", 60_000 + n), format!("PLAT-{}", 600 + n));
+            world.publish_change(&world.change(ChangeKind::Created, (&id, &key), team, None, 1)).await;
+        }
+    }
+    // A reminder for a waiting channel waits too.
+    let due_soon = world.file_issue("PAY", "payments reminder waits", Some(day(3))).await;
+    world
+        .publish_change(&world.change(ChangeKind::Created, (&due_soon.0, &due_soon.1), "payments", None, 1))
+        .await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+
+    assert_eq!(world.slack.messages("C0PLATFORM").len(), 2, "the working channel goes on");
+    eventually("readiness names every waiting channel with its reason", WAIT, || async {
+        let (status, body) = probe(&notifier, "/readyz").await;
+        status == 503
+            && broken.iter().all(|(_, channel, reason)| body.contains(&format!("{channel} waits ({reason}")))
+    })
+    .await;
+    let (_, metrics) = probe(&notifier, "/metrics").await;
+    assert!(metrics.contains(r#"itk_slack_channel_waiting{channel="C0PAYMENTS"} 1"#), "{metrics}");
+    assert!(world.broker.dead_letters().await.is_empty(), "nothing is given up");
+    world.scan_on_day(&notifier, 0).await;
+    assert!(notifier.scans.last().unwrap().0.waiting >= 1);
+
+    // The operator fixes each channel; every waiting message goes, once.
+    world.slack.set_member("C0PAYMENTS", true);
+    world.slack.set_archived("C0EAST", false);
+    world.slack.restrict_channel("C0WEST", false);
+    world.slack.add_channel("C0GHOST", "ghost", true);
+    eventually("every waiting message", WAIT, || async {
+        eprintln!(
+            "DEBUG {:?}",
+            ["C0EAST", "C0WEST", "C0GHOST", "C0PAYMENTS"].map(|c| keys_of(&world.slack.messages(c)))
+        );
+        ["C0EAST", "C0WEST", "C0GHOST"].iter().all(|c| world.slack.messages(c).len() == 2)
+            // Two changes, the reminder ticket's own change and its reminder.
+            && world.slack.messages("C0PAYMENTS").len() == 4
+    })
+    .await;
+    world.scan_on_day(&notifier, 0).await;
+    assert_eq!(world.reminders("C0PAYMENTS"), [format!("reminder/{}/due-5d/{}", due_soon.1, day(3))]);
+    eventually("ready again", WAIT, || async { probe(&notifier, "/readyz").await.0 == 200 }).await;
+    for (_, channel, _) in broken {
+        let keys = keys_of(&world.slack.messages(channel));
+        let mut unique = keys.clone();
+        unique.dedup();
+        assert_eq!(keys, unique, "{channel}: none twice");
+    }
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deactivated_workspace_pauses_the_notifier_and_loses_nothing() {
+    let world = World::start().await;
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+    world.slack.deactivate_token(DEFAULT_BOT_TOKEN);
+    world
+        .publish_change(&world.change(ChangeKind::Created, ("70001", "PLAT-701"), "platform", None, 1))
+        .await;
+    eventually("/readyz reports the pause", WAIT, || async {
+        let (status, body) = probe(&notifier, "/readyz").await;
+        status == 503 && body.contains("account_inactive")
+    })
+    .await;
+    assert!(world.broker.dead_letters().await.is_empty());
+    world.slack.add_bot_token(DEFAULT_BOT_TOKEN, &slack_sim::DEFAULT_SCOPES);
+    eventually("the held message", WAIT, || async { world.slack.messages("C0PLATFORM").len() == 1 }).await;
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_token_without_the_history_scope_is_refused_at_start_naming_it() {
+    let world = World::start().await;
+    world.slack.add_bot_token("xoxb-post-only", &["chat:write", "groups:history"]);
+    let mut config = world.config(&["--reminders", "false"]);
+    config.slack_bot_token = Some(Secret::new("xoxb-post-only"));
+    let error = notifier::start(config, CancellationToken::new()).await.err().expect("refused");
+    let text = error.to_string();
+    assert!(
+        text.contains("lacks the scope(s) channels:history") && text.contains("deploy/slack/manifest.yaml"),
+        "{text}"
+    );
+    assert!(!text.contains("xoxb-post-only"), "the token never shows: {text}");
+
+    // Without groups:history it starts (public channels only); a private channel whose send
+    // needs settling then waits with the scope named.
+    world.slack.add_bot_token("xoxb-public-only", &["chat:write", "channels:history"]);
+    let flags = ["--reminders", "false", "--ack-wait", "3s"];
+    let mut config = world.config(&flags);
+    config.slack_bot_token = Some(Secret::new("xoxb-public-only"));
+    let (notifier, shutdown) = world.start_notifier(config).await;
+    world.slack.fail_after_post(&[slack_sim::Fault::ApiError("internal_error")]);
+    world.publish_change(&world.change(ChangeKind::Created, ("80101", "PLAT-811"), "secret", None, 1)).await;
+    world
+        .publish_change(&world.change(ChangeKind::Created, ("80102", "PLAT-812"), "platform", None, 1))
+        .await;
+    eventually("the private channel waits, naming the scope", WAIT, || async {
+        let (status, body) = probe(&notifier, "/readyz").await;
+        status == 503 && body.contains("G0SECRET waits (missing_scope")
+    })
+    .await;
+    eventually("the public channel goes on", WAIT, || async {
+        world.slack.messages("C0PLATFORM").len() == 1
+    })
+    .await;
+    assert_eq!(world.slack.messages("G0SECRET").len(), 1, "posted once, never again without the history");
+    assert!(world.broker.dead_letters().await.is_empty());
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_send_interrupted_in_a_private_channel_is_settled_from_its_history() {
+    let world = World::start().await;
+    // A short ack wait, so the change the killed process held comes back soon.
+    let flags = ["--reminders", "false", "--ack-wait", "3s"];
+    let config = world.config(&flags);
+    config.faults.halt_after_post.store(true, Ordering::SeqCst);
+    let (doomed, _stop) = world.start_notifier(config).await;
+    world.publish_change(&world.change(ChangeKind::Created, ("80001", "PLAT-801"), "secret", None, 1)).await;
+    eventually("the post", WAIT, || async { world.slack.messages("G0SECRET").len() == 1 }).await;
+    doomed.kill();
+    let (notifier, shutdown) = world.start_notifier(world.config(&flags)).await;
+    eventually("settled with groups:history", WAIT, || async {
+        matches!(marker(&world, "notice/80001/created/v1").await, Some(Marker::Sent { recovered: true, .. }))
+    })
+    .await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+    assert_eq!(world.slack.messages("G0SECRET").len(), 1);
+    assert!(world.slack.request_count("conversations.history") >= 1);
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn untrusted_text_mentions_no_one_and_links_only_to_the_jira_site() {
+    let world = World::start().await;
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+    let mut hostile = world.change(ChangeKind::Created, ("90001", "PLAT-901"), "platform", None, 1);
+    // As a JIRA summary, a Snyk project name or an AWS event text could carry them.
+    hostile.summary = "Patch now <!channel> <@U0ADMIN> <!subteam^S0SEC> @here".into();
+    hostile.reason =
+        "Log in at <https://evil.example/login|the AWS console> or https://evil.example/x".into();
+    hostile.progress = Some(contracts::Progress { remaining: 3, total: 5, unit: "<!here> resources".into() });
+    let mut elsewhere = world.change(ChangeKind::Created, ("90002", "PLAT-902"), "platform", None, 1);
+    elsewhere.issue_url = "https://evil.example/browse/PLAT-902".into();
+    world.publish_change(&hostile).await;
+    world.publish_change(&elsewhere).await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+
+    let messages = world.slack.messages("C0PLATFORM");
+    assert_eq!(messages.len(), 2);
+    let site = format!("{}/browse/", world.jira.url());
+    for message in &messages {
+        assert_eq!(message.mentions(), Vec::<String>::new(), "{}", message.all_text());
+        for link in message.links() {
+            assert!(link.starts_with(&site), "only JIRA links: {link}");
+        }
+        assert!(!message.link_names);
+    }
+    assert!(messages[0].text.contains("Patch now &lt;!channel&gt;"), "{}", messages[0].text);
+    assert!(messages[0].all_text().contains("3 of 5 &lt;!here&gt; resources still pending"));
+    assert!(messages[1].links().is_empty(), "a URL outside the JIRA site gets no link or button");
     shutdown.cancel();
     notifier.wait().await.unwrap();
 }
