@@ -60,8 +60,12 @@ impl Drop for Path {
 }
 
 async fn start() -> Path {
+    start_with(SnykSim::start(TOKEN).await.expect("snyk-sim starts"), &[ORG]).await
+}
+
+/// The path with this simulator, ingesting these of its orgs.
+async fn start_with(sim: SnykSim, orgs: &[&str]) -> Path {
     let broker = TestBroker::start().await;
-    let sim = SnykSim::start(TOKEN).await.expect("snyk-sim starts");
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("catalog.toml");
     std::fs::write(&catalog, CATALOG).unwrap();
@@ -85,7 +89,7 @@ async fn start() -> Path {
     let stop = shutdown.clone();
     tokio::spawn(async move { triage::run(triage, stop).await.expect("triage runs") });
 
-    let org = format!("{ORG}@{}", sim.base_url());
+    let org = orgs.iter().map(|org| format!("{org}@{}", sim.base_url())).collect::<Vec<_>>().join(",");
     let mut ingest: ingest_snyk::Config = service_kit::config::try_parse_from(
         flags([
             "ingest-snyk",
@@ -123,6 +127,14 @@ impl Path {
         let report = self.ingest.sync_now().await.remove(0).expect("the sync succeeds");
         self.broker.wait_until_drained(topology::TRIAGE, DRAIN).await;
         report
+    }
+
+    /// A full sync of every org, each succeeding.
+    async fn sync_all(&self) -> Vec<ingest_snyk::SyncReport> {
+        let reports =
+            self.ingest.sync_now().await.into_iter().map(|r| r.expect("the sync succeeds")).collect();
+        self.broker.wait_until_drained(topology::TRIAGE, DRAIN).await;
+        reports
     }
 
     async fn tickets(&self) -> BTreeMap<String, DesiredTicket> {
@@ -356,4 +368,43 @@ async fn one_bad_record_is_one_dead_letter_and_the_rest_of_the_org_is_ticketed()
     let again = path.sync().await;
     assert_eq!((again.rejected, again.published), (2, 0));
     assert_eq!(path.broker.dead_letters().await.len(), 2);
+}
+
+#[tokio::test]
+async fn two_orgs_images_of_the_same_bare_name_are_two_tickets_in_their_own_lanes() {
+    let second = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let mut first_org = snyk_sim::SimOrg::seeded();
+    let mut second_org = snyk_sim::SimOrg::new(second, "Globex Retail", "globex-retail");
+    // Snyk shows some registries' images by their bare name: unique only within the org.
+    let template = first_org.project_by_name("payments-api:2.7.3").unwrap().clone();
+    for (org, id, environment, mature) in [
+        (&mut first_org, "f0000000-0000-4000-8000-000000000001", "external", true),
+        (&mut second_org, "f0000000-0000-4000-8000-000000000002", "internal", false),
+    ] {
+        let mut project = template.clone();
+        project.id = id.into();
+        project.name = "checkout:1.0".into();
+        project.target_id = format!("{id}-target");
+        project.target_name = "checkout".into();
+        project.target_reference = "1.0".into();
+        project.environment = vec![environment.into()];
+        project.tags.clear();
+        org.projects.push(project);
+        let mut issue = NewIssue::critical_mature("SNYK-DEBIAN12-GLIBC-9000001", "glibc", "2.36-9");
+        if !mature {
+            issue.maturity = Some(vec![("CVSSv4".into(), "Unreported".into())]);
+        }
+        org.add_new_issue(id, issue, "2026-11-20T00:00:00Z".parse().unwrap());
+    }
+    let sim = SnykSim::start_with(TOKEN, vec![first_org, second_org]).await.unwrap();
+    let path = start_with(sim, &[ORG, second]).await;
+    path.sync_all().await;
+    let tickets = path.tickets().await;
+    let keys: Vec<&String> = tickets.keys().collect();
+    assert!(tickets.contains_key(&format!("snyk/ecr/org:{ORG}/checkout")), "{keys:#?}");
+    let first = &tickets[&format!("snyk/ecr/org:{ORG}/checkout")];
+    let other = &tickets[&format!("snyk/ecr/org:{second}/checkout")];
+    assert_eq!((first.lane, first.team.as_str()), (Lane::P1, "platform"), "Internet-facing and mature");
+    assert_eq!((other.lane, other.team.as_str()), (Lane::P4, "platform"), "internal, no known exploit");
+    assert_eq!(tickets.len(), 9, "the seeded org's seven and one per org for checkout");
 }

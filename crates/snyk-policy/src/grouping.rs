@@ -10,6 +10,13 @@
 //!   repository `owner/repo` (case-insensitive, as GitHub is), across all four origins, every
 //!   manifest and the Snyk Code project.
 //!
+//! The name is normalised once ([`GroupIdentity::target`]: lower case, no tag or digest, no
+//! surrounding slashes), and both the group key and the catalog's rules use that one name, so
+//! which project of a group arrives first never matters. The key also carries what makes the
+//! name unique ([`GroupIdentity::scope`]): an image name with its registry host (an ECR
+//! account and Region) is unique as it is; a bare image name (`payments-api`) is unique only in
+//! its org, so the org is part of the key; a GitHub Enterprise repository carries its host.
+//!
 //! Other origins (CLI, GitLab, Bitbucket, Kubernetes…) are not ticketed.
 
 use contracts::{GroupKey, Source};
@@ -52,41 +59,52 @@ pub struct GroupIdentity {
     pub kind: TargetKind,
     /// `ecr`, `acr`, … for images; `github` for repositories.
     pub family: String,
-    /// `<registry>/<repository>` or `owner/repo`, as Snyk displays it (the name the catalog
-    /// matches).
+    /// `<registry>/<repository>` or `owner/repo`, normalised (lower case, no tag): the name
+    /// the catalog matches.
     pub target: String,
+    /// What makes `target` unique beyond itself: `org:<org id>` for an image name without a
+    /// registry host, or a GitHub Enterprise Server host; none for an image with its registry
+    /// host or a github.com repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl GroupIdentity {
-    /// The part of the key that identifies the target (GitHub names are case-insensitive).
-    fn key_target(&self) -> String {
-        match self.kind {
-            TargetKind::ContainerImage => self.target.clone(),
-            TargetKind::GithubRepository => self.target.to_ascii_lowercase(),
-        }
+    /// The parts of the key after `snyk`: family, scope when there is one, target.
+    fn key_parts(&self) -> Vec<&str> {
+        let mut parts = vec![self.family.as_str()];
+        parts.extend(self.scope.as_deref());
+        parts.push(&self.target);
+        parts
     }
 
-    /// `snyk/ecr/<registry>/<repository>` or `snyk/github/<owner>/<repo>`.
+    /// `snyk/ecr/<registry>/<repository>`, `snyk/ecr/org:<org>/<repository>`,
+    /// `snyk/github/<owner>/<repo>` or `snyk/github/<host>/<owner>/<repo>`.
     pub fn group_key(&self) -> GroupKey {
-        GroupKey::new(Source::Snyk, [self.family.as_str(), self.key_target().as_str()])
+        GroupKey::new(Source::Snyk, self.key_parts())
     }
 
     /// The key of the group's state in triage's bucket.
     pub fn state_key(&self) -> String {
-        triage_policy::state_key("snyk", &[&self.family, &self.key_target()])
+        triage_policy::state_key("snyk", &self.key_parts())
     }
 
-    /// "container image X" / "GitHub repository X".
+    /// "container image X" / "GitHub repository X", with the scope when there is one.
     pub fn describe(&self) -> String {
-        match self.kind {
-            TargetKind::ContainerImage => format!("container image {}", self.target),
-            TargetKind::GithubRepository => format!("GitHub repository {}", self.target),
+        let what = match self.kind {
+            TargetKind::ContainerImage => "container image",
+            TargetKind::GithubRepository => "GitHub repository",
+        };
+        match (&self.scope, self.kind) {
+            (Some(scope), TargetKind::ContainerImage) => format!("{what} {} ({scope})", self.target),
+            (Some(host), TargetKind::GithubRepository) => format!("{what} {host}/{}", self.target),
+            (None, _) => format!("{what} {}", self.target),
         }
     }
 }
 
-/// The group a project belongs to.
-pub fn group_of(project: &Project) -> Result<GroupIdentity, PolicyError> {
+/// The group a project of org `org_id` belongs to.
+pub fn group_of(project: &Project, org_id: &str) -> Result<GroupIdentity, PolicyError> {
     let origin = project.attributes.origin.trim().to_ascii_lowercase();
     let kind = if CONTAINER_ORIGINS.contains(&origin.as_str()) {
         TargetKind::ContainerImage
@@ -107,17 +125,55 @@ pub fn group_of(project: &Project) -> Result<GroupIdentity, PolicyError> {
             ),
         )
     })?;
-    let (family, target) = match kind {
-        TargetKind::ContainerImage => (origin, image_repository(display)),
-        TargetKind::GithubRepository => ("github".to_owned(), display.trim().trim_matches('/').to_owned()),
-    };
+    let target = normalised_target(kind, display);
     if target.is_empty() {
         return Err(PolicyError::malformed(
             "snyk project",
             format!("project {} has an empty target", project.id),
         ));
     }
-    Ok(GroupIdentity { kind, family, target })
+    let (family, scope) = match kind {
+        TargetKind::ContainerImage => {
+            let scope = (!has_registry_host(&target)).then(|| format!("org:{}", org_id.to_ascii_lowercase()));
+            (origin, scope)
+        }
+        TargetKind::GithubRepository => {
+            // GitHub Enterprise Cloud is on github.com too: only another host in the target's
+            // URL makes it another repository.
+            ("github".to_owned(), enterprise_host(project))
+        }
+    };
+    Ok(GroupIdentity { kind, family, target, scope })
+}
+
+/// The one name of a target, for the key and for the catalog: lower case (registry hosts and
+/// GitHub names are case-insensitive, image paths are lower case), without tag or digest.
+pub fn normalised_target(kind: TargetKind, display: &str) -> String {
+    let name = match kind {
+        TargetKind::ContainerImage => image_repository(display),
+        TargetKind::GithubRepository => display.trim().to_owned(),
+    };
+    name.trim_matches('/').to_ascii_lowercase()
+}
+
+/// Whether an image name starts with a registry host, by Docker's rule: a first component
+/// with a `.` or a `:`, or `localhost`.
+fn has_registry_host(image: &str) -> bool {
+    match image.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
+/// The host of a GitHub Enterprise Server repository, from the target's URL
+/// (`https://ghe.acme.internal/…`); none for github.com or without a URL.
+fn enterprise_host(project: &Project) -> Option<String> {
+    let url = project.relationships.target.data.attributes.as_ref()?.url.as_deref()?;
+    let (_, rest) = url.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    // Without user info; the port is part of the host's identity.
+    let host = authority.rsplit('@').next()?.to_ascii_lowercase();
+    (!host.is_empty() && host != "github.com" && host != "www.github.com").then_some(host)
 }
 
 /// An image reference without its tag or digest: `reg:5000/team/app:1.2@sha256:…` →
@@ -140,6 +196,8 @@ mod tests {
         TargetRelationship,
     };
     use proptest::prelude::*;
+
+    const ORG: &str = "0E8A0000-0000-4000-8000-0000000000C4";
 
     pub(crate) fn project(id: &str, name: &str, origin: &str, target: &str, reference: &str) -> Project {
         Project {
@@ -193,7 +251,7 @@ mod tests {
     fn the_project_name_plays_no_part() {
         let a =
             project("1", "something/else:latest", "ecr", "1234.dkr.ecr.eu-west-1.amazonaws.com/app", "1.0");
-        let group = group_of(&a).unwrap();
+        let group = group_of(&a, ORG).unwrap();
         assert_eq!(group.target, "1234.dkr.ecr.eu-west-1.amazonaws.com/app");
         assert_eq!(group.group_key().as_str(), "snyk/ecr/1234.dkr.ecr.eu-west-1.amazonaws.com/app");
     }
@@ -201,11 +259,55 @@ mod tests {
     #[test]
     fn unsupported_origins_are_ignored_and_unexpanded_targets_are_malformed() {
         let cli = project("1", "x", "cli", "x", "");
-        assert!(matches!(group_of(&cli), Err(PolicyError::Ignored(_))));
+        assert!(matches!(group_of(&cli, ORG), Err(PolicyError::Ignored(_))));
         let mut bare = project("1", "x", "ecr", "x", "");
         bare.relationships.target.data.attributes = None;
-        let err = group_of(&bare).unwrap_err();
+        let err = group_of(&bare, ORG).unwrap_err();
         assert!(err.to_string().contains("expand=target"), "{err}");
+    }
+
+    #[test]
+    fn the_key_carries_the_registry_host_else_the_org_and_the_enterprise_host() {
+        let bare = project("1", "p", "ecr", "payments-api", "2.7.3");
+        let in_a = group_of(&bare, ORG).unwrap();
+        let in_b = group_of(&bare, "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d").unwrap();
+        assert_eq!(
+            in_a.group_key().as_str(),
+            "snyk/ecr/org:0e8a0000-0000-4000-8000-0000000000c4/payments-api"
+        );
+        assert_ne!(in_a.group_key(), in_b.group_key(), "two orgs' bare names are two groups");
+        assert_eq!(in_a.target, "payments-api", "the catalog matches the name alone");
+        let hosted =
+            project("2", "p", "ecr", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments-api", "1");
+        assert_eq!(
+            group_of(&hosted, ORG).unwrap(),
+            group_of(&hosted, "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d").unwrap(),
+            "a name with its registry host is the same image in every org"
+        );
+        let other_region =
+            project("3", "p", "ecr", "123456789012.dkr.ecr.us-east-1.amazonaws.com/payments-api", "1");
+        assert_ne!(
+            group_of(&hosted, ORG).unwrap().state_key(),
+            group_of(&other_region, ORG).unwrap().state_key()
+        );
+        assert_eq!(
+            group_of(&project("4", "p", "harbor-cr", "localhost:5000/app", "1"), ORG).unwrap().scope,
+            None
+        );
+
+        let mut enterprise = project("5", "p", "github-enterprise", "Acme/Checkout", "main");
+        enterprise.relationships.target.data.attributes.as_mut().unwrap().url =
+            Some("https://GHE.acme.internal/Acme/Checkout".into());
+        let group = group_of(&enterprise, ORG).unwrap();
+        assert_eq!(group.group_key().as_str(), "snyk/github/ghe.acme.internal/acme/checkout");
+        assert_eq!(group.describe(), "GitHub repository ghe.acme.internal/acme/checkout");
+        let cloud = group_of(&project("6", "p", "github", "acme/checkout", "main"), ORG).unwrap();
+        assert_eq!(cloud.group_key().as_str(), "snyk/github/acme/checkout");
+        assert_ne!(
+            cloud.state_key(),
+            group.state_key(),
+            "github.com and an Enterprise host are two repositories"
+        );
     }
 
     fn tag() -> impl Strategy<Value = String> {
@@ -225,7 +327,7 @@ mod tests {
             let groups: Vec<GroupIdentity> = tags.iter().enumerate().map(|(i, t)| {
                 // Some targets are displayed with their tag, some without.
                 let display = if i % 2 == 0 { format!("{base}:{t}") } else { base.clone() };
-                group_of(&project(&i.to_string(), &format!("random name {i}"), origin, &display, t)).unwrap()
+                group_of(&project(&i.to_string(), &format!("random name {i}"), origin, &display, t), ORG).unwrap()
             }).collect();
             prop_assert!(groups.iter().all(|g| g == &groups[0]));
             prop_assert_eq!(&groups[0].target, &base);
@@ -240,7 +342,7 @@ mod tests {
         ) {
             let keys: Vec<String> = origins.iter().enumerate().map(|(i, origin)| {
                 let name = if i % 2 == 0 { format!("{owner}/{repo}") } else { format!("{owner}/{repo}").to_uppercase() };
-                group_of(&project(&i.to_string(), "p", origin, &name, "main")).unwrap().state_key()
+                group_of(&project(&i.to_string(), "p", origin, &name, "main"), ORG).unwrap().state_key()
             }).collect();
             prop_assert!(keys.iter().all(|k| k == &keys[0]));
         }
@@ -249,11 +351,11 @@ mod tests {
         #[test]
         fn different_targets_are_different_groups(a in "[a-z]{1,8}", b in "[a-z]{1,8}") {
             prop_assume!(a != b);
-            let ga = group_of(&project("1", "p", "ecr", &format!("reg/{a}"), "1")).unwrap();
-            let gb = group_of(&project("2", "p", "ecr", &format!("reg/{b}"), "1")).unwrap();
+            let ga = group_of(&project("1", "p", "ecr", &format!("reg.io/{a}"), "1"), ORG).unwrap();
+            let gb = group_of(&project("2", "p", "ecr", &format!("reg.io/{b}"), "1"), ORG).unwrap();
             prop_assert_ne!(ga.state_key(), gb.state_key());
-            let image = group_of(&project("3", "p", "ecr", &format!("{a}/{b}"), "1")).unwrap();
-            let repository = group_of(&project("4", "p", "github", &format!("{a}/{b}"), "main")).unwrap();
+            let image = group_of(&project("3", "p", "ecr", &format!("{a}/{b}"), "1"), ORG).unwrap();
+            let repository = group_of(&project("4", "p", "github", &format!("{a}/{b}"), "main"), ORG).unwrap();
             prop_assert_ne!(image.state_key(), repository.state_key());
         }
     }

@@ -171,7 +171,7 @@ impl Policy for SnykPolicy {
 
     fn state_key(&self, event: &RawEvent) -> Result<String, PolicyError> {
         let snapshot = ProjectSnapshot::from_event(event)?;
-        Ok(group_of(&snapshot.project)?.state_key())
+        Ok(group_of(&snapshot.project, &snapshot.org_id)?.state_key())
     }
 
     fn apply(
@@ -181,15 +181,16 @@ impl Policy for SnykPolicy {
         _now: DateTime<Utc>,
     ) -> Result<(), PolicyError> {
         let snapshot = ProjectSnapshot::from_event(event)?;
-        let group = group_of(&snapshot.project)?;
+        let group = group_of(&snapshot.project, &snapshot.org_id)?;
         if let Some(previous) = state.projects.get(&snapshot.project.id)
             && event.received_at < previous.observed_at
         {
             return Ok(());
         }
-        if state.group.is_none() {
-            state.group = Some(group);
-        }
+        // Every project of a group gives the same identity (a normalised name), so taking the
+        // latest one is no choice by arrival order; it also renews states written before the
+        // name was normalised.
+        state.group = Some(group);
         let record = ProjectRecord::from_snapshot(&snapshot, &self.settings, event.received_at);
         state.projects.insert(snapshot.project.id.clone(), record);
         self.update_due(state, event.received_at);

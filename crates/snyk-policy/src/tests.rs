@@ -466,3 +466,133 @@ mod properties {
         }
     }
 }
+
+/// Point of the grouping: the catalog, the key and the owner read one normalised name, so a
+/// group whose projects show its name in different cases (GitHub does) or with and without a
+/// registry host's case and a tag gets the same owner, lane, exposure and due date whatever
+/// order its projects and their pages arrive in.
+mod order {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn catalog() -> catalog::Catalog {
+        catalog::Catalog::from_toml(
+            r#"
+default_team = "platform"
+[teams.platform]
+[teams.web]
+[teams.media]
+time_zone = "Pacific/Auckland"
+[[owners]]
+team = "web"
+snyk_targets = ["acme/website"]
+[[owners]]
+team = "media"
+snyk_targets = ["*.dkr.ecr.*.amazonaws.com/image-*"]
+[[exposure]]
+snyk_target = "acme/website"
+exposure = "internal"
+"#,
+        )
+        .unwrap()
+    }
+
+    /// The projects of two groups, each name written as Snyk may display it.
+    fn snapshots() -> Vec<RawEvent> {
+        let repo = [
+            ("r1", "github", "Acme/Website", "main", "npm", &["external"][..], None),
+            ("r2", "github-cloud-app", "acme/website", "main", "sast", &[][..], Some(("CVSSv4", "Attacked"))),
+            ("r3", "github-enterprise", "ACME/WEBSITE", "release", "maven", &["internal"][..], None),
+        ];
+        let images = [
+            (
+                "i1",
+                "ecr",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/Image-Resizer:1.0",
+                "1.0",
+                "deb",
+                &["external"][..],
+                None,
+            ),
+            (
+                "i2",
+                "ecr",
+                "123456789012.DKR.ECR.eu-west-1.amazonaws.com/image-resizer",
+                "1.1",
+                "npm",
+                &["internal"][..],
+                Some(("CVSSv3", "High")),
+            ),
+            (
+                "i3",
+                "ecr",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/image-resizer@sha256:00ff",
+                "1.2",
+                "deb",
+                &[][..],
+                None,
+            ),
+        ];
+        repo.iter()
+            .chain(images.iter())
+            .map(|(id, origin, target, reference, ptype, env, maturity)| {
+                let issues =
+                    vec![issue(&format!("{id}-i"), id, &format!("SNYK-X-{id}"), "critical", *maturity)];
+                event(project(id, origin, target, reference, ptype, env, &[]), issues, T0)
+            })
+            .collect()
+    }
+
+    /// Key, lane, team, due date, summary and notes of each ticket.
+    type Outcome = Vec<(String, Lane, String, Option<NaiveDate>, String, Vec<String>)>;
+
+    fn outcome(events: &[RawEvent]) -> Outcome {
+        let mut triage = InMemoryTriage::new(SnykPolicy::new(Arc::new(catalog()), SnykSettings::default()));
+        for event in events {
+            triage.apply(event, at(T0)).unwrap();
+        }
+        let mut tickets: Vec<_> = triage
+            .tickets()
+            .into_iter()
+            .map(|t| {
+                (
+                    t.group_key.to_string(),
+                    t.lane,
+                    t.team.clone(),
+                    t.due.as_ref().map(|d| d.date),
+                    t.summary.clone(),
+                    t.body.notes.clone(),
+                )
+            })
+            .collect();
+        tickets.sort();
+        tickets
+    }
+
+    #[test]
+    fn the_catalog_matches_the_normalised_name_whatever_case_arrives_first() {
+        let tickets = outcome(&snapshots());
+        let got: Vec<(&str, Lane, &str)> =
+            tickets.iter().map(|(key, lane, team, ..)| (key.as_str(), *lane, team.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("snyk/ecr/123456789012.dkr.ecr.eu-west-1.amazonaws.com/image-resizer", Lane::P1, "media"),
+                ("snyk/github/acme/website", Lane::P2, "web"),
+            ],
+            "the catalog's owner and exposure rules apply though the first project says Acme/Website"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn owner_lane_exposure_and_due_date_do_not_depend_on_the_order(
+            order in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle()
+        ) {
+            let events = snapshots();
+            let permuted: Vec<RawEvent> = order.iter().map(|&i| events[i].clone()).collect();
+            prop_assert_eq!(outcome(&permuted), outcome(&events));
+        }
+    }
+}
