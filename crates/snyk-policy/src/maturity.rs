@@ -10,8 +10,11 @@
 //! Snyk publishes no mapping table; this one follows the CVSS definitions. `Functional` (a
 //! working exploit exists) counts as mature unless `--snyk-functional-is-mature=false`: the
 //! conservative choice. Missing exploit details count as no data, so as not mature. When several
-//! statements are given (CVSSv4 and CVSSv3, primary and secondary), the most mature one wins: a
-//! finding is never downgraded because one of its vectors lags behind.
+//! statements are given, the spec says clients should prefer the primary CVSS vector: the
+//! statements marked `type: primary` decide (the most mature of them); only when none is marked
+//! does the most mature of all decide. Snyk's own word `Mature` (the v1 value, also seen as a
+//! level) is mature in every form. A webhook's `exploitMaturity` (v1) counts when its
+//! `exploitDetails` give no statement.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +60,7 @@ impl Maturity {
         // The level names of CVSSv3 and CVSSv4 do not overlap in meaning (v4 has no `High`,
         // v3 no `Attacked`), so the level alone decides, whatever the format is spelt like.
         match normalise(level).as_str() {
-            "attacked" | "high" => Maturity::Mature,
+            "attacked" | "high" | "mature" => Maturity::Mature,
             "functional" if functional_is_mature => Maturity::Mature,
             "functional" | "proofofconcept" | "poc" => Maturity::ProofOfConcept,
             "unproven" | "unreported" => Maturity::NoKnownExploit,
@@ -65,13 +68,14 @@ impl Maturity {
         }
     }
 
-    /// The most mature of several statements; none is no data.
+    /// The primary statements' maturity (the most mature of them), else the most mature of
+    /// all; none is no data.
     pub fn from_levels(levels: &[MaturityLevel], functional_is_mature: bool) -> Maturity {
-        levels
-            .iter()
-            .map(|l| Maturity::from_cvss(&l.format, &l.level, functional_is_mature))
-            .max()
-            .unwrap_or(Maturity::NoData)
+        let is_primary =
+            |l: &&MaturityLevel| l.kind.as_deref().is_some_and(|k| k.trim().eq_ignore_ascii_case("primary"));
+        let read = |l: &MaturityLevel| Maturity::from_cvss(&l.format, &l.level, functional_is_mature);
+        let primary = levels.iter().filter(is_primary).map(read).max();
+        primary.or_else(|| levels.iter().map(read).max()).unwrap_or(Maturity::NoData)
     }
 }
 
@@ -123,6 +127,35 @@ mod tests {
             assert_eq!(v4("Unreported"), Maturity::NoKnownExploit);
             assert_eq!(v4("Not Defined"), Maturity::NoData);
         }
+    }
+
+    fn marked(format: &str, level: &str, kind: &str) -> MaturityLevel {
+        MaturityLevel { format: format.into(), level: level.into(), kind: Some(kind.into()) }
+    }
+
+    #[test]
+    fn the_primary_vector_decides_when_one_is_marked() {
+        let lagging_primary =
+            [marked("CVSSv4", "Unreported", "primary"), marked("CVSSv3", "High", "secondary")];
+        assert_eq!(Maturity::from_levels(&lagging_primary, true), Maturity::NoKnownExploit);
+        let mature_primary =
+            [marked("CVSSv3", "Proof of Concept", "secondary"), marked("CVSSv4", "Attacked", "Primary")];
+        assert_eq!(Maturity::from_levels(&mature_primary, false), Maturity::Mature);
+        // No statement marked: the most mature of all.
+        let unmarked = [level("CVSSv4", "Unreported"), level("CVSSv3", "High")];
+        assert_eq!(Maturity::from_levels(&unmarked, false), Maturity::Mature);
+        // Only secondaries marked: as unmarked.
+        let secondaries =
+            [marked("CVSSv4", "Unreported", "secondary"), marked("CVSSv3", "High", "secondary")];
+        assert_eq!(Maturity::from_levels(&secondaries, false), Maturity::Mature);
+    }
+
+    #[test]
+    fn mature_is_mature_in_every_form() {
+        assert_eq!(Maturity::from_v1("Mature"), Maturity::Mature);
+        assert_eq!(Maturity::from_v1("MATURE"), Maturity::Mature);
+        assert_eq!(Maturity::from_cvss("Snyk", "Mature", false), Maturity::Mature);
+        assert_eq!(Maturity::from_levels(&[marked("CVSSv3", "Mature", "primary")], false), Maturity::Mature);
     }
 
     #[test]

@@ -150,13 +150,11 @@ impl WebhookIssue {
     pub fn maturity(&self, functional_is_mature: bool) -> Maturity {
         let v1 =
             self.issue_data.exploit_maturity.as_deref().map(Maturity::from_v1).unwrap_or(Maturity::NoData);
-        let levels = self
-            .issue_data
-            .exploit_details
-            .as_ref()
-            .map(|d| Maturity::from_levels(&d.maturity_levels, functional_is_mature))
-            .unwrap_or(Maturity::NoData);
-        v1.max(levels)
+        // The CVSS statements, the primary first, when there are any; else the v1 word.
+        match self.issue_data.exploit_details.as_ref().map(|d| &d.maturity_levels) {
+            Some(levels) if !levels.is_empty() => Maturity::from_levels(levels, functional_is_mature),
+            _ => v1,
+        }
     }
 }
 
