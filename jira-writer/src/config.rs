@@ -59,6 +59,11 @@ pub struct Config {
     #[arg(long = "jira-workflow", env = "ITK_JIRA_WORKFLOWS", value_delimiter = ';',
           value_parser = crate::workflow::parse_workflow)]
     pub jira_workflows: Vec<(Option<String>, crate::workflow::WorkflowSettings)>,
+    /// When the source changes a ticket that a person closed while the source still reports open
+    /// work, reopen it with a comment saying what remains (`false`: leave it closed).
+    #[arg(long = "reopen-closed-with-open-work", env = "ITK_JIRA_REOPEN_CLOSED_WITH_OPEN_WORK",
+          default_value_t = true, action = clap::ArgAction::Set)]
+    pub reopen_closed_with_open_work: bool,
 
     /// The ownership catalog (teams → JIRA project, components, team field value, labels).
     #[arg(long = "catalog", env = "ITK_CATALOG")]

@@ -22,6 +22,17 @@ pub struct Claim {
     pub at: DateTime<Utc>,
 }
 
+/// A created issue not yet announced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCreate {
+    /// The upstream version created from: the Created change carries it, so whoever finishes
+    /// the create publishes the same message id (stored once).
+    pub upstream_version: u64,
+    /// The key of the ticket this one replaces, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relates_to: Option<String>,
+}
+
 /// What the writer knows about one group key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
@@ -52,10 +63,10 @@ pub struct LedgerEntry {
     /// Earlier tickets of this key that a person closed and a new ticket replaced.
     #[serde(default)]
     pub superseded: Vec<IssueRef>,
-    /// Set from the create until its remote links and Created change are out: the key of the
-    /// ticket it replaces, or empty. A crash in between is finished on the next delivery.
+    /// Set from the create until its remote links and Created change are out. A crash in
+    /// between (or another replica's message for the key) finishes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_unannounced: Option<String>,
+    pub created_unannounced: Option<PendingCreate>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -78,6 +78,7 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
         },
         instance,
         workflows,
+        reopen_closed_with_open_work: config.reopen_closed_with_open_work,
         consistency_window: config.consistency_window,
         claim_recheck: config.claim_recheck,
         reopen_window: config.reopen_window,

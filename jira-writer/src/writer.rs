@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{Issue, JiraClient, JiraError, SearchRequest};
 use crate::config::Hooks;
-use crate::ledger::{Claim, IssueRef, LedgerEntry};
+use crate::ledger::{Claim, IssueRef, LedgerEntry, PendingCreate};
 use crate::mapping::{self, FieldValues, Mapped, MappingSettings, PROPERTY_KEY};
 use crate::workflow::{self, Step, Workflows};
 
@@ -112,6 +112,9 @@ pub struct WriterSettings {
     pub instance: String,
     /// Per-project workflow statuses.
     pub workflows: Workflows,
+    /// Reopen a ticket a person closed while its source still reports open work (on its next
+    /// source change).
+    pub reopen_closed_with_open_work: bool,
     pub consistency_window: Duration,
     pub claim_recheck: Option<Duration>,
     pub reopen_window: Duration,
@@ -332,7 +335,10 @@ impl Writer {
         entry.written = Some(mapped.values.clone());
         entry.content_hash = String::new();
         entry.applied_version = 0;
-        entry.created_unannounced = Some(relates_to.as_ref().map(|old| old.key.clone()).unwrap_or_default());
+        entry.created_unannounced = Some(PendingCreate {
+            upstream_version: desired.upstream_version,
+            relates_to: relates_to.as_ref().map(|old| old.key.clone()),
+        });
         entry.updated_at = self.clock.now();
         let revision = match self.ledger.update(&key, &entry, revision).await {
             Ok(revision) => revision,
@@ -355,7 +361,8 @@ impl Writer {
         entry: &mut LedgerEntry,
     ) -> Result<(), WriterError> {
         let issue = entry.issue.clone().expect("an issue");
-        let relates_to = entry.created_unannounced.clone().filter(|old| !old.is_empty());
+        let Some(pending) = entry.created_unannounced.clone() else { return Ok(()) };
+        let relates_to = pending.relates_to;
         let links = self.write_links(&issue.key, desired, &entry.links).await?;
         if let Some(old) = &relates_to {
             self.client.link_issues("Relates", old, &issue.key).await?;
@@ -372,7 +379,7 @@ impl Writer {
             &issue,
             None,
             reason,
-            desired.upstream_version,
+            pending.upstream_version,
         ))
         .await?;
         entry.links = links;
@@ -481,6 +488,8 @@ impl Writer {
             return Ok(());
         }
         let mut changes = Vec::new();
+        // The status the edit's answer shows (`returnIssue`): what a person made of the ticket.
+        let mut status_now: Option<String> = None;
         if !edit.is_empty() {
             let comment = edit.due_date_moved.map(|(from, to)| mapping::due_date_comment(desired, from, to));
             if let Some(project) = &edit.moves_to_project {
@@ -490,7 +499,8 @@ impl Writer {
                 // The property goes with the edit (no extra call): the reminders read its progress.
                 let mut body = edit.body(comment.as_ref());
                 body["properties"] = mapping::properties(desired);
-                self.client.edit_issue(&issue.key, &body, false).await?;
+                let edited = self.client.edit_issue(&issue.key, &body, true).await?;
+                status_now = edited.and_then(|i| i.status_name().map(str::to_owned));
             }
             tracing::info!(issue_key = %issue.key, fields = ?edit.fields.keys().collect::<Vec<_>>(), labels_added = ?edit.labels_add, "Updated issue.");
             let (kind, reason) = match &previous_team {
@@ -513,6 +523,41 @@ impl Writer {
                 reason,
                 desired.upstream_version,
             ));
+        }
+        let still_open = desired.state == TicketState::Open && entry.source_state == TicketState::Open;
+        if let (Some(status), true) = (&status_now, still_open) {
+            let workflow = self.settings.workflows.of(&mapped.values.project);
+            let what = edit.fields.keys().cloned().collect::<Vec<_>>().join(", ");
+            if workflow.is_decision(status) {
+                // One comment per source change; the person's status stands.
+                let text = format!(
+                    "infra-tickets: the source changed {what}. The ticket stays in {status}, as a person decided."
+                );
+                self.client.add_comment(&issue.key, &mapping::paragraph_doc(&text)).await?;
+            } else if self.settings.reopen_closed_with_open_work
+                && workflow::same_status(status, &workflow.resolve)
+            {
+                let comment = format!(
+                    "infra-tickets reopened this ticket: it was closed while its source still reports open work \
+                     ({}), and the source changed {what}.",
+                    remaining_work(desired)
+                );
+                if self.reach(&issue.key, &mapped.values.project, &workflow.reopen, &comment).await?
+                    == Reached::Moved
+                {
+                    tracing::info!(issue_key = %issue.key, "Reopened a ticket closed while its source is open.");
+                    let reason =
+                        format!("It was closed while the source still reports {}.", remaining_work(desired));
+                    changes.push(self.change(
+                        ChangeKind::Reopened,
+                        desired,
+                        &issue,
+                        None,
+                        reason,
+                        desired.upstream_version,
+                    ));
+                }
+            }
         }
         if desired.state == TicketState::Resolved && entry.source_state == TicketState::Open {
             let workflow = self.settings.workflows.of(&mapped.values.project);
@@ -1004,6 +1049,16 @@ fn values_in_jira(issue: &Issue, wanted: &FieldValues, team_field: Option<&str>)
         labels: wanted.labels.iter().filter(|l| labels.contains(l)).cloned().collect(),
         components: issue.component_names(),
         team_value: team_field.and_then(|f| issue.option_value(f)),
+    }
+}
+
+/// What of a ticket's work is still open, in words.
+fn remaining_work(desired: &DesiredTicket) -> String {
+    match (&desired.body.progress, desired.body.items.len()) {
+        (Some(progress), _) => progress.describe(),
+        (None, 0) => first_sentence(&desired.body.headline),
+        (None, 1) => "1 open item".to_owned(),
+        (None, n) => format!("{n} open items"),
     }
 }
 

@@ -564,7 +564,13 @@ async fn a_change_is_one_edit_a_resolution_one_transition_and_a_human_due_date_w
 async fn a_person_closing_a_ticket_is_respected_and_a_late_comeback_files_a_linked_ticket() {
     let clock = Clock::manual("2026-11-27T09:00:00Z".parse().unwrap());
     let world = World::start(SimConfig { clock: clock.clone(), ..SimConfig::default() }).await;
-    let writer = world.start_writer(world.config(&["--reopen-window", "7d"]));
+    // Reopening a ticket closed while its source is open is switched off here (tested below).
+    let writer = world.start_writer(world.config(&[
+        "--reopen-window",
+        "7d",
+        "--reopen-closed-with-open-work",
+        "false",
+    ]));
     let v1 = desired("acme/legacy", "platform", Lane::P4, "2027-06-01", 1);
     world.publish(&v1).await;
     world.wait_applied(&v1).await;
@@ -1037,6 +1043,56 @@ async fn the_issue_property_carries_the_progress() {
     assert!(
         jira_sim::adf_text(issue.description.as_ref().unwrap()).contains("3 of 5 resources still pending")
     );
+    writer.stop().await;
+    world.assert_contract();
+}
+
+/// A person closing a ticket whose source still reports open work sees it reopened on the next
+/// source change, with a comment saying what remains; a ticket a person holds in Waiting gets a
+/// comment per source change and keeps its status. On the seed's workflow.
+#[tokio::test]
+async fn a_ticket_closed_with_open_work_reopens_and_a_waiting_one_gets_a_comment() {
+    let world = World::start(sim_with(Workflow::seed_team())).await;
+    let writer = world.start_writer(world.config(&["--jira-workflow", SEED_WORKFLOW]));
+    let progress = |remaining| Some(contracts::Progress { remaining, total: 5, unit: "resources".into() });
+    let closed = next_version(&desired("acme/closed", "platform", Lane::P2, "2026-12-27", 0), |d| {
+        d.body.progress = progress(5)
+    });
+    let waiting = desired("acme/waiting", "platform", Lane::P2, "2026-12-27", 1);
+    for d in [&closed, &waiting] {
+        world.publish(d).await;
+        world.wait_applied(d).await;
+    }
+    let closed_key = world.only_issue(&closed).key;
+    let waiting_key = world.only_issue(&waiting).key;
+    world.person_moves(&closed_key, "Assign").await;
+    world.person_moves(&closed_key, "Close").await;
+    world.person_moves(&waiting_key, "Assign").await;
+    world.person_moves(&waiting_key, "Wait for someone").await;
+
+    let closed_v2 = next_version(&closed, |d| d.body.progress = progress(3));
+    let waiting_v2 = next_version(&waiting, |d| d.summary = format!("{} (2 new)", d.summary));
+    for d in [&closed_v2, &waiting_v2] {
+        world.publish(d).await;
+        world.wait_applied(d).await;
+    }
+    let reopened = world.sim.issue(&closed_key).unwrap();
+    assert_eq!(reopened.status, "ToDo");
+    let comment = &reopened.comments.last().expect("a comment").1;
+    assert!(comment.contains("still reports open work (3 of 5 resources still pending)"), "{comment}");
+    let held = world.sim.issue(&waiting_key).unwrap();
+    assert_eq!(held.status, "Waiting");
+    let comment = &held.comments.last().expect("a comment").1;
+    assert!(comment.contains("the source changed") && comment.contains("stays in Waiting"), "{comment}");
+    let kinds: Vec<ChangeKind> = world
+        .broker
+        .ticket_changes()
+        .await
+        .iter()
+        .filter(|c| c.issue_key == closed_key)
+        .map(|c| c.kind)
+        .collect();
+    assert_eq!(kinds, [ChangeKind::Created, ChangeKind::Updated, ChangeKind::Reopened]);
     writer.stop().await;
     world.assert_contract();
 }
