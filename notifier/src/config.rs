@@ -8,7 +8,20 @@ use service_kit::args::parse_duration;
 use service_kit::{Clock, HttpArgs, NatsArgs, Secret, TelemetryArgs, TopologyArgs};
 
 use crate::destinations::Environment;
+use crate::schedule::WorkingHours;
 use crate::sender::{Faults, WebhookRecovery};
+
+/// `team=09:00-17:00`.
+fn parse_team_hours(text: &str) -> Result<(String, WorkingHours), String> {
+    let (team, hours) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not team=HH:MM-HH:MM, e.g. payments=08:00-16:30"))?;
+    let team = team.trim();
+    if team.is_empty() {
+        return Err(format!("{text:?} names no team"));
+    }
+    Ok((team.to_owned(), hours.parse()?))
+}
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -91,6 +104,13 @@ pub struct Config {
     /// The label all our tickets carry (the scan's JQL handle).
     #[arg(long = "ticket-label", env = "ITK_TICKET_LABEL", default_value = "infra-tickets")]
     pub ticket_label: String,
+    /// When reminders go out, in each team's time zone, Monday to Friday (a reminder due on a
+    /// weekend goes out on the Friday before).
+    #[arg(long = "working-hours", env = "ITK_WORKING_HOURS", default_value = "09:00-18:00")]
+    pub working_hours: WorkingHours,
+    /// A team's own window, as `team=08:00-16:30`; repeatable or comma-separated.
+    #[arg(long = "team-working-hours", env = "ITK_TEAM_WORKING_HOURS", value_delimiter = ',', value_parser = parse_team_hours)]
+    pub team_working_hours: Vec<(String, WorkingHours)>,
     /// Issues per search page (JIRA allows up to 100 with fields).
     #[arg(long = "reminder-page-size", env = "ITK_REMINDER_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub reminder_page_size: u32,

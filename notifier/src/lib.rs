@@ -124,6 +124,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         Some(path) => Catalog::load(path)?,
         None => Catalog::default_only(&config.default_team),
     };
+    if let Some((team, _)) =
+        config.team_working_hours.iter().find(|(team, _)| !catalog.teams.contains_key(team))
+    {
+        return Err(StartError::Config(format!(
+            "--team-working-hours names team {team:?}, which the catalog does not describe"
+        )));
+    }
     let destinations =
         Destinations::from_catalog(&catalog, &config.environment, config.slack_bot_token.is_some())?;
     if destinations.is_empty() {
@@ -224,6 +231,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
                 label: config.ticket_label.clone(),
                 page_size: config.reminder_page_size,
                 concurrency: usize::from(config.concurrency),
+                default_hours: config.working_hours,
+                team_hours: config.team_working_hours.iter().cloned().collect(),
             },
         };
         tokio::spawn(scanner.run(health.clone(), scans.clone(), shutdown.clone()))

@@ -22,7 +22,7 @@ use crate::error::NotifyError;
 use crate::index::{IssueIndex, LastReminders};
 use crate::markers::reminder_key;
 use crate::message::{LinkPolicy, Notice, NoticeKind, render};
-use crate::schedule::{ReminderKind, may_be_due, reminder_due};
+use crate::schedule::{ReminderKind, WorkingHours, may_be_due, reminder_due};
 use crate::sender::{SendOutcome, Sender};
 use crate::slack::SlackError;
 use crate::waiting::ChannelWaits;
@@ -43,13 +43,17 @@ pub struct ReminderSettings {
     pub page_size: u32,
     /// Channels served at once.
     pub concurrency: usize,
+    /// When reminders go out, in each team's zone; teams not listed get `default_hours`.
+    pub default_hours: WorkingHours,
+    pub team_hours: BTreeMap<String, WorkingHours>,
 }
 
 /// The JQL of the scan: our open tickets with a due date that can be due a reminder around
 /// `today` (a day of margin each side for time zones). Due dates far ahead are never fetched;
 /// overdue tickets only when overdue messages are on.
 pub fn scan_jql(label: &str, today_utc: NaiveDate, overdue: bool) -> String {
-    let last = today_utc + chrono::Days::new(15);
+    // 14 days, a weekend moved to the Friday before, a day for time zones, a day of margin.
+    let last = today_utc + chrono::Days::new(18);
     let mut jql = format!(
         r#"labels = "{label}" AND statusCategory != Done AND duedate is not EMPTY AND duedate <= "{last}""#
     );
@@ -76,6 +80,8 @@ pub struct ScanReport {
     pub claimed_elsewhere: u64,
     pub abandoned: u64,
     pub failed: u64,
+    /// Due, but outside the team's working hours now: a later scan sends them.
+    pub outside_hours: u64,
     /// Not sent because their channel cannot take messages now; the next scan tries again.
     pub waiting: u64,
     pub labels_added: u64,
@@ -128,6 +134,13 @@ struct DueReminder {
     team: String,
     kind: ReminderKind,
     notice: Notice,
+}
+
+/// What a due ticket needs now.
+enum Due {
+    Send(Box<DueReminder>),
+    /// Due, but it is outside the team's working hours.
+    OutsideHours,
 }
 
 pub struct ReminderScanner {
@@ -231,8 +244,10 @@ impl ReminderScanner {
                     continue;
                 }
                 report.index_lookups += 1;
-                if let Some(reminder) = self.due_reminder(issue, due_date, now).await? {
-                    due.push(reminder);
+                match self.due_reminder(issue, due_date, now).await? {
+                    Some(Due::Send(reminder)) => due.push(*reminder),
+                    Some(Due::OutsideHours) => report.outside_hours += 1,
+                    None => {}
                 }
             }
             match page.next_page_token() {
@@ -249,14 +264,18 @@ impl ReminderScanner {
         issue: &Issue,
         due: NaiveDate,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<DueReminder>, NotifyError> {
+    ) -> Result<Option<Due>, NotifyError> {
         let record = self.index.get(&issue.key).await?;
         let team = match &record {
             Some(record) => record.team.clone(),
             None => self.team_of_project(issue),
         };
-        let today = now.with_timezone(&self.catalog.team(&team).time_zone).date_naive();
+        let local = now.with_timezone(&self.catalog.team(&team).time_zone).naive_local();
+        let today = local.date();
         let Some(kind) = reminder_due(due, today, self.settings.overdue) else { return Ok(None) };
+        if !self.settings.team_hours.get(&team).unwrap_or(&self.settings.default_hours).contains(local) {
+            return Ok(Some(Due::OutsideHours));
+        }
         let summary = issue
             .summary()
             .map(str::to_owned)
@@ -279,7 +298,12 @@ impl ReminderScanner {
             progress: progress.as_ref().map(contracts::Progress::describe),
             due_moved_from,
         };
-        Ok(Some(DueReminder { key: reminder_key(&issue.key, kind, due), team, kind, notice }))
+        Ok(Some(Due::Send(Box::new(DueReminder {
+            key: reminder_key(&issue.key, kind, due),
+            team,
+            kind,
+            notice,
+        }))))
     }
 
     /// For an issue the index does not know (filed before this notifier ran): the team whose
@@ -416,12 +440,18 @@ mod tests {
         let today = "2026-12-01".parse().unwrap();
         assert_eq!(
             scan_jql("infra-tickets", today, true),
-            r#"labels = "infra-tickets" AND statusCategory != Done AND duedate is not EMPTY AND duedate <= "2026-12-16" ORDER BY duedate ASC, key ASC"#
+            r#"labels = "infra-tickets" AND statusCategory != Done AND duedate is not EMPTY AND duedate <= "2026-12-19" ORDER BY duedate ASC, key ASC"#
         );
         assert!(scan_jql("infra-tickets", today, false).contains(r#"AND duedate >= "2026-11-30""#));
-        // The window covers the 14-day reminder in every time zone.
-        let last_due: NaiveDate = "2026-12-16".parse().unwrap();
+        // The window covers the 14-day reminder in every time zone, moved before a weekend:
+        // due Monday 21 Dec, due − 14 is Monday 7 Dec; due Sunday 20 Dec opens Friday 4 Dec.
         let tomorrow = today + chrono::Days::new(1);
-        assert_eq!(reminder_due(last_due, tomorrow, false), Some(ReminderKind::Due14d));
+        assert_eq!(reminder_due("2026-12-16".parse().unwrap(), tomorrow, false), Some(ReminderKind::Due14d));
+        let friday = "2026-12-04".parse().unwrap();
+        assert_eq!(reminder_due("2026-12-20".parse().unwrap(), friday, false), Some(ReminderKind::Due14d));
+        assert!(
+            scan_jql("infra-tickets", "2026-12-03".parse().unwrap(), true)
+                .contains(r#"duedate <= "2026-12-21""#)
+        );
     }
 }

@@ -8,11 +8,16 @@
 //!   overdue  when  today > due (if enabled)
 //! ```
 //!
+//! A window that would open on a Saturday or Sunday opens on the Friday before, so a reminder
+//! due on a weekend goes out on the working day before it; and reminders go out only within
+//! the team's working hours on working days ([`WorkingHours`], default 09:00–18:00 Monday to
+//! Friday in the team's zone).
+//!
 //! A due date first set inside 5 days never falls in the 14-day window, so it gets only the
 //! 5-day reminder. Whether a reminder was already sent is the marker's business (see
 //! [`crate::markers`]): its key holds the due date, so a moved due date re-arms both.
 
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
 /// Which reminder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,20 +46,81 @@ impl ReminderKind {
     }
 }
 
-/// The reminder an open ticket is due today, if any.
+/// The reminder an open ticket is due today, if any. Windows open on the working day on or
+/// before due − 14 and due − 5.
 pub fn reminder_due(due: NaiveDate, today: NaiveDate, overdue_enabled: bool) -> Option<ReminderKind> {
-    let days_left = (due - today).num_days();
-    match days_left {
-        6..=14 => Some(ReminderKind::Due14d),
-        0..=5 => Some(ReminderKind::Due5d),
-        d if d < 0 && overdue_enabled => Some(ReminderKind::Overdue),
-        _ => None,
+    let opens = |days: u64| due.checked_sub_days(Days::new(days)).map(working_day_on_or_before);
+    let (Some(fourteen), Some(five)) = (opens(14), opens(5)) else { return None };
+    if today > due {
+        return overdue_enabled.then_some(ReminderKind::Overdue);
+    }
+    if today >= five {
+        Some(ReminderKind::Due5d)
+    } else if today >= fourteen {
+        Some(ReminderKind::Due14d)
+    } else {
+        None
+    }
+}
+
+/// Monday to Friday.
+pub fn is_working_day(day: NaiveDate) -> bool {
+    !matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// `day`, or the Friday before it when it falls on a weekend.
+pub fn working_day_on_or_before(day: NaiveDate) -> NaiveDate {
+    let back = match day.weekday() {
+        Weekday::Sat => 1,
+        Weekday::Sun => 2,
+        _ => 0,
+    };
+    day.checked_sub_days(Days::new(back)).unwrap_or(day)
+}
+
+/// When a team reads messages: `start ≤ time < end` on working days, in the team's zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingHours {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl Default for WorkingHours {
+    fn default() -> Self {
+        WorkingHours {
+            start: NaiveTime::from_hms_opt(9, 0, 0).expect("a valid time"),
+            end: NaiveTime::from_hms_opt(18, 0, 0).expect("a valid time"),
+        }
+    }
+}
+
+impl WorkingHours {
+    /// Whether a message may go out at this local time.
+    pub fn contains(&self, local: NaiveDateTime) -> bool {
+        is_working_day(local.date()) && local.time() >= self.start && local.time() < self.end
+    }
+}
+
+impl std::str::FromStr for WorkingHours {
+    type Err = String;
+
+    /// `09:00-18:00`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not a working-hours window like 09:00-18:00");
+        let (start, end) = text.trim().split_once('-').ok_or_else(bad)?;
+        let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+        let hours = WorkingHours { start: time(start)?, end: time(end)? };
+        if hours.start >= hours.end {
+            return Err(format!("{text:?}: the window must end after it starts, within one day"));
+        }
+        Ok(hours)
     }
 }
 
 /// Whether a ticket could be due a reminder on any calendar day within one day of `today`: the
 /// scan's cheap test before it looks up the team's time zone (no zone is more than a day
-/// from UTC).
+/// from UTC). The scan's JQL fetches due dates up to 18 days ahead for the same reason (14,
+/// a weekend moved to the Friday before, a day of zones, a day of margin).
 pub fn may_be_due(due: NaiveDate, today_utc: NaiveDate, overdue_enabled: bool) -> bool {
     let days =
         [today_utc.checked_sub_days(Days::new(1)), Some(today_utc), today_utc.checked_add_days(Days::new(1))];
@@ -93,6 +159,7 @@ mod tests {
 
     #[test]
     fn windows_match_the_policy() {
+        // Tuesday 9 Feb 2027: due − 14 is Tuesday 26 Jan, due − 5 Thursday 4 Feb.
         let due = date("2027-02-09");
         assert_eq!(reminder_due(due, date("2027-01-25"), false), None);
         assert_eq!(reminder_due(due, date("2027-01-26"), false), Some(ReminderKind::Due14d));
@@ -104,7 +171,33 @@ mod tests {
     }
 
     #[test]
+    fn a_reminder_due_on_a_weekend_goes_out_on_the_working_day_before() {
+        // Thursday 11 Feb 2027: due − 14 is Thursday 28 Jan, due − 5 Saturday 6 Feb → Friday 5 Feb.
+        let due = date("2027-02-11");
+        assert_eq!(reminder_due(due, date("2027-02-04"), false), Some(ReminderKind::Due14d));
+        assert_eq!(reminder_due(due, date("2027-02-05"), false), Some(ReminderKind::Due5d));
+        // Sunday 21 Feb: due − 14 is Sunday 7 Feb → Friday 5 Feb.
+        let due = date("2027-02-21");
+        assert_eq!(reminder_due(due, date("2027-02-04"), false), None);
+        assert_eq!(reminder_due(due, date("2027-02-05"), false), Some(ReminderKind::Due14d));
+        assert_eq!(working_day_on_or_before(date("2027-02-08")), date("2027-02-08"));
+    }
+
+    #[test]
+    fn working_hours_are_weekdays_within_the_window() {
+        let hours: WorkingHours = "09:00-18:00".parse().unwrap();
+        assert_eq!(hours, WorkingHours::default());
+        let at = |t: &str| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M").unwrap();
+        assert!(hours.contains(at("2027-02-05 09:00")), "Friday 09:00");
+        assert!(!hours.contains(at("2027-02-05 08:59")) && !hours.contains(at("2027-02-05 18:00")));
+        assert!(!hours.contains(at("2027-02-06 10:00")), "Saturday");
+        assert!("18:00-09:00".parse::<WorkingHours>().is_err());
+        assert!("9-5".parse::<WorkingHours>().unwrap_err().contains("09:00-18:00"));
+    }
+
+    #[test]
     fn a_ticket_scanned_daily_gets_one_of_each() {
+        // Monday 1 Feb 2027: due − 14 is Monday 18 Jan, due − 5 Wednesday 27 Jan.
         let due = date("2027-02-01");
         let log = life(0..=40, |_| Some(due));
         let kinds: Vec<_> = log.iter().map(|(k, _, _)| *k).collect();
@@ -138,14 +231,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn at_most_one_kind_per_day_and_never_both_windows(offset in -30i64..60) {
-            let today = date("2027-01-01");
+        fn at_most_one_kind_per_day_and_never_both_windows(offset in -30i64..60, start in 0i64..7) {
+            let today = date("2027-01-01") + chrono::Duration::days(start);
             let due = today + chrono::Duration::days(offset);
             let kind = reminder_due(due, today, true);
+            // A window that opens on a weekend opens up to two days early.
             match offset {
-                6..=14 => prop_assert_eq!(kind, Some(ReminderKind::Due14d)),
+                8..=14 => prop_assert_eq!(kind, Some(ReminderKind::Due14d)),
+                6..=7 => prop_assert!(matches!(kind, Some(ReminderKind::Due14d | ReminderKind::Due5d))),
                 0..=5 => prop_assert_eq!(kind, Some(ReminderKind::Due5d)),
                 o if o < 0 => prop_assert_eq!(kind, Some(ReminderKind::Overdue)),
+                15..=16 => prop_assert!(matches!(kind, None | Some(ReminderKind::Due14d))),
                 _ => prop_assert_eq!(kind, None),
             }
             if kind.is_some() {

@@ -378,7 +378,8 @@ async fn reminders_follow_a_tickets_life_once_each_and_honour_due_dates_changed_
     // They came on the right days, and say so.
     let messages = world.slack.messages("C0PLATFORM");
     let a_five = messages.iter().find(|m| m.metadata_field("idempotency_key") == Some(&of(&a.1)[1])).unwrap();
-    assert!(a_five.text.contains("Due in 5 days"), "{}", a_five.text);
+    // Due Thursday 31 Dec: due − 5 is a Saturday, so the 5-day reminder went on Friday 25 Dec.
+    assert!(a_five.text.contains("Due in 6 days"), "{}", a_five.text);
     let a_issue = world.jira.issue(&a.1).unwrap();
     assert!(
         a_issue.labels.contains(&"notified-14d".to_owned())
@@ -941,6 +942,80 @@ async fn untrusted_text_mentions_no_one_and_links_only_to_the_jira_site() {
     assert!(messages[0].text.contains("Patch now &lt;!channel&gt;"), "{}", messages[0].text);
     assert!(messages[0].all_text().contains("3 of 5 &lt;!here&gt; resources still pending"));
     assert!(messages[1].links().is_empty(), "a URL outside the JIRA site gets no link or button");
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn reminders_go_out_in_the_teams_working_hours_before_a_weekend_once_with_progress_and_a_moved_date() {
+    let world = World::start().await;
+    // Tokyo. Due Sunday 20 Dec: due − 14 is Sunday 6 Dec, so the 14-day reminder is for
+    // Friday 4 Dec, 09:00–18:00 Tokyo time.
+    world.clock.set(at("2026-12-03T01:00:00Z")); // Thursday 10:00 in Tokyo
+    let due = NaiveDate::from_ymd_opt(2026, 12, 20).unwrap();
+    let token = GroupKey::new(Source::Snyk, ["acme/checkout"]).token();
+    let body = json!({
+        "fields": {"project": {"key": "PLAT"}, "issuetype": {"name": "Task"}, "summary": "checkout image",
+                   "labels": ["infra-tickets", token], "duedate": due.to_string()},
+        "properties": [{"key": "infra-tickets", "value": {"idempotencyKey": token, "schemaVersion": 1,
+            "progress": {"remaining": 3, "total": 5, "unit": "resources"}}}]
+    });
+    let created = world.writer.create_issue(&body).await.unwrap();
+    let mut change = world.change(ChangeKind::Created, (&created.id, &created.key), "east", None, 1);
+    change.due_date = Some(due);
+    world.publish_change(&change).await;
+    let (indexer, stop_indexer) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+    stop_indexer.cancel();
+    indexer.wait().await.unwrap();
+
+    let (notifier, shutdown) = world.start_notifier(world.config(&[])).await;
+    let scan_at = |instant: &'static str| {
+        let world = &world;
+        let notifier = &notifier;
+        async move {
+            world.clock.set(at(instant));
+            let seen = notifier.scans.completed();
+            eventually("two scans", WAIT, || async { notifier.scans.completed() >= seen + 2 }).await;
+        }
+    };
+    scan_at("2026-12-03T01:00:00Z").await; // Thursday 10:00: the window is not open yet
+    scan_at("2026-12-03T23:30:00Z").await; // Friday 08:30: before working hours
+    assert!(world.reminders("C0EAST").is_empty());
+    assert!(notifier.scans.last().unwrap().0.outside_hours >= 1);
+    scan_at("2026-12-04T00:00:00Z").await; // Friday 09:00
+    scan_at("2026-12-05T01:00:00Z").await; // Saturday: nothing more
+    let key = format!("reminder/{}/due-14d/{due}", created.key);
+    assert_eq!(world.reminders("C0EAST"), std::slice::from_ref(&key), "once, on the Friday");
+    let reminder = world
+        .slack
+        .messages("C0EAST")
+        .into_iter()
+        .find(|m| m.metadata_field("idempotency_key") == Some(&key))
+        .unwrap();
+    assert!(
+        reminder.text.contains("Due in 16 days") && reminder.text.contains("3 of 5 resources still pending"),
+        "{}",
+        reminder.text
+    );
+
+    // Someone moves the due date in JIRA; the next reminder says so.
+    let later = NaiveDate::from_ymd_opt(2026, 12, 22).unwrap();
+    world.set_due(&created.key, later).await;
+    scan_at("2026-12-08T00:30:00Z").await; // Tuesday 09:30
+    let moved_key = format!("reminder/{}/due-14d/{later}", created.key);
+    assert_eq!(world.reminders("C0EAST"), [key, moved_key.clone()]);
+    let moved = world
+        .slack
+        .messages("C0EAST")
+        .into_iter()
+        .find(|m| m.metadata_field("idempotency_key") == Some(&moved_key))
+        .unwrap();
+    assert!(
+        moved.all_text().contains("The due date moved from Sun 20 Dec 2026 to Tue 22 Dec 2026"),
+        "{}",
+        moved.all_text()
+    );
     shutdown.cancel();
     notifier.wait().await.unwrap();
 }
