@@ -141,10 +141,18 @@ impl SnykPolicy {
 
     /// After a project changed: fix, tighten or keep the due date, and remember the ticket.
     fn update_due(&self, state: &mut GroupState, at: DateTime<Utc>) {
-        let evaluated = self.evaluate(state).map(|e| (e.lane, e.team));
+        let evaluated = self.evaluate(state).map(|e| {
+            let keys: Vec<String> = e.findings.iter().map(|(_, _, f)| f.key.clone()).collect();
+            (e.lane, e.team, keys)
+        });
         match evaluated {
             None => state.due = None,
-            Some((lane, team)) => {
+            Some((lane, team, keys)) => {
+                if state.due.is_none() {
+                    // The group begins to qualify (again): its progress counts from here.
+                    state.qualified_keys.clear();
+                }
+                state.qualified_keys.extend(keys);
                 let zone = self.catalog.team(&team).time_zone;
                 let today = local_day(at, zone);
                 let calendar = self.settings.calendar();
@@ -202,7 +210,7 @@ impl Policy for SnykPolicy {
         match self.evaluate(state) {
             Some(evaluation) => vec![ticket::open(self, group, state, &evaluation)],
             None => match &state.last_ticket {
-                Some(last) => vec![ticket::resolved(self, group, last)],
+                Some(last) => vec![ticket::resolved(self, group, state, last)],
                 None => Vec::new(),
             },
         }

@@ -32,6 +32,10 @@ pub struct GroupState {
     /// The last open ticket's lane and team, once the group has had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_ticket: Option<LastTicket>,
+    /// Every qualifying finding key seen since the group last began to qualify: the total of
+    /// the ticket's progress (kept after resolution, so a resolved ticket says "0 of N").
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub qualified_keys: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

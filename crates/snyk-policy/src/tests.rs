@@ -596,3 +596,35 @@ exposure = "internal"
         }
     }
 }
+
+#[test]
+fn the_ticket_says_how_many_qualifying_findings_are_left_of_those_seen() {
+    let mut triage = InMemoryTriage::new(policy());
+    let target = image("payments-api");
+    let both = vec![
+        issue("a", "p1", "SNYK-A", "critical", None),
+        issue("b", "p1", "SNYK-B", "critical", None),
+        issue("c", "p1", "SNYK-C", "high", None),
+    ];
+    let listed = |issues| event(project("p1", "ecr", &target, "1", "deb", &["external"], &[]), issues, T0);
+    triage.apply(&listed(both.clone()), at(T0)).unwrap();
+    let progress = triage.tickets()[0].body.progress.clone().unwrap();
+    assert_eq!((progress.remaining, progress.total, progress.unit.as_str()), (2, 2, "critical findings"));
+    assert_eq!(progress.describe(), "2 critical findings left");
+
+    let later = "2026-11-28T09:00:00Z";
+    let one_fixed = vec![both[1].clone()];
+    let snapshot =
+        |issues, when| event(project("p1", "ecr", &target, "1", "deb", &["external"], &[]), issues, when);
+    triage.apply(&snapshot(one_fixed, later), at(later)).unwrap();
+    assert_eq!(
+        triage.tickets()[0].body.progress.as_ref().unwrap().describe(),
+        "1 of 2 critical findings still pending"
+    );
+
+    let fixed = "2026-11-29T09:00:00Z";
+    triage.apply(&snapshot(vec![], fixed), at(fixed)).unwrap();
+    let ticket = triage.tickets()[0];
+    assert_eq!(ticket.state, TicketState::Resolved);
+    assert_eq!(ticket.body.progress.as_ref().unwrap().describe(), "0 of 2 critical findings still pending");
+}

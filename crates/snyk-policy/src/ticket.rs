@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use contracts::{
-    DesiredTicket, DueDate, DueDateSource, Lane, Source, TicketBody, TicketItem, TicketState, UpstreamLink,
+    DesiredTicket, DueDate, DueDateSource, Lane, Progress, Source, TicketBody, TicketItem, TicketState,
+    UpstreamLink,
 };
 
 use crate::exposure::{ExposureBasis, ProjectExposure};
@@ -348,7 +349,7 @@ pub(crate) fn open(
         team: evaluation.team.clone(),
         lane: evaluation.lane,
         summary: summary(policy, group),
-        body: TicketBody { headline, notes, items, progress: None },
+        body: TicketBody { headline, notes, progress: Some(progress(policy, state, items.len())), items },
         due,
         state: TicketState::Open,
         labels: labels(group),
@@ -359,7 +360,25 @@ pub(crate) fn open(
     .seal()
 }
 
-pub(crate) fn resolved(policy: &SnykPolicy, group: &GroupIdentity, last: &LastTicket) -> DesiredTicket {
+/// Qualifying findings left of those seen since the group began to qualify.
+fn progress(policy: &SnykPolicy, state: &GroupState, remaining: usize) -> Progress {
+    let floor = policy.settings().severity_floor;
+    let unit = if floor == Severity::Critical {
+        "critical findings".to_owned()
+    } else {
+        format!("{floor}-or-above findings")
+    };
+    let remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
+    let total = u32::try_from(state.qualified_keys.len()).unwrap_or(u32::MAX).max(remaining);
+    Progress { remaining, total, unit }
+}
+
+pub(crate) fn resolved(
+    policy: &SnykPolicy,
+    group: &GroupIdentity,
+    state: &GroupState,
+    last: &LastTicket,
+) -> DesiredTicket {
     let floor = policy.settings().severity_floor;
     let headline = format!(
         "No {} finding remains open in {}: Snyk reports them fixed, ignored, or their projects inactive or removed.",
@@ -373,7 +392,12 @@ pub(crate) fn resolved(policy: &SnykPolicy, group: &GroupIdentity, last: &LastTi
         team: last.team.clone(),
         lane: last.lane,
         summary: summary(policy, group),
-        body: TicketBody { headline, notes: Vec::new(), items: Vec::new(), progress: None },
+        body: TicketBody {
+            headline,
+            notes: Vec::new(),
+            items: Vec::new(),
+            progress: Some(progress(policy, state, 0)),
+        },
         due: None,
         state: TicketState::Resolved,
         labels: labels(group),
