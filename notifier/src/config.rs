@@ -111,6 +111,10 @@ pub struct Config {
     /// A team's own window, as `team=08:00-16:30`; repeatable or comma-separated.
     #[arg(long = "team-working-hours", env = "ITK_TEAM_WORKING_HOURS", value_delimiter = ',', value_parser = parse_team_hours)]
     pub team_working_hours: Vec<(String, WorkingHours)>,
+    /// Teams that get one daily digest (the tickets due within 14 days) instead of single
+    /// reminders; comma-separated.
+    #[arg(long = "digest-teams", env = "ITK_DIGEST_TEAMS", value_delimiter = ',')]
+    pub digest_teams: Vec<String>,
     /// Issues per search page (JIRA allows up to 100 with fields).
     #[arg(long = "reminder-page-size", env = "ITK_REMINDER_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub reminder_page_size: u32,

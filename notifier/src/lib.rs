@@ -233,6 +233,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
                 concurrency: usize::from(config.concurrency),
                 default_hours: config.working_hours,
                 team_hours: config.team_working_hours.iter().cloned().collect(),
+                digest_teams: config.digest_teams.iter().cloned().collect(),
             },
         };
         tokio::spawn(scanner.run(health.clone(), scans.clone(), shutdown.clone()))

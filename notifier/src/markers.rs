@@ -13,6 +13,7 @@
 //! Keys (`[-/_=.a-zA-Z0-9]+`, as NATS KV requires):
 //! * `reminder/<issue key>/<due-14d|due-5d|overdue>/<due date>`: the due date is part of the key,
 //!   so a moved due date re-arms the reminders;
+//! * `digest/<team>/<local date>`: a team's daily digest (instead of single reminders);
 //! * `notice/<issue id>/<created|team_changed|reopened|resolved>/v<version>[/to-<team>]`: one per
 //!   ticket change;
 //! * `issue/<issue key>`: the index the notifier keeps from ticket changes (team, lane, summary);
@@ -58,6 +59,11 @@ impl Marker {
 /// The identity of a reminder.
 pub fn reminder_key(issue_key: &str, kind: ReminderKind, due: NaiveDate) -> String {
     format!("reminder/{}/{}/{}", segment(issue_key), kind.as_str(), due)
+}
+
+/// The identity of a team's daily digest: one per team and local day.
+pub fn digest_key(team: &str, day: NaiveDate) -> String {
+    format!("digest/{}/{day}", segment(team))
 }
 
 /// The identity of the message about one ticket change.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bus::Health;
 use catalog::Catalog;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::StreamExt;
 use jira_writer::JiraClient;
 use jira_writer::client::{Issue, SearchRequest};
@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::destinations::Destinations;
 use crate::error::NotifyError;
 use crate::index::{IssueIndex, LastReminders};
-use crate::markers::reminder_key;
-use crate::message::{LinkPolicy, Notice, NoticeKind, render};
+use crate::markers::{digest_key, reminder_key};
+use crate::message::{LinkPolicy, ListItem, Notice, NoticeKind, SlackMessage, render, render_list};
 use crate::schedule::{ReminderKind, WorkingHours, may_be_due, reminder_due};
 use crate::sender::{SendOutcome, Sender};
 use crate::slack::SlackError;
@@ -46,6 +46,9 @@ pub struct ReminderSettings {
     /// When reminders go out, in each team's zone; teams not listed get `default_hours`.
     pub default_hours: WorkingHours,
     pub team_hours: BTreeMap<String, WorkingHours>,
+    /// Teams that get one daily digest of the tickets due within 14 days instead of single
+    /// reminders.
+    pub digest_teams: std::collections::BTreeSet<String>,
 }
 
 /// The JQL of the scan: our open tickets with a due date that can be due a reminder around
@@ -127,13 +130,16 @@ impl ScanLog {
     }
 }
 
-/// One reminder to send.
+/// One reminder to send: about one ticket, or a team's daily digest.
 #[derive(Debug, Clone)]
 struct DueReminder {
     key: String,
     team: String,
-    kind: ReminderKind,
-    notice: Notice,
+    /// `None` for a digest.
+    ticket: Option<(ReminderKind, Notice)>,
+    message: SlackMessage,
+    /// The issue key in the message metadata and logs (`digest` for a digest).
+    issue_key: String,
 }
 
 /// What a due ticket needs now.
@@ -141,7 +147,16 @@ enum Due {
     Send(Box<DueReminder>),
     /// Due, but it is outside the team's working hours.
     OutsideHours,
+    /// A line of its team's daily digest.
+    DigestLine {
+        team: String,
+        local: NaiveDateTime,
+        item: ListItem,
+    },
 }
+
+/// How many days ahead a digest lists.
+pub const DIGEST_DAYS: i64 = 14;
 
 pub struct ReminderScanner {
     pub jira: JiraClient,
@@ -232,6 +247,7 @@ impl ReminderScanner {
             ..SearchRequest::default()
         };
         let mut due = Vec::new();
+        let mut digests: BTreeMap<String, (NaiveDateTime, Vec<ListItem>)> = BTreeMap::new();
         loop {
             let asked = Instant::now();
             let page = self.jira.search(&request).await?;
@@ -247,6 +263,9 @@ impl ReminderScanner {
                 match self.due_reminder(issue, due_date, now).await? {
                     Some(Due::Send(reminder)) => due.push(*reminder),
                     Some(Due::OutsideHours) => report.outside_hours += 1,
+                    Some(Due::DigestLine { team, local, item }) => {
+                        digests.entry(team).or_insert_with(|| (local, Vec::new())).1.push(item)
+                    }
                     None => {}
                 }
             }
@@ -255,7 +274,36 @@ impl ReminderScanner {
                 None => break,
             }
         }
+        for (team, (local, items)) in digests {
+            if !self.hours_of(&team).contains(local) {
+                report.outside_hours += 1;
+                continue;
+            }
+            due.push(self.digest(&team, local.date(), &items));
+        }
         Ok(due)
+    }
+
+    fn hours_of(&self, team: &str) -> &WorkingHours {
+        self.settings.team_hours.get(team).unwrap_or(&self.settings.default_hours)
+    }
+
+    /// A team's daily digest: one message per local day (the marker key holds the date).
+    fn digest(&self, team: &str, today: NaiveDate, items: &[ListItem]) -> DueReminder {
+        let title = format!("{team}: {} due within {DIGEST_DAYS} days", plural_tickets(items.len()));
+        let jql = format!(
+            r#"labels = "{}" AND statusCategory != Done AND duedate <= "{}" ORDER BY duedate ASC"#,
+            self.settings.label,
+            today + chrono::Days::new(DIGEST_DAYS as u64)
+        );
+        let more = self.links.search_url(&jql);
+        DueReminder {
+            key: digest_key(team, today),
+            team: team.to_owned(),
+            ticket: None,
+            message: render_list(&title, items, today, more.as_deref(), &self.links),
+            issue_key: "digest".to_owned(),
+        }
     }
 
     /// The reminder one issue is due today in its team's time zone, if any.
@@ -272,8 +320,29 @@ impl ReminderScanner {
         };
         let local = now.with_timezone(&self.catalog.team(&team).time_zone).naive_local();
         let today = local.date();
+        if self.settings.digest_teams.contains(&team) {
+            let days = (due - today).num_days();
+            if days > DIGEST_DAYS || (days < 0 && !self.settings.overdue) {
+                return Ok(None);
+            }
+            let item = ListItem {
+                issue_key: issue.key.clone(),
+                issue_url: record.as_ref().map(|r| r.issue_url.clone()).unwrap_or_else(|| browse_url(issue)),
+                summary: issue
+                    .summary()
+                    .map(str::to_owned)
+                    .or_else(|| record.as_ref().map(|r| r.summary.clone()))
+                    .unwrap_or_default(),
+                due,
+                progress: progress_of(issue)
+                    .or_else(|| record.as_ref().and_then(|r| r.progress.clone()))
+                    .as_ref()
+                    .map(contracts::Progress::describe),
+            };
+            return Ok(Some(Due::DigestLine { team, local, item }));
+        }
         let Some(kind) = reminder_due(due, today, self.settings.overdue) else { return Ok(None) };
-        if !self.settings.team_hours.get(&team).unwrap_or(&self.settings.default_hours).contains(local) {
+        if !self.hours_of(&team).contains(local) {
             return Ok(Some(Due::OutsideHours));
         }
         let summary = issue
@@ -301,8 +370,9 @@ impl ReminderScanner {
         Ok(Some(Due::Send(Box::new(DueReminder {
             key: reminder_key(&issue.key, kind, due),
             team,
-            kind,
-            notice,
+            message: render(&notice, &self.links),
+            issue_key: issue.key.clone(),
+            ticket: Some((kind, notice)),
         }))))
     }
 
@@ -365,7 +435,7 @@ impl ReminderScanner {
                 Err(error) => {
                     report.failed += 1;
                     metrics::counter!("itk_reminders_failed_total").increment(1);
-                    tracing::error!(marker = %reminder.key, issue_key = %reminder.notice.issue_key, team = %reminder.team,
+                    tracing::error!(marker = %reminder.key, issue_key = %reminder.issue_key, team = %reminder.team,
                         %error, "Reminder not sent; the next scan tries again.");
                 }
             }
@@ -379,11 +449,11 @@ impl ReminderScanner {
         if let Ok(destination) = self.destinations.for_team(&reminder.team) {
             self.waits.record_delivered(&destination.label());
         }
-        if let Some(due) = reminder.notice.due
-            && let Err(error) =
-                self.last_reminders.record(&reminder.notice.issue_key, due, reminder.kind).await
+        if let Some((kind, notice)) = &reminder.ticket
+            && let Some(due) = notice.due
+            && let Err(error) = self.last_reminders.record(&notice.issue_key, due, *kind).await
         {
-            tracing::warn!(issue_key = %reminder.notice.issue_key, %error, "Could not remember the reminded due date.");
+            tracing::warn!(issue_key = %notice.issue_key, %error, "Could not remember the reminded due date.");
         }
     }
 
@@ -392,27 +462,33 @@ impl ReminderScanner {
             return Ok(SendOutcome::AlreadySent);
         }
         let destination = self.destinations.for_team(&reminder.team)?;
-        let message = render(&reminder.notice, &self.links);
-        let outcome =
-            self.sender.send_once(&reminder.key, &destination, &message, &reminder.notice.issue_key).await?;
+        let outcome = self
+            .sender
+            .send_once(&reminder.key, &destination, &reminder.message, &reminder.issue_key)
+            .await?;
         if matches!(outcome, SendOutcome::Sent { .. } | SendOutcome::Recovered { .. }) {
-            tracing::info!(marker = %reminder.key, issue_key = %reminder.notice.issue_key, destination = %destination.label(), "Reminder sent.");
+            tracing::info!(marker = %reminder.key, issue_key = %reminder.issue_key, destination = %destination.label(), "Reminder sent.");
         }
         Ok(outcome)
     }
 
     /// Mirrors the reminder as a JIRA label for board visibility; the marker stays the record.
     async fn mirror_label(&self, reminder: &DueReminder) -> bool {
-        let Some(label) = reminder.kind.label().filter(|_| self.settings.add_labels) else { return false };
+        let Some((kind, _)) = &reminder.ticket else { return false };
+        let Some(label) = kind.label().filter(|_| self.settings.add_labels) else { return false };
         let body = json!({"update": {"labels": [{"add": label}]}});
-        match self.jira.edit_issue(&reminder.notice.issue_key, &body, false).await {
+        match self.jira.edit_issue(&reminder.issue_key, &body, false).await {
             Ok(_) => true,
             Err(error) => {
-                tracing::warn!(issue_key = %reminder.notice.issue_key, label, %error, "Could not add the reminder label.");
+                tracing::warn!(issue_key = %reminder.issue_key, label, %error, "Could not add the reminder label.");
                 false
             }
         }
     }
+}
+
+fn plural_tickets(n: usize) -> String {
+    if n == 1 { "1 ticket".into() } else { format!("{n} tickets") }
 }
 
 /// The ticket's progress from the issue property jira-writer sets; absent or malformed means

@@ -1019,3 +1019,39 @@ async fn reminders_go_out_in_the_teams_working_hours_before_a_weekend_once_with_
     shutdown.cancel();
     notifier.wait().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_digest_team_gets_one_message_a_day_listing_the_tickets_due_within_14_days() {
+    let world = World::start().await;
+    let soon = world.file_issue("PAY", "checkout image", Some(day(3))).await;
+    let later = world.file_issue("PAY", "rds maintenance", Some(day(10))).await;
+    let far = world.file_issue("PAY", "far away", Some(day(20))).await;
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--digest-teams", "payments"])).await;
+    for _ in 0..3 {
+        world.scan_on_day(&notifier, 0).await;
+    }
+    let digests = |channel: &str| {
+        world
+            .slack
+            .messages(channel)
+            .into_iter()
+            .filter(|m| m.metadata_field("idempotency_key").is_some_and(|k| k.starts_with("digest/")))
+            .collect::<Vec<_>>()
+    };
+    let today = digests("C0PAYMENTS");
+    assert_eq!(today.len(), 1, "once a day");
+    assert_eq!(today[0].metadata_field("idempotency_key"), Some("digest/payments/2026-12-01"));
+    let text = today[0].all_text();
+    assert!(
+        text.contains(&format!("{}|{}>", soon.1, soon.1)) && text.contains("due Fri 4 Dec 2026 (in 3 days)"),
+        "{text}"
+    );
+    assert!(text.contains(&later.1) && !text.contains(&far.1), "{text}");
+    assert!(today[0].text.contains("payments: 2 tickets due within 14 days"), "{}", today[0].text);
+    assert!(world.reminders("C0PAYMENTS").is_empty(), "no single reminders for a digest team");
+    world.scan_on_day(&notifier, 1).await;
+    world.scan_on_day(&notifier, 1).await;
+    assert_eq!(digests("C0PAYMENTS").len(), 2, "the next day's");
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
