@@ -364,17 +364,17 @@ impl SnykClient {
         self.pages(base_url, first, snyk_policy::rest::read_projects_page).await
     }
 
-    /// Issues of an org at the given severities updated after `since`, open or resolved (a fix
-    /// is an update too).
+    /// Issues of an org updated after `since`, open or resolved (a fix is an update too), at
+    /// every severity: a finding downgraded below the floor is a change too, which a filter on
+    /// the current severity would hide.
     pub async fn issues_updated_after(
         &self,
         base_url: &str,
         org: &str,
-        severities: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Listing<Issue>, ApiError> {
         let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let extra = [("effective_severity_level", severities), ("updated_after", since.as_str())];
+        let extra = [("updated_after", since.as_str())];
         let first = self.listing_url(base_url, org, "issues", &extra);
         self.pages(base_url, first, snyk_policy::rest::read_issues_page).await
     }

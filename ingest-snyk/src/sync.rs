@@ -35,6 +35,10 @@ pub struct SeenProject {
     pub project: Project,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_image: Option<BaseImage>,
+    /// The ids of the issues in the snapshot last published: an update of one of them matters
+    /// even when it left the fetched severities (a downgrade).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issue_ids: Vec<String>,
 }
 
 /// What a sync did.
@@ -250,10 +254,29 @@ impl Syncer {
     /// Refreshes the projects whose issues changed since `since` (an incremental pull); the
     /// report counts the issues updated and the snapshots published.
     pub async fn pull_changes(&self, org: &Org, since: DateTime<Utc>) -> Result<SyncReport, SyncError> {
-        let changed =
-            self.client.issues_updated_after(&org.base_url, &org.id, &self.severities, since).await?;
-        let mut projects: BTreeSet<String> =
-            changed.items.iter().filter_map(|i| i.project_id().map(str::to_owned)).collect();
+        let changed = self.client.issues_updated_after(&org.base_url, &org.id, since).await?;
+        let fetched: BTreeSet<&str> = self.severities.split(',').collect();
+        let mut projects: BTreeSet<String> = BTreeSet::new();
+        for issue in &changed.items {
+            let Some(project) = issue.project_id() else { continue };
+            if projects.contains(project) {
+                continue;
+            }
+            let at_fetched_severity = issue
+                .attributes
+                .effective_severity_level
+                .known()
+                .is_some_and(|s| fetched.contains(s.as_str()));
+            // Below the fetched severities, only an issue the last snapshot held matters: it
+            // was downgraded out of it.
+            let was_published = || async {
+                let seen = self.seen.get(&project_key(&org.id, project)).await?;
+                Ok::<bool, SyncError>(seen.is_some_and(|s| s.value.issue_ids.contains(&issue.id)))
+            };
+            if at_fetched_severity || was_published().await? {
+                projects.insert(project.to_owned());
+            }
+        }
         // An issue that cannot be read still says which project changed.
         projects.extend(changed.rejected.iter().filter_map(|r| r.project_id.clone()));
         let mut report = SyncReport {
@@ -370,7 +393,8 @@ impl Syncer {
             return Ok(false);
         }
         self.publish(org, event).await?;
-        let record = SeenProject { hash, project: snapshot.project, base_image };
+        let issue_ids = snapshot.issues.iter().map(|i| i.id.clone()).collect();
+        let record = SeenProject { hash, project: snapshot.project, base_image, issue_ids };
         self.seen.put(key, &record).await?;
         Ok(true)
     }

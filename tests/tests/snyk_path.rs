@@ -408,3 +408,30 @@ async fn two_orgs_images_of_the_same_bare_name_are_two_tickets_in_their_own_lane
     assert_eq!((other.lane, other.team.as_str()), (Lane::P4, "platform"), "internal, no known exploit");
     assert_eq!(tickets.len(), 9, "the seeded org's seven and one per org for checkout");
 }
+
+#[tokio::test]
+async fn an_incremental_pull_sees_a_finding_downgraded_below_the_floor() {
+    let path = start().await;
+    path.sync().await;
+    assert_eq!(path.tickets().await[&image("ledger-worker")].state, TicketState::Open);
+    // Snyk rescores ledger-worker's critical findings as high: still open, no longer critical.
+    let downgraded = path.sim.set_issue_severity(ORG, "high", |p, i| {
+        p.target_name.ends_with("/ledger-worker") && i.severity == "critical"
+    });
+    assert!(downgraded >= 1);
+    // And payments-api's high openssl finding as medium: below the floor, never ticketed.
+    let unrelated = path.sim.set_issue_severity(ORG, "medium", |p, i| {
+        p.target_name.ends_with("/payments-api") && i.severity == "high"
+    });
+    assert!(unrelated >= 1);
+    path.sim.clear_requests();
+    let report = path.ingest.pull_now().await.remove(0).expect("the pull succeeds");
+    path.broker.wait_until_drained(topology::TRIAGE, DRAIN).await;
+    assert_eq!(report.published, 1, "{report:?}");
+    let ticket = &path.tickets().await[&image("ledger-worker")];
+    assert_eq!(ticket.state, TicketState::Resolved, "no full sync needed");
+    // A change below the floor of an issue never ticketed costs no refresh.
+    let refreshed: Vec<_> =
+        path.sim.requests().into_iter().filter(|r| r.params.iter().any(|(k, _)| k == "ids")).collect();
+    assert_eq!(refreshed.len(), 1, "only ledger-worker's project: {refreshed:#?}");
+}

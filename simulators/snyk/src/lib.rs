@@ -182,6 +182,31 @@ impl SnykSim {
         .unwrap_or(0)
     }
 
+    /// Sets the severity of every issue matching `which` (a rescoring, as when NVD or Snyk
+    /// revise a CVSS vector); returns how many changed.
+    pub fn set_issue_severity(
+        &self,
+        org_id: &str,
+        severity: &str,
+        which: impl Fn(&SimProject, &SimIssue) -> bool,
+    ) -> usize {
+        let now = Utc::now();
+        self.with_org(org_id, |org| {
+            let projects: BTreeMap<String, SimProject> =
+                org.projects.iter().map(|p| (p.id.clone(), p.clone())).collect();
+            let mut changed = 0;
+            for issue in org.issues.iter_mut().filter(|i| i.severity != severity) {
+                if projects.get(&issue.project_id).is_some_and(|p| which(p, issue)) {
+                    issue.severity = severity.to_owned();
+                    issue.updated_at = now;
+                    changed += 1;
+                }
+            }
+            changed
+        })
+        .unwrap_or(0)
+    }
+
     /// Marks a project inactive (deactivated in Snyk).
     pub fn deactivate_project(&self, org_id: &str, project_id: &str) -> bool {
         self.with_org(org_id, |org| {
