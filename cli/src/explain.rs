@@ -3,6 +3,11 @@
 //! Reads Snyk and AWS Health payloads from files (in the order given, as one input), runs them
 //! through the same policies triage runs, in memory, and prints the final desired tickets as JSON,
 //! one per line. Operators use it to check a policy or catalog before deploying it.
+//!
+//! stdout holds only the JSON lines. An AWS Health event that cannot be attributed (no account
+//! known, a PUBLIC event in Health API responses) is skipped with its reason on stderr and the
+//! run goes on; `--why` prints on stderr, for every event, why it was or was not ticketed and
+//! which sentence and rule gave its due date.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +15,7 @@ use std::sync::Arc;
 use catalog::Catalog;
 use chrono::{DateTime, NaiveDate, Utc};
 use contracts::{DesiredTicket, DueDateSource, Lane, RawEvent};
-use health_policy::{HealthPolicy, HealthSettings};
+use health_policy::{DueFrom, HealthEvent, HealthPolicy, HealthSettings};
 use serde::Serialize;
 use snyk_policy::{SnykPolicy, SnykSettings};
 use triage_policy::{InMemoryTriage, PolicyError};
@@ -31,6 +36,14 @@ pub struct ExplainArgs {
     /// The day to evaluate on (YYYY-MM-DD), for due dates that count from today.
     #[arg(long)]
     pub today: Option<NaiveDate>,
+    /// The account single-account AWS Health API responses are about (they name none; the
+    /// organization responses and EventBridge events do).
+    #[arg(long, value_name = "AWS_ACCOUNT_ID")]
+    pub account: Option<String>,
+    /// Print on stderr, for every event, why it was or was not ticketed and which sentence and
+    /// rule gave its due date.
+    #[arg(long)]
+    pub why: bool,
     #[command(flatten)]
     pub snyk: SnykSettings,
     #[command(flatten)]
@@ -85,8 +98,27 @@ impl From<&DesiredTicket> for ExplainedTicket {
     }
 }
 
-/// Runs explain and returns the tickets, in group-key order.
+/// What a run found: the tickets, in group-key order, and the lines for stderr (events skipped
+/// with their reason; with `--why`, every event's explanation).
+#[derive(Debug, Default)]
+pub struct Explanation {
+    pub tickets: Vec<ExplainedTicket>,
+    pub skipped: Vec<String>,
+    pub why: Vec<String>,
+}
+
+/// Runs explain, prints what goes to stderr there, and returns the tickets for stdout.
 pub fn explain(args: ExplainArgs) -> Result<Vec<ExplainedTicket>, ExplainError> {
+    let explanation = explain_events(args)?;
+    // One line each, without control characters: the lines quote notice text.
+    for line in explanation.skipped.iter().chain(&explanation.why) {
+        eprintln!("{}", bus::safe::header_value(line));
+    }
+    Ok(explanation.tickets)
+}
+
+/// Runs explain and returns everything it found, printing nothing.
+pub fn explain_events(args: ExplainArgs) -> Result<Explanation, ExplainError> {
     let catalog = Arc::new(match &args.catalog {
         Some(path) => Catalog::load(path)?,
         None => Catalog::default_only(&args.default_team),
@@ -112,35 +144,80 @@ pub fn explain(args: ExplainArgs) -> Result<Vec<ExplainedTicket>, ExplainError> 
         }
     }
 
-    let mut tickets: Vec<ExplainedTicket> = Vec::new();
+    let mut explanation = Explanation::default();
     if !snyk_documents.is_empty() {
         let events = snyk_policy::raw_events_from_documents(&snyk_documents, now)?;
         let triage = InMemoryTriage::new(SnykPolicy::new(catalog.clone(), args.snyk));
-        tickets.extend(fold(triage, &events, now)?);
+        let (tickets, why) = fold(triage, &events, now, |_| None)?;
+        explanation.tickets.extend(tickets);
+        explanation.why.extend(why);
     }
     if !health_documents.is_empty() {
-        let events = health_policy::raw_events_from_documents(&health_documents, now)?;
+        let read = health_policy::read_documents(&health_documents, now, args.account.as_deref())?;
+        explanation.skipped.extend(read.skipped.iter().map(|reason| format!("skipped: {reason}")));
         let triage = InMemoryTriage::new(HealthPolicy::new(catalog, args.health));
-        tickets.extend(fold(triage, &events, now)?);
+        let (tickets, why) = fold(triage, &read.events, now, health_due_reason)?;
+        explanation.tickets.extend(tickets);
+        explanation.why.extend(why);
     }
-    tickets.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(tickets)
+    if !args.why {
+        explanation.why.clear();
+    }
+    explanation.tickets.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(explanation)
 }
 
+/// Which sentence and rule give an AWS Health message's due date, or why it has none.
+fn health_due_reason(event: &RawEvent) -> Option<String> {
+    let parsed = HealthEvent::from_payload(&event.payload).ok()?;
+    Some(match health_policy::due_of(&parsed) {
+        None => "no due date: no date in the text and no scheduled window".to_owned(),
+        Some(due) => {
+            let date = due.when.describe();
+            let approximate =
+                if due.approximate { " (approximate: the notice names only the month)" } else { "" };
+            match due.from {
+                DueFrom::Window => {
+                    format!("due {date}{approximate}: the start of the scheduled window (startTime)")
+                }
+                DueFrom::Text { sentence, rule } => {
+                    format!(
+                        "due {date}{approximate} by rule \"{rule}\" from the sentence \u{201c}{sentence}\u{201d}"
+                    )
+                }
+            }
+        }
+    })
+}
+
+/// Applies every event in order; returns the final tickets and, per event, why it was or was
+/// not ticketed.
 fn fold<P: triage_policy::Policy>(
     mut triage: InMemoryTriage<P>,
     events: &[RawEvent],
     now: DateTime<Utc>,
-) -> Result<Vec<ExplainedTicket>, PolicyError> {
+    due_reason: impl Fn(&RawEvent) -> Option<String>,
+) -> Result<(Vec<ExplainedTicket>, Vec<String>), PolicyError> {
+    let mut why = Vec::with_capacity(events.len());
     for event in events {
-        match triage.apply(event, now) {
-            Ok(_) => {}
-            // Not ticketed by policy (filtered event types): nothing to explain.
-            Err(PolicyError::Ignored(reason)) => {
-                tracing::info!(dedup_id = %event.dedup_id, %reason, "Not ticketed.");
+        let outcome = match triage.apply(event, now) {
+            Ok(changed) => {
+                let teams: Vec<&str> = changed.iter().map(|t| t.team.as_str()).collect();
+                let changed = if teams.is_empty() {
+                    "ticketed; no ticket changed (a repeat or an older version)".to_owned()
+                } else {
+                    format!("ticketed; {} ticket(s) changed ({})", teams.len(), teams.join(", "))
+                };
+                match due_reason(event) {
+                    Some(reason) => format!("{changed}; {reason}"),
+                    None => changed,
+                }
             }
+            // Not ticketed by policy (scope, category, actionability, billing, filters).
+            Err(PolicyError::Ignored(reason)) => format!("not ticketed: {reason}"),
             Err(error) => return Err(error),
-        }
+        };
+        why.push(format!("why {}: {outcome}", event.dedup_id));
     }
-    Ok(triage.tickets().into_iter().map(ExplainedTicket::from).collect())
+    Ok((triage.tickets().into_iter().map(ExplainedTicket::from).collect(), why))
 }

@@ -187,3 +187,137 @@ fn an_unknown_file_is_named_in_the_error() {
     let error = explain(args(std::slice::from_ref(&file), &[])).expect_err("refused");
     assert!(error.to_string().contains("other.json"), "{error}");
 }
+
+/// Single-account Health API responses (they name no account), as `aws health` returns them.
+fn api_responses(arn: &str, scope: &str, description: &str) -> Vec<serde_json::Value> {
+    let event = serde_json::json!({
+        "arn": arn, "service": "RDS", "eventTypeCode": "AWS_RDS_OPERATIONAL_NOTIFICATION",
+        "eventTypeCategory": "accountNotification", "region": "eu-west-1",
+        "startTime": 1_795_000_000.0, "lastUpdatedTime": 1_795_000_000.0,
+        "statusCode": "open", "eventScopeCode": scope
+    });
+    vec![
+        serde_json::json!({"events": [event.clone()]}),
+        serde_json::json!({"successfulSet": [{"event": event, "eventDescription": {"latestDescription": description}}], "failedSet": []}),
+    ]
+}
+
+const RDS_TEXT: &str = "Amazon RDS for MySQL 8.0 reaches the end of standard support on July 31, 2027. \
+    Starting August 1, 2027, Amazon RDS charges you for RDS Extended Support.";
+
+#[test]
+fn unattributable_and_public_api_events_are_skipped_with_their_reason_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = "arn:aws:health:eu-west-1::event/RDS/AWS_RDS_OPERATIONAL_NOTIFICATION/AWS_RDS_OPERATIONAL_NOTIFICATION_p1";
+    let public = "arn:aws:health:eu-west-1::event/RDS/AWS_RDS_OPERATIONAL_NOTIFICATION/AWS_RDS_OPERATIONAL_NOTIFICATION_pub";
+    let mut files = Vec::new();
+    for (index, document) in api_responses(private, "ACCOUNT_SPECIFIC", RDS_TEXT)
+        .into_iter()
+        .chain(api_responses(public, "PUBLIC", "Elevated error rates in one Availability Zone."))
+        .enumerate()
+    {
+        files.push(write(dir.path(), &format!("{index}.json"), &document));
+    }
+    let mut reboot = samples::retirement();
+    samples::set(&mut reboot, "eventScopeCode", "ACCOUNT_SPECIFIC");
+    files.push(write(dir.path(), "eventbridge.json", &reboot));
+
+    let run = infra_tickets::explain::explain_events(args(&files, &["--today", "2027-01-20"])).unwrap();
+    assert_eq!(run.tickets.len(), 1, "the EventBridge event still makes its ticket: {:#?}", run.tickets);
+    assert_eq!(run.skipped.len(), 2, "{:?}", run.skipped);
+    assert!(
+        run.skipped.iter().any(|s| s.contains(private) && s.contains("explain --account")),
+        "{:?}",
+        run.skipped
+    );
+    assert!(run.skipped.iter().any(|s| s.contains(public) && s.contains("PUBLIC")), "{:?}", run.skipped);
+
+    // --account names the account of single-account responses: the notice is ticketed.
+    let run = infra_tickets::explain::explain_events(args(
+        &files,
+        &["--today", "2027-01-20", "--account", "222222222222"],
+    ))
+    .unwrap();
+    assert_eq!(run.tickets.len(), 2, "{:#?}", run.tickets);
+    assert_eq!(run.skipped.len(), 1, "the PUBLIC event stays skipped: {:?}", run.skipped);
+    let rds = by_key(&run.tickets, "/222222222222/platform");
+    assert_eq!(rds.due_date, Some(NaiveDate::from_ymd_opt(2027, 7, 31).unwrap()));
+    assert!(rds.summary.starts_with("Amazon RDS: end of standard support for MySQL 8.0"), "{}", rds.summary);
+}
+
+#[test]
+fn why_says_for_every_event_why_it_was_or_was_not_ticketed_and_which_sentence_and_rule_gave_the_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = "AWS_RDS_OPERATIONAL_NOTIFICATION";
+    let arn = samples::event_arn("eu-west-1", "RDS", code, "why1");
+    let noticed = Utc.with_ymd_and_hms(2027, 1, 10, 9, 0, 0).unwrap();
+    let notice = samples::event(
+        &arn,
+        "RDS",
+        code,
+        "accountNotification",
+        "111111111111",
+        "eu-west-1",
+        noticed,
+        RDS_TEXT,
+    );
+    let mut informational = samples::event(
+        &samples::event_arn("eu-west-1", "ES", "AWS_ES_OPERATIONAL_NOTIFICATION", "why2"),
+        "ES",
+        "AWS_ES_OPERATIONAL_NOTIFICATION",
+        "accountNotification",
+        "111111111111",
+        "eu-west-1",
+        noticed,
+        "Service software update R20220928-P1 available.",
+    );
+    samples::set(&mut informational, "actionability", "INFORMATIONAL");
+    let files = vec![
+        write(dir.path(), "1.json", &notice),
+        write(dir.path(), "2.json", &informational),
+        write(dir.path(), "3.json", &samples::retirement()),
+    ];
+    let run =
+        infra_tickets::explain::explain_events(args(&files, &["--today", "2027-01-20", "--why"])).unwrap();
+    assert_eq!(run.why.len(), 3, "one line per event: {:#?}", run.why);
+    assert!(run.why[0].contains("ticketed; 1 ticket(s) changed (platform)"), "{}", run.why[0]);
+    assert!(run.why[0].contains("due 2027-07-31 by rule \"deadline:"), "{}", run.why[0]);
+    assert!(run.why[0].contains("reaches the end of standard support on July 31, 2027."), "{}", run.why[0]);
+    assert!(
+        run.why[1].contains("not ticketed: ") && run.why[1].contains("actionability INFORMATIONAL"),
+        "{}",
+        run.why[1]
+    );
+    assert!(run.why[2].contains("the start of the scheduled window"), "{}", run.why[2]);
+    let quiet = infra_tickets::explain::explain_events(args(&files, &["--today", "2027-01-20"])).unwrap();
+    assert!(quiet.why.is_empty(), "without --why, nothing is explained");
+}
+
+#[test]
+fn the_binary_prints_only_json_lines_on_stdout_and_the_reasons_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = "arn:aws:health:eu-west-1::event/RDS/AWS_RDS_OPERATIONAL_NOTIFICATION/AWS_RDS_OPERATIONAL_NOTIFICATION_pub";
+    let mut files: Vec<PathBuf> = api_responses(public, "PUBLIC", "Elevated error rates.")
+        .iter()
+        .enumerate()
+        .map(|(i, d)| write(dir.path(), &format!("{i}.json"), d))
+        .collect();
+    files.push(write(dir.path(), "eventbridge.json", &samples::retirement()));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_infra-tickets"))
+        .arg("explain")
+        .args(["--today", "2027-01-20", "--why"])
+        .args(&files)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    for line in lines {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("skipped: ") && stderr.contains("PUBLIC"), "{stderr}");
+    assert!(stderr.contains("why health:"), "{stderr}");
+}

@@ -209,6 +209,10 @@ struct Batch {
     /// Accounts seen per event ARN in earlier batches: a later version (a closed event's
     /// details alone) concerns the same accounts.
     known_accounts: BTreeMap<String, Vec<String>>,
+    /// The account of single-account API responses, which name none.
+    default_account: Option<String>,
+    /// Events that could not be attributed, with the reason.
+    skipped: Vec<PolicyError>,
 }
 
 impl Batch {
@@ -289,16 +293,21 @@ impl Batch {
 
     /// The EventBridge-shaped events of the batch, in the order their ARNs first appeared, one
     /// per affected account.
-    fn drain(&mut self) -> Result<Vec<Value>, PolicyError> {
+    /// Events that cannot be attributed are set aside in `skipped`; the rest go on.
+    fn drain(&mut self) -> Vec<Value> {
         let mut out = Vec::new();
         for arn in std::mem::take(&mut self.order) {
             let assembly = self.events.remove(&arn).expect("every ordered ARN has an assembly");
             let known = self.known_accounts.entry(arn.clone()).or_default();
-            let (events, accounts) = assemble(&arn, assembly, known)?;
-            *known = accounts;
-            out.extend(events);
+            match assemble(&arn, assembly, known, self.default_account.as_deref()) {
+                Ok((events, accounts)) => {
+                    *known = accounts;
+                    out.extend(events);
+                }
+                Err(reason) => self.skipped.push(reason),
+            }
         }
-        Ok(out)
+        out
     }
 }
 
@@ -312,6 +321,7 @@ fn assemble(
     arn: &str,
     assembly: Assembly,
     known: &[String],
+    default_account: Option<&str>,
 ) -> Result<(Vec<Value>, Vec<String>), PolicyError> {
     let mut accounts: Vec<String> = Vec::new();
     let mut note = |account: &str| {
@@ -329,12 +339,28 @@ fn assemble(
     if accounts.is_empty() {
         accounts = known.to_vec();
     }
+    let public = [assembly.summary.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(assembly.details.values().map(|(event, _, _)| event))
+        .any(|event| event.get("eventScopeCode").and_then(Value::as_str) == Some("PUBLIC"));
+    // A public event names no account because it concerns none: the default account is not its.
+    if accounts.is_empty() && public {
+        return Err(PolicyError::Ignored(format!(
+            "event {arn} is a PUBLIC event: it concerns a whole Region, not an account's resources"
+        )));
+    }
+    if accounts.is_empty()
+        && let Some(account) = default_account
+    {
+        accounts.push(account.to_owned());
+    }
     if accounts.is_empty() {
         return Err(PolicyError::malformed(
             "AWS Health API response",
             format!(
                 "event {arn} names no affected account: add its DescribeAffectedEntities response (which \
-                 carries awsAccountId) or use the organization responses"
+                 carries awsAccountId), use the organization responses, or name the account (explain --account)"
             ),
         ));
     }
@@ -366,13 +392,37 @@ fn assemble(
 
 /// The raw events a stream of documents yields, as ingest-health would publish them: EventBridge
 /// events as they are; API responses joined by event ARN (a response repeating an event already
-/// in the pending join starts a new version) and converted to the EventBridge shape.
+/// in the pending join starts a new version) and converted to the EventBridge shape. The first
+/// event that cannot be attributed to an account fails the whole stream.
 pub fn raw_events_from_documents(
     documents: &[Value],
     received_at: DateTime<Utc>,
 ) -> Result<Vec<RawEvent>, PolicyError> {
+    let read = read_documents(documents, received_at, None)?;
+    match read.skipped.into_iter().next() {
+        Some(reason) => Err(reason),
+        None => Ok(read.events),
+    }
+}
+
+/// What a stream of documents yields: its raw events, and the events set aside because they
+/// cannot be attributed to an account (no account known, a PUBLIC event), each with its reason.
+#[derive(Debug)]
+pub struct ReadDocuments {
+    pub events: Vec<RawEvent>,
+    pub skipped: Vec<PolicyError>,
+}
+
+/// As [`raw_events_from_documents`], but an event that cannot be attributed is set aside with
+/// its reason and the rest goes on; `default_account` is the account of single-account API
+/// responses, which name none. A document that is not AWS Health at all still fails.
+pub fn read_documents(
+    documents: &[Value],
+    received_at: DateTime<Utc>,
+    default_account: Option<&str>,
+) -> Result<ReadDocuments, PolicyError> {
     let mut payloads: Vec<Value> = Vec::new();
-    let mut batch = Batch::default();
+    let mut batch = Batch { default_account: default_account.map(str::to_owned), ..Batch::default() };
     let mut queue: Vec<&Value> = documents.iter().rev().collect();
     while let Some(document) = queue.pop() {
         if let Value::Array(list) = document {
@@ -380,7 +430,7 @@ pub fn raw_events_from_documents(
             continue;
         }
         if is_eventbridge(document) {
-            payloads.extend(batch.drain()?);
+            payloads.extend(batch.drain());
             payloads.push(document.clone());
             continue;
         }
@@ -392,10 +442,18 @@ pub fn raw_events_from_documents(
             ));
         };
         if batch.repeats(kind, document) {
-            payloads.extend(batch.drain()?);
+            payloads.extend(batch.drain());
         }
         batch.add(kind, document);
     }
-    payloads.extend(batch.drain()?);
-    payloads.into_iter().map(|payload| raw_event(payload, "explain", received_at)).collect()
+    payloads.extend(batch.drain());
+    let mut skipped = std::mem::take(&mut batch.skipped);
+    let mut events = Vec::with_capacity(payloads.len());
+    for payload in payloads {
+        match raw_event(payload, "explain", received_at) {
+            Ok(event) => events.push(event),
+            Err(reason) => skipped.push(reason),
+        }
+    }
+    Ok(ReadDocuments { events, skipped })
 }

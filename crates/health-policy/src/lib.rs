@@ -22,7 +22,10 @@ mod settings;
 mod summary;
 pub mod text;
 
-pub use api::{dedup_id, eventbridge_from_api, partition, raw_event, raw_events_from_documents, recognise};
+pub use api::{
+    ReadDocuments, dedup_id, eventbridge_from_api, partition, raw_event, raw_events_from_documents,
+    read_documents, recognise,
+};
 pub use event::{Category, Entity, HealthEvent};
 pub use policy::{Due, DueFrom, EntityRecord, EventFacts, HealthPolicy, HealthState, due_of};
 pub use settings::HealthSettings;
