@@ -577,7 +577,21 @@ impl JiraClient {
         loop {
             let progress = self.call(Method::GET, &path, &[], None, "move progress", Repeat::Safe).await?;
             match progress.get("status").and_then(Value::as_str).unwrap_or_default() {
-                "COMPLETE" => break,
+                // A complete task can still report issues it could not move.
+                "COMPLETE" if !has_failures(progress.get("failedAccessibleIssues")) => break,
+                "COMPLETE" => {
+                    return Err(JiraError::Rejected {
+                        operation: operation.into(),
+                        status: 200,
+                        message: one_line(
+                            &format!(
+                                "moving {key} to {project} completed with failed issues: {}",
+                                progress["failedAccessibleIssues"]
+                            ),
+                            1_000,
+                        ),
+                    });
+                }
                 "FAILED" | "CANCELLED" | "CANCEL_REQUESTED" | "DEAD" => {
                     return Err(JiraError::Rejected {
                         operation: operation.into(),
@@ -869,6 +883,15 @@ impl JiraClient {
     }
 }
 
+/// Whether a bulk task's `failedAccessibleIssues` (issue id → reasons) names any issue.
+fn has_failures(failed: Option<&Value>) -> bool {
+    match failed {
+        Some(Value::Object(map)) => !map.is_empty(),
+        Some(Value::Array(list)) => !list.is_empty(),
+        _ => false,
+    }
+}
+
 /// A body that is not JIRA's error JSON, as one short line: an HTML page (from a proxy or WAF in
 /// front of JIRA) as its text without tags, anything else as it is, without control characters.
 pub fn describe_body(text: &str) -> String {
@@ -996,6 +1019,15 @@ mod tests {
         }
         let multi = ErrorCollection { error_messages: vec!["first\nsecond".into()], ..Default::default() };
         assert_eq!(one_line(&multi.to_text(), 100), "first second");
+    }
+
+    #[test]
+    fn a_bulk_task_reporting_failed_issues_is_recognised() {
+        assert!(!has_failures(None));
+        assert!(!has_failures(Some(&json!({}))));
+        assert!(has_failures(Some(
+            &json!({"10001": ["The issue type is not valid in the target project."]})
+        )));
     }
 
     #[test]

@@ -720,52 +720,63 @@ async fn dry_run_plans_and_writes_nothing() {
     writer.stop().await;
 }
 
-/// Benchmark (run by hand): `cargo test -p e2e-tests --test jira_writer -- --ignored --nocapture`.
+async fn publish_all(world: &World, batch: &[DesiredTicket]) {
+    let messages: Vec<Outgoing> =
+        batch.iter().map(|d| Outgoing::new(d.subject(), d.to_json()).with_id(d.message_id())).collect();
+    world.broker.publisher.publish_all(messages).await.unwrap();
+}
+
+/// Benchmark (run by hand): `cargo test -p e2e-tests --test jira_writer benchmark -- --ignored --nocapture`.
+/// JIRA answering after 50 ms, no requests-per-second cap, 64 messages at once, on both workflows:
+/// tickets per second and JIRA calls per created ticket, per unchanged state and per resolve.
 #[tokio::test]
 #[ignore]
 async fn benchmark_calls_per_ticket_and_throughput() {
-    for (latency_ms, count) in [(0u64, 300usize), (200, 100)] {
-        let world =
-            World::start(SimConfig { latency: Duration::from_millis(latency_ms), ..SimConfig::default() })
-                .await;
-        let writer = world.start_writer(world.config(&["--concurrency", "64"]));
-        let mut tickets: Vec<DesiredTicket> = (0..count)
+    let count = 200usize;
+    for (workflow, args) in [
+        (Workflow::jira_software(), vec!["--concurrency", "64"]),
+        (Workflow::seed_team(), vec!["--concurrency", "64", "--jira-workflow", SEED_WORKFLOW]),
+    ] {
+        let mut sim = sim_with(workflow.clone());
+        sim.latency = Duration::from_millis(50);
+        let world = World::start(sim).await;
+        let writer = world.start_writer(world.config(&args));
+        let tickets: Vec<DesiredTicket> = (0..count)
             .map(|i| desired(&format!("acme/bench-{i}"), "platform", Lane::P3, "2027-02-27", 1))
             .collect();
-        for d in &mut tickets {
-            d.links.clear();
-            *d = d.clone().seal();
-        }
         let started = Instant::now();
-        let messages: Vec<Outgoing> =
-            tickets.iter().map(|d| Outgoing::new(d.subject(), d.to_json()).with_id(d.message_id())).collect();
-        world.broker.publisher.publish_all(messages).await.unwrap();
-        eventually("every ticket created", Duration::from_secs(600), || async {
-            world.sim.issues().len() >= count
-        })
-        .await;
-        world.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
+        publish_all(&world, &tickets).await;
+        for d in &tickets {
+            world.wait_applied(d).await;
+        }
         let elapsed = started.elapsed();
-        let calls = world.sim.call_count();
-        let again: Vec<Outgoing> = tickets
-            .iter()
-            .map(|d| {
-                let mut same = d.clone();
-                same.upstream_version = 2;
-                Outgoing::new(same.subject(), same.to_json()).with_id(same.message_id())
-            })
-            .collect();
-        world.broker.publisher.publish_all(again).await.unwrap();
+        let created_calls = world.sim.call_count();
+        let same: Vec<DesiredTicket> = tickets.iter().map(|d| next_version(d, |_| {})).collect();
+        publish_all(&world, &same).await;
         world.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
-        let unchanged_calls = world.sim.call_count() - calls;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let unchanged_calls = world.sim.call_count() - created_calls;
+        world.sim.clear_calls();
+        let resolved: Vec<DesiredTicket> = tickets
+            .iter()
+            .map(|d| next_version(&next_version(d, |_| {}), |d| d.state = TicketState::Resolved))
+            .collect();
+        let started_resolve = Instant::now();
+        publish_all(&world, &resolved).await;
+        for d in &resolved {
+            world.wait_applied(d).await;
+        }
+        let resolve_elapsed = started_resolve.elapsed();
+        assert!(world.sim.issues().iter().all(|i| i.status == "Done"));
         println!(
-            "latency {latency_ms} ms: {count} tickets in {:.2} s = {:.1} tickets/s; JIRA calls per created ticket {:.2} \
-             (searches {}, creates {}); calls for {count} unchanged states: {unchanged_calls}",
+            "{}: {count} tickets created in {:.2} s = {:.1} tickets/s, {:.2} JIRA calls per created ticket; \
+             {unchanged_calls} calls for {count} unchanged states; resolved in {:.2} s, {:.2} calls per resolve",
+            workflow.name,
             elapsed.as_secs_f64(),
             count as f64 / elapsed.as_secs_f64(),
-            calls as f64 / count as f64,
-            world.count("POST", "/search/jql"),
-            world.count("POST", "/rest/api/3/issue"),
+            created_calls as f64 / count as f64,
+            resolve_elapsed.as_secs_f64(),
+            world.sim.call_count() as f64 / count as f64,
         );
         writer.stop().await;
     }
