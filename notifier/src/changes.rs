@@ -179,5 +179,10 @@ mod tests {
         assert_eq!(notice_kind(&change(ChangeKind::Resolved), &quiet), None);
         assert_eq!(notice_kind(&change(ChangeKind::Resolved), &loud), Some(NoticeKind::Resolved));
         assert_eq!(notice_key(&change(ChangeKind::TeamChanged)), "notice/10001/team_changed/v3/to-payments");
+        assert_eq!(notice_key(&change(ChangeKind::Reopened)), "notice/10001/reopened/v3");
+        // Creation announced twice with different versions: one message.
+        let mut again = change(ChangeKind::Created);
+        again.upstream_version = 7;
+        assert_eq!(notice_key(&change(ChangeKind::Created)), notice_key(&again));
     }
 }

@@ -14,7 +14,8 @@
 //! * `reminder/<issue key>/<due-14d|due-5d|overdue>/<due date>`: the due date is part of the key,
 //!   so a moved due date re-arms the reminders;
 //! * `digest/<team>/<local date>`: a team's daily digest (instead of single reminders);
-//! * `notice/<issue id>/<created|team_changed|reopened|resolved>/v<version>[/to-<team>]`: one per
+//! * `notice/<issue id>/created`: one per issue, however often its creation is announced;
+//! * `notice/<issue id>/<team_changed|reopened|resolved>/v<version>[/to-<team>]`: one per
 //!   ticket change;
 //! * `issue/<issue key>`: the index the notifier keeps from ticket changes (team, lane, summary);
 //! * `last-reminder/<issue key>`: the due date the last reminder announced;
@@ -68,11 +69,19 @@ pub fn digest_key(team: &str, day: NaiveDate) -> String {
 
 /// The identity of the message about one ticket change.
 pub fn notice_key(change: &TicketChange) -> String {
-    let base =
-        format!("notice/{}/{}/v{}", segment(&change.issue_id), change.kind.as_str(), change.upstream_version);
+    let issue = segment(&change.issue_id);
     match change.kind {
-        ChangeKind::TeamChanged => format!("{base}/to-{}", segment(&change.team)),
-        _ => base,
+        // An issue is created once: however often (and with whichever version) its creation is
+        // announced (a writer that adopts the issue it just created announces it again), one
+        // message.
+        ChangeKind::Created => format!("notice/{issue}/created"),
+        ChangeKind::TeamChanged => format!(
+            "notice/{issue}/{}/v{}/to-{}",
+            change.kind.as_str(),
+            change.upstream_version,
+            segment(&change.team)
+        ),
+        _ => format!("notice/{issue}/{}/v{}", change.kind.as_str(), change.upstream_version),
     }
 }
 
