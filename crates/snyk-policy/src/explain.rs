@@ -58,6 +58,10 @@ pub fn classify(document: &Value) -> Option<DocumentKind> {
         Some(DocumentKind::ProjectsPage)
     } else if resource_type("issue") || (data.is_empty() && path.ends_with("/issues")) {
         Some(DocumentKind::IssuesPage)
+    } else if data.is_empty() && object.contains_key("jsonapi") && path.is_empty() {
+        // An empty page pasted without its links (an org or project with no issues): it adds
+        // nothing whichever listing it came from.
+        Some(DocumentKind::IssuesPage)
     } else {
         None
     }

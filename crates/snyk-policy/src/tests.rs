@@ -628,3 +628,23 @@ fn the_ticket_says_how_many_qualifying_findings_are_left_of_those_seen() {
     assert_eq!(ticket.state, TicketState::Resolved);
     assert_eq!(ticket.body.progress.as_ref().unwrap().describe(), "0 of 2 critical findings still pending");
 }
+
+#[test]
+fn a_long_summary_keeps_the_name_and_cuts_the_words() {
+    let summary_of = |target: &str| {
+        let mut triage = InMemoryTriage::new(policy());
+        let issues = vec![issue("i", "p1", "SNYK-A", "critical", None)];
+        triage
+            .apply(&event(project("p1", "github", target, "main", "npm", &[], &[]), issues, T0), at(T0))
+            .unwrap();
+        triage.tickets()[0].summary.clone()
+    };
+    let long = format!("acme/{}", "service-".repeat(29));
+    assert!(long.len() <= 250 && long.len() > 210);
+    assert_eq!(summary_of(&long), long.trim_end_matches('/'), "the name alone");
+    let longer = format!("acme-{}/payments-gateway", "x".repeat(300));
+    let summary = summary_of(&longer);
+    assert!(summary.starts_with('…') && summary.ends_with("/payments-gateway"), "{summary}");
+    assert!(summary.len() <= 250);
+    assert_eq!(summary_of("acme/checkout"), "Critical vulnerabilities in GitHub repository acme/checkout");
+}

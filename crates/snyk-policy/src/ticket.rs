@@ -27,11 +27,18 @@ fn summary(policy: &SnykPolicy, group: &GroupIdentity) -> String {
     if text.len() <= SUMMARY_LIMIT {
         return text;
     }
-    let mut end = SUMMARY_LIMIT;
-    while !text.is_char_boundary(end) {
-        end -= 1;
+    // Too long: the name is what a reader scans a board for, so the words go first, and of a
+    // name still too long its end (the repository) is kept.
+    let name = &group.target;
+    if name.len() <= SUMMARY_LIMIT {
+        return name.clone();
     }
-    format!("{}…", &text[..end])
+    let ellipsis = "…";
+    let mut start = name.len() - (SUMMARY_LIMIT - ellipsis.len());
+    while !name.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{ellipsis}{}", &name[start..])
 }
 
 fn labels(group: &GroupIdentity) -> Vec<String> {

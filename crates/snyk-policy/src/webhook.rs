@@ -165,6 +165,19 @@ pub fn parse_webhook_body(body: &[u8]) -> Result<WebhookBody, serde_json::Error>
 
 /// `owner/repo` from a GitHub repository URL (`https://github.com/acme/checkout(.git)`).
 pub fn repository_from_url(url: &str) -> Option<String> {
+    let url = url.trim();
+    // The scp-like ssh form `git@github.com:acme/checkout.git` is `github.com/acme/checkout`.
+    let scp_like;
+    let url = match url.split_once("://") {
+        None => match url.split_once(':') {
+            Some((host, path)) if !host.contains('/') => {
+                scp_like = format!("{host}/{}", path.trim_start_matches('/'));
+                scp_like.as_str()
+            }
+            _ => url,
+        },
+        Some(_) => url,
+    };
     let without_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
     let path = without_scheme.split_once('/').map(|(_, path)| path)?;
     let path = path.trim_end_matches('/').trim_end_matches(".git");
@@ -190,6 +203,21 @@ mod tests {
      "exploitDetails": {"sources": ["CISA"], "maturityLevels": [{"type": "primary", "level": "Attacked", "format": "CVSSv4"}]}},
    "isIgnored": false, "fixInfo": {"isUpgradable": false, "isFixable": true, "fixedIn": ["2.9.14+dfsg-1.3~deb12u2"]}}],
  "removedIssues": []}"#;
+
+    #[test]
+    fn repositories_from_https_and_ssh_remote_urls() {
+        for url in [
+            "https://github.com/acme/checkout",
+            "https://github.com/acme/checkout.git",
+            "git@github.com:acme/checkout.git",
+            "ssh://git@github.com/acme/checkout.git",
+            "git@github.com:/acme/checkout",
+            " https://github.com/acme/checkout/ ",
+        ] {
+            assert_eq!(repository_from_url(url).as_deref(), Some("acme/checkout"), "{url}");
+        }
+        assert_eq!(repository_from_url("git@github.com:checkout.git"), None);
+    }
 
     #[test]
     fn reads_a_project_snapshot_body() {
