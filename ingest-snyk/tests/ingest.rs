@@ -534,3 +534,61 @@ async fn one_bad_resource_is_one_dead_letter_and_the_rest_of_the_org_goes_on() {
     assert_eq!((fixed.held, fixed.published), (0, 1));
     assert_eq!(s.snapshots().await.last().unwrap().project.id, payments);
 }
+
+/// The payload corpus of snyk-policy (see its README): every case, by file name.
+fn corpus() -> Vec<(String, serde_json::Value)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/snyk-policy/tests/corpus");
+    let mut cases: Vec<(String, serde_json::Value)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let case = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            (path.file_name().unwrap().to_string_lossy().into_owned(), case)
+        })
+        .collect();
+    cases.sort_by(|a, b| a.0.cmp(&b.0));
+    cases
+}
+
+#[tokio::test]
+async fn the_corpus_goes_through_ingest_as_through_explain() {
+    let mut rest_cases = 0;
+    for (name, case) in corpus() {
+        let documents = case["documents"].as_array().unwrap().clone();
+        let s = setup(&[]).await;
+        match snyk_policy::classify(&documents[0]) {
+            Some(snyk_policy::DocumentKind::WebhookBody) => {
+                let http = reqwest::Client::new();
+                for (n, body) in documents.iter().enumerate() {
+                    let delivery = Delivery::project_snapshot(body, SECRET, &format!("corpus-{name}-{n}"));
+                    let (status, answer) = delivery.send(&http, &s.webhook_url()).await.unwrap();
+                    assert_eq!(status, 202, "{name}: {answer}");
+                }
+                assert!(bus::dead_letter::list(&s.js).await.unwrap().is_empty(), "{name}");
+            }
+            _ => {
+                rest_cases += 1;
+                // Served as the org's listings, in order: projects pages, then issues pages.
+                for document in &documents {
+                    let listing = match snyk_policy::classify(document) {
+                        Some(snyk_policy::DocumentKind::ProjectsPage) => "/projects",
+                        _ => "/issues",
+                    };
+                    s.sim.inject(Some(listing), Fault::Body { status: 200, body: document.to_string() });
+                }
+                let report = s.sync().await;
+                assert_eq!(report.rejected, 0, "{name}");
+                let explained =
+                    snyk_policy::raw_events_from_documents(&documents, chrono::Utc::now()).unwrap();
+                let key = |e: &RawEvent| (e.dedup_id.clone(), e.payload.clone());
+                let mut explained: Vec<_> = explained.iter().map(key).collect();
+                let mut published: Vec<_> = s.raw_events().await.iter().map(key).collect();
+                explained.sort_by(|a, b| a.0.cmp(&b.0));
+                published.sort_by(|a, b| a.0.cmp(&b.0));
+                assert_eq!(published, explained, "{name}");
+            }
+        }
+    }
+    assert!(rest_cases >= 3);
+}
