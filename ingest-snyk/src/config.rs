@@ -176,6 +176,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1024..=67_108_864))]
     pub webhook_max_bytes: u64,
 
+    /// Webhook deliveries for a project refreshed less than this ago do not refresh it again
+    /// at once: one more refresh runs at the end of the window, however many arrive (replays
+    /// with new transport ids cost little); 0 refreshes on every delivery.
+    #[arg(long = "snyk-webhook-coalesce", env = "SNYK_WEBHOOK_COALESCE", default_value = "30s",
+          value_parser = service_kit::args::parse_duration)]
+    pub webhook_coalesce: Duration,
+
     #[arg(skip)]
     pub clock: Clock,
 

@@ -196,6 +196,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             syncer: syncer.clone(),
             orgs: orgs.clone(),
             deliveries: JsonKv::open(&js, WEBHOOK_DELIVERIES).await?,
+            coalescer: webhook::Coalescer::new(config.webhook_coalesce),
         };
         let max_bytes = usize::try_from(config.webhook_max_bytes).unwrap_or(usize::MAX);
         router = router.merge(webhook::router(Arc::new(state), max_bytes));

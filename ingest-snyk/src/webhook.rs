@@ -11,6 +11,11 @@
 //! 6. The project is refreshed from the REST API (the webhook is a trigger, the API the truth)
 //!    with the base image the webhook reports; then the delivery is remembered. If the refresh
 //!    fails the answer is 503, so Snyk may deliver again.
+//! 7. Transport ids are not signed, so a replayed body with a new id passes 4. Refreshes of one
+//!    project coalesce: within `--snyk-webhook-coalesce` of its last refresh, a delivery only
+//!    makes sure one more refresh runs at the end of the window (202 `coalesced`), so any
+//!    number of replays costs at most two refreshes per window and the last word is still
+//!    read from the API.
 
 use std::sync::Arc;
 
@@ -39,6 +44,65 @@ pub struct WebhookState {
     pub syncer: Arc<Syncer>,
     pub orgs: Vec<Org>,
     pub deliveries: JsonKv<serde_json::Value>,
+    pub coalescer: Coalescer,
+}
+
+/// When each project was last refreshed after a webhook, and which have a refresh pending at
+/// the end of their window.
+pub struct Coalescer {
+    window: std::time::Duration,
+    projects: std::sync::Mutex<std::collections::HashMap<String, CoalesceState>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CoalesceState {
+    last_refresh: tokio::time::Instant,
+    trailing_pending: bool,
+}
+
+/// What to do with a delivery for a project.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    /// Refresh now.
+    Now,
+    /// A refresh runs at this instant (already planned, or planned by this delivery).
+    Later { at: tokio::time::Instant, newly_planned: bool },
+}
+
+impl Coalescer {
+    /// A zero window turns coalescing off.
+    pub fn new(window: std::time::Duration) -> Self {
+        Coalescer { window, projects: Default::default() }
+    }
+
+    fn plan(&self, project: &str) -> Plan {
+        let now = tokio::time::Instant::now();
+        let mut projects = self.projects.lock().expect("coalescer lock");
+        // Forget projects whose window is long over, so the map stays small.
+        projects.retain(|_, s| s.trailing_pending || now.duration_since(s.last_refresh) < self.window * 4);
+        match projects.get_mut(project) {
+            Some(state) if !self.window.is_zero() && now.duration_since(state.last_refresh) < self.window => {
+                let at = state.last_refresh + self.window;
+                let newly_planned = !state.trailing_pending;
+                state.trailing_pending = true;
+                Plan::Later { at, newly_planned }
+            }
+            _ => {
+                projects
+                    .insert(project.to_owned(), CoalesceState { last_refresh: now, trailing_pending: false });
+                Plan::Now
+            }
+        }
+    }
+
+    /// The trailing refresh starts now.
+    fn trailing_started(&self, project: &str) {
+        let mut projects = self.projects.lock().expect("coalescer lock");
+        projects.insert(
+            project.to_owned(),
+            CoalesceState { last_refresh: tokio::time::Instant::now(), trailing_pending: false },
+        );
+    }
 }
 
 /// The webhook route, with its body limit.
@@ -109,14 +173,33 @@ async fn receive(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bod
         .clone()
         .filter(|image| !image.trim().is_empty())
         .map(|image| BaseImage { image, recommendations: base_image_advice(&webhook.project.other) });
+    let coalesce_key = format!("{}/{}", org.id, webhook.project.id);
+    if let Plan::Later { at, newly_planned } = state.coalescer.plan(&coalesce_key) {
+        if newly_planned {
+            let (state, org, project) = (state.clone(), org.clone(), webhook.project.id.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                state.coalescer.trailing_started(&coalesce_key);
+                match state.syncer.refresh_project(&org, &project, base_image).await {
+                    Ok(published) => {
+                        tracing::info!(project = %project, published, "Coalesced Snyk webhook refresh done.")
+                    }
+                    Err(error) => tracing::error!(%error, project = %project,
+                        "Coalesced refresh after Snyk webhooks failed; the next pull or sync catches up."),
+                }
+            });
+        }
+        remember_delivery(&state, marker.as_deref(), transport_id.as_deref(), &webhook.project.id).await;
+        metrics::counter!("itk_snyk_webhook_refreshes_coalesced_total").increment(1);
+        return answer(
+            StatusCode::ACCEPTED,
+            "coalesced",
+            "a refresh of this project runs at the end of its window",
+        );
+    }
     match state.syncer.refresh_project(org, &webhook.project.id, base_image).await {
         Ok(published) => {
-            if let Some(marker) = &marker {
-                let seen = json!({"transport_id": transport_id, "project": webhook.project.id});
-                if let Err(error) = state.deliveries.create(marker, &seen).await {
-                    tracing::debug!(%error, "Webhook delivery marker not written (already there?).");
-                }
-            }
+            remember_delivery(&state, marker.as_deref(), transport_id.as_deref(), &webhook.project.id).await;
             let detail =
                 if published { "project refreshed and published" } else { "project refreshed, unchanged" };
             answer(StatusCode::ACCEPTED, "refreshed", detail)
@@ -131,6 +214,21 @@ async fn receive(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bod
         Err(error) => {
             tracing::error!(%error, project = %webhook.project.id, "Refresh after a Snyk webhook failed.");
             answer(StatusCode::SERVICE_UNAVAILABLE, "refresh_failed", error.to_string())
+        }
+    }
+}
+
+/// Remembers a processed delivery, so the same transport id is skipped next time.
+async fn remember_delivery(
+    state: &WebhookState,
+    marker: Option<&str>,
+    transport_id: Option<&str>,
+    project: &str,
+) {
+    if let Some(marker) = marker {
+        let seen = json!({"transport_id": transport_id, "project": project});
+        if let Err(error) = state.deliveries.create(marker, &seen).await {
+            tracing::debug!(%error, "Webhook delivery marker not written (already there?).");
         }
     }
 }

@@ -592,3 +592,45 @@ async fn the_corpus_goes_through_ingest_as_through_explain() {
     }
     assert!(rest_cases >= 3);
 }
+
+#[tokio::test]
+async fn replayed_webhooks_with_new_transport_ids_coalesce_into_few_refreshes() {
+    let s = setup(&["--snyk-webhook-coalesce", "600ms"]).await;
+    s.sync().await;
+    let http = reqwest::Client::new();
+    let ledger = s.sim.project_id(ORG, "ledger-worker:1.4.0").unwrap();
+    let body = s.sim.webhook_body(ORG, &ledger).unwrap();
+    s.sim.clear_requests();
+    let refreshes = |s: &Setup| {
+        s.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/projects") && r.params.iter().any(|(k, _)| k == "ids"))
+            .count()
+    };
+    let (status, answer) =
+        Delivery::project_snapshot(&body, SECRET, "replay-0").send(&http, &s.webhook_url()).await.unwrap();
+    assert_eq!((status, answer.contains("refreshed")), (202, true), "{answer}");
+    // A real change lands while replays of the same body arrive with fresh transport ids.
+    s.sim.add_issue(
+        ORG,
+        &ledger,
+        NewIssue::critical_mature("SNYK-ALPINE319-MUSL-7000077", "musl", "1.2.4-r2"),
+    );
+    for n in 1..20 {
+        let delivery = Delivery::project_snapshot(&body, SECRET, &format!("replay-{n}"));
+        let (status, answer) = delivery.send(&http, &s.webhook_url()).await.unwrap();
+        assert_eq!((status, answer.contains("coalesced")), (202, true), "{answer}");
+    }
+    assert_eq!(refreshes(&s), 1, "twenty deliveries, one refresh so far");
+    // At the end of the window, one more refresh reads the last word.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while refreshes(&s) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the trailing refresh ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(refreshes(&s), 2);
+    let last = s.snapshots().await.pop().unwrap();
+    assert!(last.issues.iter().any(|i| i.attributes.key == "SNYK-ALPINE319-MUSL-7000077"), "nothing lost");
+}
