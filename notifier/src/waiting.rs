@@ -153,10 +153,19 @@ impl ChannelWaits {
     ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut round: u64 = 0;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = shutdown.cancelled() => break,
+            }
+            // Listing the bucket's keys costs in proportion to all markers: do it when a channel
+            // is known to wait, and every tenth round for messages another replica parked (and
+            // at start, for those a stopped process left).
+            let any_waiting = !self.problems.lock().expect("waits lock").is_empty();
+            round += 1;
+            if !any_waiting && round % 10 != 1 {
+                continue;
             }
             if let Err(error) = self.retry_once(&sender, &destinations, &shutdown).await {
                 tracing::warn!(%error, "Could not retry the waiting messages; trying again later.");
