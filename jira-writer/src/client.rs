@@ -256,10 +256,16 @@ impl Issue {
             .unwrap_or_default()
     }
 
-    /// A select custom field's `value` (or a plain string field).
+    /// The value a team-like custom field was written with: a select's `value` (the first of a
+    /// multi select), a user's `accountId`, a Team's `id`, or a plain string.
     pub fn option_value(&self, field: &str) -> Option<String> {
         let value = self.field(field)?;
-        value.get("value").and_then(Value::as_str).or_else(|| value.as_str()).map(str::to_owned)
+        let value = value.as_array().and_then(|a| a.first()).unwrap_or(value);
+        ["value", "accountId", "id"]
+            .iter()
+            .find_map(|k| value.get(*k).and_then(Value::as_str))
+            .or_else(|| value.as_str())
+            .map(str::to_owned)
     }
 
     pub fn created(&self) -> Option<DateTime<Utc>> {
@@ -733,6 +739,12 @@ impl JiraClient {
     ) -> Result<(), JiraError> {
         let path = format!("rest/api/3/issue/{}/properties/{}", segment(key), segment(property));
         self.call(Method::PUT, &path, &[], Some(value), "set issue property", Repeat::Safe).await.map(|_| ())
+    }
+
+    /// `GET /rest/api/3/field`: every field of the site, with its `schema`.
+    pub async fn fields(&self) -> Result<Vec<Value>, JiraError> {
+        let value = self.call(Method::GET, "rest/api/3/field", &[], None, "get fields", Repeat::Safe).await?;
+        decode(value, "get fields")
     }
 
     /// `GET /rest/api/3/myself`: checks the credentials.

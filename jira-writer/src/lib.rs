@@ -78,6 +78,7 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
         },
         instance,
         workflows,
+        team_field_kind: mapping::TeamFieldKind::default(),
         reopen_closed_with_open_work: config.reopen_closed_with_open_work,
         consistency_window: config.consistency_window,
         claim_recheck: config.claim_recheck,
@@ -90,12 +91,16 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
 
 /// Runs the jira-writer until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WriterError> {
-    let settings = settings_from(&config)?;
+    let mut settings = settings_from(&config)?;
     let catalog = match &config.catalog {
         Some(path) => Catalog::load(path)?,
         None => Catalog::default_only("unowned"),
     };
     let client = client_from(&config)?;
+    if let Some(field) = &settings.mapping.team_field {
+        settings.team_field_kind = team_field_kind(&client, field, &shutdown).await?;
+        tracing::info!(field = %field, kind = ?settings.team_field_kind, "Team field type read from JIRA.");
+    }
     let nats = bus::connect(&config.nats.settings("jira-writer")).await?;
     let js = bus::jetstream(nats);
     bus::ensure_topology(&js, &config.topology.config()).await?;
@@ -139,6 +144,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     sweeper.abort();
     let _ = server.task.await;
     result
+}
+
+/// Reads the team field's type from `GET /rest/api/3/field`; a field that does not fit fails the
+/// start with a clear message. While JIRA cannot be reached, keeps trying (until shutdown).
+async fn team_field_kind(
+    client: &JiraClient,
+    field: &str,
+    shutdown: &CancellationToken,
+) -> Result<mapping::TeamFieldKind, WriterError> {
+    loop {
+        match client.fields().await {
+            Ok(fields) => {
+                return mapping::team_field_kind(&fields, field).map_err(|e| {
+                    WriterError::Config(format!("--jira-team-field (ITK_JIRA_TEAM_FIELD): {e}"))
+                });
+            }
+            Err(error) if matches!(error, JiraError::Unavailable { .. } | JiraError::RateLimited { .. }) => {
+                tracing::warn!(%error, "Cannot read the site's fields yet; trying again.");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = shutdown.cancelled() => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 async fn sweep_loop(writer: Arc<Writer>, every: Duration, stop: CancellationToken) {

@@ -137,6 +137,60 @@ pub fn properties(desired: &DesiredTicket) -> Value {
     json!([ { "key": PROPERTY_KEY, "value": property_value(desired) } ])
 }
 
+/// How the site defines the team field, read from `GET /rest/api/3/field` at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TeamFieldKind {
+    /// A single select: `{"value": "Payments"}` (the catalog's `jira_team_field` is the option).
+    #[default]
+    SingleSelect,
+    /// A multi select: `[{"value": "Payments"}]`.
+    MultiSelect,
+    /// JIRA's Team field (Atlassian teams): the team's id as a string (the catalog holds the id).
+    Team,
+    /// A user picker: `{"accountId": "..."}` (the catalog holds the account id).
+    UserPicker,
+}
+
+/// The kind of `field_id` from the `GET /rest/api/3/field` answer, or why it does not fit.
+pub fn team_field_kind(fields: &[Value], field_id: &str) -> Result<TeamFieldKind, String> {
+    let field =
+        fields.iter().find(|f| f.get("id").and_then(Value::as_str) == Some(field_id)).ok_or_else(|| {
+            format!("the site has no field {field_id} (GET /rest/api/3/field does not list it)")
+        })?;
+    let custom = field.pointer("/schema/custom").and_then(Value::as_str).unwrap_or_default();
+    let name = field.get("name").and_then(Value::as_str).unwrap_or(field_id);
+    match custom.rsplit(':').next().unwrap_or_default() {
+        "select" | "radiobuttons" => Ok(TeamFieldKind::SingleSelect),
+        "multiselect" | "multicheckboxes" => Ok(TeamFieldKind::MultiSelect),
+        "atlassian-team" | "rm-teams-custom-field-team" => Ok(TeamFieldKind::Team),
+        "userpicker" => Ok(TeamFieldKind::UserPicker),
+        _ => Err(format!(
+            "field {field_id} ({name}) is of type {custom:?}; infra-tickets writes a single or multi select, \
+             JIRA's Team field or a user picker (or leave --jira-team-field unset to use labels and components)"
+        )),
+    }
+}
+
+/// The team field's value as JIRA takes it for `kind`; `None` clears it.
+pub fn team_field_value(kind: TeamFieldKind, value: Option<&str>) -> Value {
+    let Some(value) = value else { return Value::Null };
+    match kind {
+        TeamFieldKind::SingleSelect => json!({ "value": value }),
+        TeamFieldKind::MultiSelect => json!([ { "value": value } ]),
+        TeamFieldKind::Team => json!(value),
+        TeamFieldKind::UserPicker => json!({ "accountId": value }),
+    }
+}
+
+/// Rewrites the team field in a create or edit `fields` object from the select shape that
+/// [`create_body`] and [`diff`] write into the shape `kind` takes.
+pub fn shape_team_field(fields: &mut serde_json::Map<String, Value>, field: &str, kind: TeamFieldKind) {
+    if let Some(value) = fields.get_mut(field) {
+        let text = value.get("value").and_then(Value::as_str).map(str::to_owned);
+        *value = team_field_value(kind, text.as_deref());
+    }
+}
+
 /// What one edit must change: fields whose desired value differs from the value last written.
 /// A field people changed but the source did not is left alone.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -498,6 +552,39 @@ mod tests {
         assert!(!edit.fields.contains_key("project"), "an edit cannot change the project");
         assert_eq!(edit.fields["customfield_10050"]["value"], "Platform");
         assert_eq!(edit.fields["components"][0]["name"], "platform");
+    }
+
+    /// `GET /rest/api/3/field` entries as sites answer them (our own, after the field list in the
+    /// official v3 spec's example and the Team field's `schema.custom` reported in
+    /// https://github.com/textfuel/lazyjira/issues/69 and https://github.com/getsentry/sentry/pull/76091).
+    #[test]
+    fn the_team_fields_kind_comes_from_its_schema() {
+        let field = |custom: &str| {
+            json!({"id": "customfield_10050", "name": "Team", "custom": true,
+                   "schema": {"type": "any", "custom": custom, "customId": 10050}})
+        };
+        let cases = [
+            ("com.atlassian.jira.plugin.system.customfieldtypes:select", Ok(TeamFieldKind::SingleSelect)),
+            ("com.atlassian.jira.plugin.system.customfieldtypes:multiselect", Ok(TeamFieldKind::MultiSelect)),
+            ("com.atlassian.jira.plugin.system.customfieldtypes:atlassian-team", Ok(TeamFieldKind::Team)),
+            ("com.atlassian.teams:rm-teams-custom-field-team", Ok(TeamFieldKind::Team)),
+            ("com.atlassian.jira.plugin.system.customfieldtypes:userpicker", Ok(TeamFieldKind::UserPicker)),
+        ];
+        for (custom, expected) in cases {
+            assert_eq!(team_field_kind(&[field(custom)], "customfield_10050"), expected, "{custom}");
+        }
+        let text = team_field_kind(
+            &[field("com.atlassian.jira.plugin.system.customfieldtypes:textfield")],
+            "customfield_10050",
+        );
+        assert!(text.unwrap_err().contains("textfield"));
+        assert!(
+            team_field_kind(&[], "customfield_10050").unwrap_err().contains("no field customfield_10050")
+        );
+        let mut fields = serde_json::Map::new();
+        fields.insert("customfield_10050".into(), json!({"value": "5f1c-id"}));
+        shape_team_field(&mut fields, "customfield_10050", TeamFieldKind::Team);
+        assert_eq!(fields["customfield_10050"], "5f1c-id");
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct WriterSettings {
     pub instance: String,
     /// Per-project workflow statuses.
     pub workflows: Workflows,
+    /// The team field's type on the site (read at start).
+    pub team_field_kind: mapping::TeamFieldKind,
     /// Reopen a ticket a person closed while its source still reports open work (on its next
     /// source change).
     pub reopen_closed_with_open_work: bool,
@@ -286,7 +288,7 @@ impl Writer {
             return Ok(());
         }
         let mapped = self.mapped(desired);
-        let body = mapping::create_body(desired, &mapped, &self.settings.mapping);
+        let body = self.create_body(desired, &mapped);
         tracing::info!(group_key = %desired.group_key, method = "POST", path = "/rest/api/3/issue", body = %body, "Dry run: planned request.");
         for link in &desired.links {
             tracing::info!(group_key = %desired.group_key, method = "POST", path = "/rest/api/3/issue/{new}/remotelink", global_id = %link.global_id, "Dry run: planned request.");
@@ -304,7 +306,7 @@ impl Writer {
     ) -> Result<(), WriterError> {
         let key = desired.group_key.token();
         let mapped = self.mapped(desired);
-        let body = mapping::create_body(desired, &mapped, &self.settings.mapping);
+        let body = self.create_body(desired, &mapped);
         let created = match self.client.create_issue(&body).await {
             Ok(created) => created,
             Err(error) => {
@@ -480,7 +482,7 @@ impl Writer {
             if !edit.is_empty() {
                 let comment =
                     edit.due_date_moved.map(|(from, to)| mapping::due_date_comment(desired, from, to));
-                tracing::info!(issue_key = %issue.key, method = "PUT", path = %format!("/rest/api/3/issue/{}", issue.key), body = %edit.body(comment.as_ref()), "Dry run: planned request.");
+                tracing::info!(issue_key = %issue.key, method = "PUT", path = %format!("/rest/api/3/issue/{}", issue.key), body = %self.edit_body(&edit, comment.as_ref(), desired), "Dry run: planned request.");
             }
             if desired.state != entry.source_state {
                 tracing::info!(issue_key = %issue.key, method = "POST", path = %format!("/rest/api/3/issue/{}/transitions", issue.key), to = ?desired.state, "Dry run: planned request.");
@@ -497,8 +499,7 @@ impl Writer {
             }
             if !edit.fields.is_empty() || !edit.labels_add.is_empty() || !edit.labels_remove.is_empty() {
                 // The property goes with the edit (no extra call): the reminders read its progress.
-                let mut body = edit.body(comment.as_ref());
-                body["properties"] = mapping::properties(desired);
+                let body = self.edit_body(&edit, comment.as_ref(), desired);
                 let edited = self.client.edit_issue(&issue.key, &body, true).await?;
                 status_now = edited.and_then(|i| i.status_name().map(str::to_owned));
             }
@@ -716,6 +717,30 @@ impl Writer {
         entry.content_hash = desired.content_hash.clone();
         entry.written = Some(values);
         entry.updated_at = self.clock.now();
+    }
+
+    /// The create body, with the team field in the shape the site defines.
+    fn create_body(&self, desired: &DesiredTicket, mapped: &Mapped) -> Value {
+        let mut body = mapping::create_body(desired, mapped, &self.settings.mapping);
+        if let (Some(field), Some(fields)) =
+            (&self.settings.mapping.team_field, body["fields"].as_object_mut())
+        {
+            mapping::shape_team_field(fields, field, self.settings.team_field_kind);
+        }
+        body
+    }
+
+    /// The edit body: the team field in the site's shape, and the property (no extra call: the
+    /// reminders read its progress).
+    fn edit_body(&self, edit: &mapping::Edit, comment: Option<&Value>, desired: &DesiredTicket) -> Value {
+        let mut body = edit.body(comment);
+        if let (Some(field), Some(fields)) =
+            (&self.settings.mapping.team_field, body["fields"].as_object_mut())
+        {
+            mapping::shape_team_field(fields, field, self.settings.team_field_kind);
+        }
+        body["properties"] = mapping::properties(desired);
+        body
     }
 
     /// The JIRA fields of a desired state, for its team.

@@ -16,7 +16,7 @@ use e2e_tests::{TestBroker, eventually};
 use jira_sim::contract::Spec;
 use jira_sim::{
     BOT_EMAIL, BOT_TOKEN, Fault, HUMAN_EMAIL, HUMAN_TOKEN, JiraSim, Permission, SimConfig, SimIssue,
-    TEAM_FIELD, Workflow,
+    TEAM_FIELD, TeamFieldKind, Workflow,
 };
 use jira_writer::ledger::LedgerEntry;
 use jira_writer::{JiraClient, JiraClientConfig, WriterError};
@@ -275,7 +275,8 @@ async fn redelivered_and_unchanged_states_make_one_issue_and_no_more_calls() {
     assert_one_issue(&world, &tickets[2], "PLAT", "Low", "Platform");
     assert_eq!(world.count("POST", "/rest/api/3/issue"), 3);
     assert_eq!(world.count("POST", "/search/jql"), 0, "a fresh claim needs no search");
-    assert_eq!(world.sim.call_count(), 6, "two calls per created ticket: create and remote link");
+    assert_eq!(world.count("GET", "/rest/api/3/field"), 1, "the team field's type, read once at start");
+    assert_eq!(world.sim.call_count(), 1 + 6, "two calls per created ticket: create and remote link");
     let calls_after_create = world.sim.call_count();
 
     // The same messages delivered again, and the same content at a later version.
@@ -714,7 +715,10 @@ async fn dry_run_plans_and_writes_nothing() {
     world.publish(&d).await;
     world.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
     assert!(world.sim.issues().is_empty());
-    assert!(world.sim.calls().iter().all(|c| c.path.ends_with("/search/jql")), "only reads");
+    assert!(
+        world.sim.calls().iter().all(|c| c.method == "GET" || c.path.ends_with("/search/jql")),
+        "only reads"
+    );
     assert!(world.ledger(&d).await.is_none());
     assert!(world.broker.ticket_changes().await.is_empty());
     writer.stop().await;
@@ -932,6 +936,8 @@ async fn people_decisions_stand_and_an_unreachable_status_is_a_dead_letter() {
 async fn a_jira_400_html_page_dead_letters_one_message_and_the_next_goes_through() {
     let world = World::start(SimConfig::default()).await;
     let writer = world.start_writer(world.config(&[]));
+    // Started: the site's fields are read; the next call is the create.
+    eventually("the writer to be ready", WAIT, || async { world.readyz(&writer).await.0 == 200 }).await;
     let refused = desired("acme/refused", "platform", Lane::P2, "2026-12-27", 1);
     world.sim.fail_next(Fault::HtmlBadRequest);
     world.publish(&refused).await;
@@ -1106,4 +1112,64 @@ async fn a_ticket_closed_with_open_work_reopens_and_a_waiting_one_gets_a_comment
     assert_eq!(kinds, [ChangeKind::Created, ChangeKind::Updated, ChangeKind::Reopened]);
     writer.stop().await;
     world.assert_contract();
+}
+
+/// The team field is written as the site defines it (read from `GET /rest/api/3/field` at start):
+/// a single or multi select by value, JIRA's Team field by team id, a user picker by account id.
+/// A field the site does not have fails the start with a clear message.
+#[tokio::test]
+async fn the_team_field_is_written_as_the_site_defines_it() {
+    for kind in [
+        TeamFieldKind::SingleSelect,
+        TeamFieldKind::MultiSelect,
+        TeamFieldKind::Team,
+        TeamFieldKind::UserPicker,
+    ] {
+        let mut sim = SimConfig::default();
+        sim.team_field.kind = kind;
+        let value = match kind {
+            TeamFieldKind::Team | TeamFieldKind::UserPicker => sim.team_field.id_for("Payments").unwrap(),
+            _ => "Payments".to_owned(),
+        };
+        let world = World::start(sim).await;
+        let mut catalog = tempfile::NamedTempFile::new().unwrap();
+        write!(
+            catalog,
+            "default_team = \"payments\"\n[teams.payments]\njira_project = \"PAY\"\njira_team_field = \"{value}\"\n"
+        )
+        .unwrap();
+        let writer = world.start_writer(world.config(&["--catalog", catalog.path().to_str().unwrap()]));
+        let d = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+        world.publish(&d).await;
+        world.wait_applied(&d).await;
+        let issue = world.only_issue(&d);
+        assert_eq!(issue.team.as_deref(), Some("Payments"), "{kind:?}");
+        let create = world
+            .sim
+            .calls()
+            .into_iter()
+            .find(|c| c.method == "POST" && c.path == "/rest/api/3/issue")
+            .unwrap();
+        let written = &create.request_body.unwrap()["fields"][TEAM_FIELD];
+        let expected = match kind {
+            TeamFieldKind::SingleSelect => json!({ "value": value }),
+            TeamFieldKind::MultiSelect => json!([{ "value": value }]),
+            TeamFieldKind::Team => json!(value),
+            TeamFieldKind::UserPicker => json!({ "accountId": value }),
+        };
+        assert_eq!(written, &expected, "{kind:?}");
+        assert!(world.broker.dead_letters().await.is_empty());
+        writer.stop().await;
+        world.assert_contract();
+    }
+
+    let world = World::start(SimConfig::default()).await;
+    let outcome = tokio::time::timeout(
+        WAIT,
+        jira_writer::run(world.config(&["--jira-team-field", "customfield_99999"]), CancellationToken::new()),
+    )
+    .await
+    .expect("the start fails at once");
+    let message = outcome.unwrap_err().to_string();
+    assert!(message.contains("the site has no field customfield_99999"), "{message}");
 }

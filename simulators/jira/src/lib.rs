@@ -108,11 +108,65 @@ impl ProjectConfig {
     }
 }
 
-/// The team custom field (a single select).
+/// The team custom field, of one of the types sites use.
 #[derive(Debug, Clone)]
 pub struct TeamFieldConfig {
     pub id: String,
+    /// Option values (select kinds) or the names of the teams or people (the other kinds).
     pub options: Vec<String>,
+    pub kind: TeamFieldKind,
+}
+
+/// How a site defines its team field (`schema.custom` in `GET /rest/api/3/field`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamFieldKind {
+    /// A single select: written `{"value": "Payments"}`.
+    SingleSelect,
+    /// A multi select: written `[{"value": "Payments"}]`.
+    MultiSelect,
+    /// JIRA's Team field (Atlassian teams): written as the team's id, read back as an object
+    /// with `id` and `name`.
+    Team,
+    /// A user picker (the team's lead): written `{"accountId": "..."}`.
+    UserPicker,
+}
+
+impl TeamFieldKind {
+    /// `schema.custom` of the field.
+    pub fn custom_type(self) -> &'static str {
+        match self {
+            TeamFieldKind::SingleSelect => "com.atlassian.jira.plugin.system.customfieldtypes:select",
+            TeamFieldKind::MultiSelect => "com.atlassian.jira.plugin.system.customfieldtypes:multiselect",
+            TeamFieldKind::Team => "com.atlassian.jira.plugin.system.customfieldtypes:atlassian-team",
+            TeamFieldKind::UserPicker => "com.atlassian.jira.plugin.system.customfieldtypes:userpicker",
+        }
+    }
+
+    /// `schema.type` of the field.
+    pub fn schema_type(self) -> &'static str {
+        match self {
+            TeamFieldKind::SingleSelect => "option",
+            TeamFieldKind::MultiSelect => "array",
+            TeamFieldKind::Team => "team",
+            TeamFieldKind::UserPicker => "user",
+        }
+    }
+}
+
+impl TeamFieldConfig {
+    /// The id of team `index` (Team field: a UUID-shaped id; user picker: an account id).
+    pub fn id_of(&self, index: usize) -> String {
+        match self.kind {
+            TeamFieldKind::Team => format!("5f1c2d3e-0000-4000-8000-{:012}", index + 1),
+            TeamFieldKind::UserPicker => format!("712020:0000-{:04}", index + 1),
+            _ => format!("{}", 30_000 + index),
+        }
+    }
+
+    /// The id the field is written with for `name` (Team field, user picker), if there is one.
+    pub fn id_for(&self, name: &str) -> Option<String> {
+        self.options.iter().position(|o| o == name).map(|i| self.id_of(i))
+    }
 }
 
 /// How the simulated site is set up.
@@ -150,6 +204,7 @@ impl Default for SimConfig {
             team_field: TeamFieldConfig {
                 id: TEAM_FIELD.into(),
                 options: ["Platform", "Payments", "Data", "Fleet"].iter().map(|s| (*s).to_owned()).collect(),
+                kind: TeamFieldKind::SingleSelect,
             },
             clock: Clock::system(),
             search_lag: Duration::ZERO,
@@ -417,11 +472,7 @@ fn sim_issue(site: &Site, id: u64) -> SimIssue {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|c| c.get("name")?.as_str().map(str::to_owned)).collect())
             .unwrap_or_default(),
-        team: fields
-            .get(&site.config.team_field.id)
-            .and_then(|v| v.get("value"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        team: fields.get(&site.config.team_field.id).and_then(model::team_name),
         description: fields.get("description").filter(|d| !d.is_null()).cloned(),
         properties: record.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         remote_links: record
@@ -788,6 +839,7 @@ fn dispatch(
             site.search(&request)
         }
         ("GET", ["rest", "api", "3", "myself"]) => (200, Some(model::user_json(&site.base_url, user))),
+        ("GET", ["rest", "api", "3", "field"]) => site.fields(),
         ("POST", ["rest", "api", "3", "issue"]) => site.create_issue(body_or_empty),
         ("POST", ["rest", "api", "3", "bulk", "issues", "move"]) => site.bulk_move(body_or_empty, user),
         ("GET", ["rest", "api", "3", "bulk", "queue", task]) => site.bulk_task(task),

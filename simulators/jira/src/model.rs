@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::jql::{self, Clause, Op};
 use crate::workflow::{Category, Status};
-use crate::{Permission, ProjectConfig, SimConfig};
+use crate::{Permission, ProjectConfig, SimConfig, TeamFieldKind};
 
 /// A JIRA answer: status and JSON body (`None`: empty body).
 pub type Answer = (u16, Option<Value>);
@@ -384,20 +384,86 @@ impl Site {
                 }
                 json!(out)
             }
-            _ if name == self.config.team_field.id => {
-                let wanted = value.get("value").and_then(Value::as_str).ok_or("Specify the option value.")?;
-                let index = self
-                    .config
-                    .team_field
-                    .options
-                    .iter()
-                    .position(|o| o == wanted)
-                    .ok_or_else(|| format!("Option value '{wanted}' is not valid"))?;
-                json!({ "value": wanted, "id": format!("{}", 30_000 + index) })
-            }
+            _ if name == self.config.team_field.id => self.team_value(value)?,
             _ => value.clone(),
         };
         Ok(Some(stored))
+    }
+
+    /// The team field's value as JIRA stores it, checked against the field's kind.
+    fn team_value(&self, value: &Value) -> Result<Value, String> {
+        let field = &self.config.team_field;
+        let option = |value: &Value| -> Result<Value, String> {
+            let wanted = value.get("value").and_then(Value::as_str).ok_or("Specify the option value.")?;
+            let index = field
+                .options
+                .iter()
+                .position(|o| o == wanted)
+                .ok_or_else(|| format!("Option value '{wanted}' is not valid"))?;
+            Ok(json!({ "value": wanted, "id": field.id_of(index) }))
+        };
+        match field.kind {
+            TeamFieldKind::SingleSelect => option(value),
+            TeamFieldKind::MultiSelect => {
+                let list = value.as_array().ok_or("Specify a list of option values.")?;
+                Ok(Value::Array(list.iter().map(option).collect::<Result<_, _>>()?))
+            }
+            TeamFieldKind::Team => {
+                // Written as the team id (a string); an object or a team's name is refused.
+                let id = value.as_str().ok_or_else(|| format!("Team Id '{value}' is not valid"))?;
+                let index = (0..field.options.len())
+                    .find(|i| field.id_of(*i) == id)
+                    .ok_or_else(|| format!("Team Id '{id}' is not valid"))?;
+                let name = &field.options[index];
+                Ok(
+                    json!({ "id": id, "name": name, "title": name, "isShared": true, "isVisible": true, "isVerified": false }),
+                )
+            }
+            TeamFieldKind::UserPicker => {
+                let id =
+                    value.get("accountId").and_then(Value::as_str).ok_or("Specify a user by accountId.")?;
+                let index = (0..field.options.len())
+                    .find(|i| field.id_of(*i) == id)
+                    .ok_or_else(|| format!("The user with accountId '{id}' does not exist"))?;
+                Ok(
+                    json!({ "accountId": id, "displayName": field.options[index], "active": true, "accountType": "atlassian" }),
+                )
+            }
+        }
+    }
+
+    /// `GET /rest/api/3/field`: the system fields infra-tickets uses and the team field.
+    pub fn fields(&self) -> Answer {
+        let system = |id: &str, name: &str, kind: &str| {
+            json!({
+                "id": id, "key": id, "name": name, "custom": false, "orderable": true, "navigable": true,
+                "searchable": true, "clauseNames": [id], "schema": { "type": kind, "system": id },
+            })
+        };
+        let team = &self.config.team_field;
+        let number: String = team.id.trim_start_matches("customfield_").to_owned();
+        let mut schema = json!({
+            "type": team.kind.schema_type(),
+            "custom": team.kind.custom_type(),
+            "customId": number.parse::<i64>().unwrap_or(0),
+        });
+        if team.kind == TeamFieldKind::MultiSelect {
+            schema["items"] = json!("option");
+        }
+        let fields = vec![
+            system("summary", "Summary", "string"),
+            system("description", "Description", "string"),
+            system("duedate", "Due date", "date"),
+            system("labels", "Labels", "array"),
+            system("priority", "Priority", "priority"),
+            system("components", "Components", "array"),
+            json!({
+                "id": team.id, "key": team.id, "name": "Team", "custom": true, "orderable": true,
+                "navigable": true, "searchable": true,
+                "clauseNames": [format!("cf[{number}]"), "Team"], "schema": schema,
+            }),
+        ];
+        (200, Some(Value::Array(fields)))
     }
 
     fn apply_update_verbs(
@@ -1085,6 +1151,19 @@ pub fn user_json(base: &str, email: &str) -> Value {
     })
 }
 
+/// The team a stored team field value names, whatever the field's kind.
+pub fn team_name(value: &Value) -> Option<String> {
+    let one = |v: &Value| {
+        ["value", "name", "displayName"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned))
+    };
+    match value {
+        Value::Array(items) => items.first().and_then(one),
+        other => one(other),
+    }
+}
+
 /// The text values of a field for matching.
 fn values_of(view: &SearchView, field: &str, team_field: &str) -> Vec<String> {
     let text = |name: &str| view.fields.get(name).and_then(Value::as_str).map(str::to_owned);
@@ -1114,14 +1193,7 @@ fn values_of(view: &SearchView, field: &str, team_field: &str) -> Vec<String> {
         "created" => vec![view.created.to_rfc3339()],
         "updated" => vec![view.updated.to_rfc3339()],
         "resolutiondate" => view.resolved.map(|r| r.to_rfc3339()).into_iter().collect(),
-        other if other == team_field => view
-            .fields
-            .get(other)
-            .and_then(|v| v.get("value"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .into_iter()
-            .collect(),
+        other if other == team_field => view.fields.get(other).and_then(team_name).into_iter().collect(),
         _ => Vec::new(),
     }
 }
