@@ -81,6 +81,9 @@ struct Syncs {
     syncer: Arc<Syncer>,
     orgs: Vec<Org>,
     health: Health,
+    /// Orgs whose last sync Snyk refused (401/403), with why: one org's refusal is that org's
+    /// problem; the service is unready only when Snyk refuses every org.
+    refused: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// How far back an incremental pull re-reads, for clock skew between us and Snyk.
@@ -133,8 +136,28 @@ impl Syncs {
         org: &Org,
         result: Result<SyncReport, SyncError>,
     ) -> Result<SyncReport, SyncError> {
+        let refused = {
+            let mut refused = self.refused.lock().expect("refused lock");
+            match &result {
+                Err(error @ SyncError::Api(ApiError::Unauthorized { .. })) => {
+                    refused.insert(org.id.clone(), error.to_string());
+                }
+                _ => {
+                    refused.remove(&org.id);
+                }
+            }
+            metrics::gauge!("itk_snyk_org_refused", "org" => org.id.clone())
+                .set(if refused.contains_key(&org.id) { 1.0 } else { 0.0 });
+            refused.clone()
+        };
+        if refused.len() == self.orgs.len() && !refused.is_empty() {
+            let orgs: Vec<String> = refused.iter().map(|(org, why)| format!("org {org}: {why}")).collect();
+            self.health.set_unready(SNYK_COMPONENT, orgs.join("; "));
+        } else if result.is_ok() || !refused.is_empty() {
+            self.health.set_ready(SNYK_COMPONENT);
+        }
         match &result {
-            Ok(_) => self.health.set_ready(SNYK_COMPONENT),
+            Ok(_) => {}
             Err(SyncError::Api(ApiError::Malformed { url, reason, body })) => {
                 tracing::error!(org = %org.id, %url, %reason, "A Snyk page is malformed; dead-lettered, sync skipped.");
                 let reason = format!("malformed Snyk page from {url}: {reason}");
@@ -143,8 +166,8 @@ impl Syncs {
                 }
             }
             Err(error @ SyncError::Api(ApiError::Unauthorized { .. })) => {
-                tracing::error!(org = %org.id, %error, "Snyk refused the token.");
-                self.health.set_unready(SNYK_COMPONENT, error.to_string());
+                tracing::error!(org = %org.id, %error, refused_orgs = refused.len(), orgs = self.orgs.len(),
+                    "Snyk refused the token for this org; the other orgs go on.");
             }
             Err(error) => {
                 tracing::error!(org = %org.id, %error, "Snyk sync failed; next attempt at the next interval.")
@@ -206,7 +229,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .map_err(|source| StartError::Listen { address: config.http.listen, source })?;
     config.bound.set(server.address);
 
-    let syncs = Arc::new(Syncs { syncer, orgs, health: health.clone() });
+    let syncs = Arc::new(Syncs { syncer, orgs, health: health.clone(), refused: Default::default() });
     let poller =
         tokio::spawn(schedule(syncs.clone(), config.reconcile_interval, config.poll_interval, shutdown));
     tracing::info!(

@@ -634,3 +634,46 @@ async fn replayed_webhooks_with_new_transport_ids_coalesce_into_few_refreshes() 
     let last = s.snapshots().await.pop().unwrap();
     assert!(last.issues.iter().any(|i| i.attributes.key == "SNYK-ALPINE319-MUSL-7000077"), "nothing lost");
 }
+
+#[tokio::test]
+async fn one_orgs_refusal_affects_that_org_only() {
+    service_kit::telemetry::init_for_tests();
+    let server = NatsServer::start().expect("nats-server (set NATS_SERVER_BIN)");
+    let second = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let sim = SnykSim::start_with(
+        TOKEN,
+        vec![snyk_sim::SimOrg::seeded(), snyk_sim::SimOrg::synthetic(second, 5, 10)],
+    )
+    .await
+    .unwrap();
+    let orgs = format!("{ORG}@{base},{second}@{base}", base = sim.base_url());
+    let config = Config::parse_from([
+        "ingest-snyk",
+        "--nats-url",
+        server.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-orgs",
+        &orgs,
+        "--snyk-token",
+        TOKEN,
+        "--snyk-reconcile-interval",
+        "0s",
+        "--snyk-poll-interval",
+        "0s",
+    ]);
+    let shutdown = CancellationToken::new();
+    let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
+    let forbidden = r#"{"jsonapi":{"version":"1.0"},"errors":[{"status":"403","detail":"Forbidden"}]}"#;
+    sim.inject(Some(second), Fault::Body { status: 403, body: forbidden.into() });
+    let results = ingest.sync_now().await;
+    assert_eq!(results[0].as_ref().unwrap().published, sim.org(ORG).unwrap().projects.len());
+    assert!(results[1].as_ref().unwrap_err().to_string().contains("refused the token"));
+    let ready = reqwest::get(format!("http://{}/readyz", ingest.http_address)).await.unwrap();
+    assert_eq!(ready.status(), 200, "the other org is ingested: {}", ready.text().await.unwrap());
+    // The refused org recovers on its own at the next sync.
+    let results = ingest.sync_now().await;
+    assert_eq!(results[1].as_ref().unwrap().published, 5);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
+}
