@@ -373,9 +373,9 @@ fn fallback_text(text: &str) -> String {
     cut_escaped(&defang_urls(text), FALLBACK_TEXT_MAX, "…")
 }
 
-/// `https://x` → `https[:]//x`: readable, not clickable.
+/// `https://x` → `https[:]//x`, `www.x` → `www[.]x`: readable, not clickable.
 fn defang_urls(text: &str) -> String {
-    text.replace("://", "[:]//")
+    text.replace("://", "[:]//").replace("www.", "www[.]").replace("WWW.", "WWW[.]")
 }
 
 /// Escapes the three characters Slack's mrkdwn reserves.
@@ -531,7 +531,11 @@ mod tests {
             let message = render(&dangerous, &links());
             // The fallback text: no control characters from the source, no clickable scheme.
             assert!(!message.text.contains('<') && !message.text.contains('>'), "{case}: {}", message.text);
-            assert!(!message.text.contains("://"), "{case}: {}", message.text);
+            assert!(
+                !message.text.contains("://") && !message.text.contains("www."),
+                "{case}: {}",
+                message.text
+            );
             // Every mrkdwn text object: verbatim, and the only `<` is our own issue link.
             for text in mrkdwn_texts(&message.blocks) {
                 let ours = text.replace("<https://example.atlassian.net/browse/PLAT-412|PLAT-412>", "");

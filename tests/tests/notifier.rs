@@ -922,9 +922,9 @@ async fn untrusted_text_mentions_no_one_and_links_only_to_the_jira_site() {
     let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
     let mut hostile = world.change(ChangeKind::Created, ("90001", "PLAT-901"), "platform", None, 1);
     // As a JIRA summary, a Snyk project name or an AWS event text could carry them.
-    hostile.summary = "Patch now <!channel> <@U0ADMIN> <!subteam^S0SEC> @here".into();
+    hostile.summary = "Patch now <!channel> <@U0ADMIN> <!subteam^S0SEC> @here www.evil.example".into();
     hostile.reason =
-        "Log in at <https://evil.example/login|the AWS console> or https://evil.example/x".into();
+        "Log in at <https://evil.example/login|the AWS console> or https://evil.example/x or www.evil.example".into();
     hostile.progress = Some(contracts::Progress { remaining: 3, total: 5, unit: "<!here> resources".into() });
     let mut elsewhere = world.change(ChangeKind::Created, ("90002", "PLAT-902"), "platform", None, 1);
     elsewhere.issue_url = "https://evil.example/browse/PLAT-902".into();
