@@ -77,22 +77,23 @@ impl Default for HealthSettings {
     }
 }
 
-/// Codes of notices about money, not work: Reserved Instances, Savings Plans, reserved nodes,
-/// capacity-reservation utilisation, billing.
+/// Parts of the codes of notices about money, not work: Reserved Instances, Savings Plans,
+/// reserved nodes, capacity-reservation utilisation, billing. Plain substrings: this runs for
+/// every event, twice, and compiling globs there cost a tenth of the triage's time.
 const MONEY_NOTICES: &[&str] = &[
-    "*RESERVED_INSTANCE*",
-    "*RESERVED_NODE*",
-    "*RESERVED_CACHE_NODE*",
-    "*RESERVED_DB*",
-    "*_RI_*",
-    "*RESERVATION*",
-    "*ODCR*",
-    "*UNDERUTILI*",
-    "*SAVINGS_PLAN*",
-    "*SAVINGSPLAN*",
-    "*BILLING*",
-    "*_INVOICE*",
-    "*PAYMENT*",
+    "RESERVED_INSTANCE",
+    "RESERVED_NODE",
+    "RESERVED_CACHE_NODE",
+    "RESERVED_DB",
+    "_RI_",
+    "RESERVATION",
+    "ODCR",
+    "UNDERUTILI",
+    "SAVINGS_PLAN",
+    "SAVINGSPLAN",
+    "BILLING",
+    "_INVOICE",
+    "PAYMENT",
 ];
 
 /// Whether the text is about a reservation or a bill rather than work on resources: a
@@ -100,6 +101,14 @@ const MONEY_NOTICES: &[&str] = &[
 /// mentions Reserved Instances in passing (an instance family's retirement says new ones can no
 /// longer be bought) is not: the reservation must be the clause's subject.
 fn money_text(description: &str) -> bool {
+    // A cheap literal search first: nearly every notice has none of these words.
+    static WORDS: OnceLock<Regex> = OnceLock::new();
+    let words = WORDS.get_or_init(|| {
+        Regex::new(r"(?i)reserv|savings|invoice|\bbill|payment|\bris?\b").expect("valid money words")
+    });
+    if !words.is_match(description) {
+        return false;
+    }
     static PATTERN: OnceLock<Regex> = OnceLock::new();
     let pattern = PATTERN.get_or_init(|| {
         Regex::new(
@@ -115,7 +124,7 @@ impl HealthSettings {
     pub fn exclusion(&self, event: &HealthEvent) -> Option<String> {
         let code = event.event_type_code.as_str();
         if event.service.eq_ignore_ascii_case("BILLING")
-            || MONEY_NOTICES.iter().any(|glob| Pattern::new(*glob).matches(code))
+            || MONEY_NOTICES.iter().any(|part| code.contains(part))
         {
             return Some(format!("{code} is a Reserved Instance or billing notice"));
         }
