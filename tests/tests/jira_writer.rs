@@ -1173,3 +1173,29 @@ async fn the_team_field_is_written_as_the_site_defines_it() {
     let message = outcome.unwrap_err().to_string();
     assert!(message.contains("the site has no field customfield_99999"), "{message}");
 }
+
+/// A `Retry-After` holds back every request of the client, not only the one that was told: a
+/// second worker's call made during the wait reaches JIRA only after it.
+#[tokio::test]
+async fn retry_after_holds_back_every_worker_of_the_client() {
+    let world = World::start(SimConfig::default()).await;
+    let mut config = JiraClientConfig::new(world.sim.url(), BOT_EMAIL, Secret::new(BOT_TOKEN));
+    config.requests_per_second = 0.0;
+    let client = JiraClient::new(config).unwrap();
+    world.sim.fail_next(Fault::RateLimited { retry_after_secs: 3 });
+    let told = tokio::spawn({
+        let client = client.clone();
+        async move { client.myself().await }
+    });
+    eventually("the 429", WAIT, || async { world.sim.call_count() == 1 }).await;
+    let other = tokio::spawn({
+        let client = client.clone();
+        async move { client.myself().await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(world.sim.call_count(), 1, "no request leaves while JIRA said to wait");
+    told.await.unwrap().expect("the told call succeeds after the wait");
+    other.await.unwrap().expect("the other call succeeds after the wait");
+    let statuses: Vec<u16> = world.sim.calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [429, 200, 200]);
+}
