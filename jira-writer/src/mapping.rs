@@ -588,6 +588,27 @@ mod tests {
     }
 
     #[test]
+    fn adf_never_holds_an_empty_text_node() {
+        let mut d = desired();
+        d.body.headline = String::new();
+        d.body.notes = vec![String::new()];
+        d.body.items = vec![TicketItem {
+            reference: String::new(),
+            title: String::new(),
+            link: None,
+            status: None,
+            facts: vec![],
+        }];
+        let doc = render_description(&d.seal());
+        fn empty_text(node: &Value) -> bool {
+            node.get("type").and_then(Value::as_str) == Some("text")
+                && node.get("text").and_then(Value::as_str).is_none_or(str::is_empty)
+                || node.get("content").and_then(Value::as_array).is_some_and(|c| c.iter().any(empty_text))
+        }
+        assert!(!empty_text(&doc), "{doc}");
+    }
+
+    #[test]
     fn lane_priorities_parse_with_clear_errors() {
         assert!(parse_lane_priorities("P9=High").unwrap_err().contains("P9"));
         assert!(parse_lane_priorities("P1").unwrap_err().contains("LANE=PRIORITY"));
