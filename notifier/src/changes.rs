@@ -82,7 +82,7 @@ impl ChangeHandler {
             marker: key.to_owned(),
             team: team.to_owned(),
             issue_key: notice.issue_key.clone(),
-            message: message.clone(),
+            notice: notice.clone(),
             reason,
             since: chrono::Utc::now(),
         };

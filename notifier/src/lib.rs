@@ -178,8 +178,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
     ));
     let destinations = Arc::new(destinations);
     let health = Health::new();
-    let waits = Arc::new(ChannelWaits::new(parked, health.clone()));
     let catalog = Arc::new(catalog);
+    let waits = Arc::new(ChannelWaits::new(
+        parked,
+        health.clone(),
+        catalog.clone(),
+        config.clock.clone(),
+        links.clone(),
+    ));
 
     let handler = Arc::new(ChangeHandler {
         index: index.clone(),

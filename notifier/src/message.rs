@@ -33,7 +33,8 @@ pub const URL_MAX: usize = 3000;
 pub const MAX_BLOCKS: usize = 50;
 
 /// Why the message is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
 pub enum NoticeKind {
     Created,
     TeamChanged { previous_team: Option<String> },
@@ -57,7 +58,7 @@ impl NoticeKind {
 
 /// Everything a message shows about one ticket. Every text field is untrusted (it comes from
 /// Snyk, AWS or a person in JIRA) except `kind` and `today`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub kind: NoticeKind,
     pub issue_key: String,

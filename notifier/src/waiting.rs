@@ -17,13 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bus::{BusError, CasError, Health, JsonKv};
+use catalog::Catalog;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use service_kit::Clock;
 use tokio_util::sync::CancellationToken;
 
 use crate::destinations::Destinations;
 use crate::error::NotifyError;
-use crate::message::SlackMessage;
+use crate::message::{LinkPolicy, Notice, render};
 use crate::sender::{SendOutcome, Sender};
 use crate::slack::SlackError;
 
@@ -40,7 +42,8 @@ pub struct ParkedMessage {
     /// The team whose channel it is for (resolved again when retried).
     pub team: String,
     pub issue_key: String,
-    pub message: SlackMessage,
+    /// What the message says; rendered again when it goes, so "in N days" counts from that day.
+    pub notice: Notice,
     /// Why it waits, as Slack said it.
     pub reason: String,
     pub since: DateTime<Utc>,
@@ -57,12 +60,22 @@ pub struct ChannelWaits {
     parked: JsonKv<ParkedMessage>,
     problems: Mutex<BTreeMap<String, Problem>>,
     health: Health,
+    /// To render a parked notice when it goes: the receiving team's day, the allowed links.
+    catalog: Arc<Catalog>,
+    clock: Clock,
+    links: LinkPolicy,
 }
 
 impl ChannelWaits {
-    pub fn new(parked: JsonKv<ParkedMessage>, health: Health) -> Self {
+    pub fn new(
+        parked: JsonKv<ParkedMessage>,
+        health: Health,
+        catalog: Arc<Catalog>,
+        clock: Clock,
+        links: LinkPolicy,
+    ) -> Self {
         health.set_ready(HEALTH_COMPONENT);
-        ChannelWaits { parked, problems: Mutex::new(BTreeMap::new()), health }
+        ChannelWaits { parked, problems: Mutex::new(BTreeMap::new()), health, catalog, clock, links }
     }
 
     /// The reason a channel (by destination label) waits, if it does.
@@ -194,8 +207,11 @@ impl ChannelWaits {
                     return Ok(delivered);
                 }
                 let destination = destinations.for_team(&parked.team)?;
-                match sender.send_once(&parked.marker, &destination, &parked.message, &parked.issue_key).await
-                {
+                let mut notice = parked.notice.clone();
+                notice.today =
+                    self.clock.now().with_timezone(&self.catalog.team(&parked.team).time_zone).date_naive();
+                let message = render(&notice, &self.links);
+                match sender.send_once(&parked.marker, &destination, &message, &parked.issue_key).await {
                     Ok(SendOutcome::ClaimedElsewhere { .. }) => break,
                     Ok(outcome) => {
                         tracing::info!(marker = %parked.marker, %channel, ?outcome, waited_since = %parked.since, "A waiting message went out.");

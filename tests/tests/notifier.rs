@@ -804,7 +804,9 @@ async fn one_channels_problem_stays_in_that_channel_and_its_messages_go_when_it_
     world.scan_on_day(&notifier, 0).await;
     assert!(notifier.scans.last().unwrap().0.waiting >= 1);
 
-    // The operator fixes each channel; every waiting message goes, once.
+    // Two days later the operator fixes each channel; every waiting message goes, once, and
+    // counts its days from the day it goes.
+    world.clock.set(at("2026-12-03T09:00:00Z"));
     world.slack.set_member("C0PAYMENTS", true);
     world.slack.set_archived("C0EAST", false);
     world.slack.restrict_channel("C0WEST", false);
@@ -819,7 +821,8 @@ async fn one_channels_problem_stays_in_that_channel_and_its_messages_go_when_it_
             && world.slack.messages("C0PAYMENTS").len() == 4
     })
     .await;
-    world.scan_on_day(&notifier, 0).await;
+    assert_eq!(due_field(&world.slack.messages("C0EAST")[0]), "Thu 31 Dec 2026 (in 28 days)");
+    world.scan_on_day(&notifier, 2).await;
     assert_eq!(world.reminders("C0PAYMENTS"), [format!("reminder/{}/due-5d/{}", due_soon.1, day(3))]);
     eventually("ready again", WAIT, || async { probe(&notifier, "/readyz").await.0 == 200 }).await;
     for (_, channel, _) in broken {
