@@ -98,6 +98,59 @@ pub struct SnykClient {
     max_response_bytes: u64,
 }
 
+/// A listing read page by page, following `links.next` until it is absent. A link to another
+/// origin is refused, and a URL or cursor seen twice stops the listing: a server that hands
+/// back the same cursor would otherwise be paged for ever.
+pub struct Pager<T> {
+    base_url: String,
+    next: Option<String>,
+    seen_urls: std::collections::HashSet<String>,
+    seen_cursors: std::collections::HashSet<String>,
+    parse: fn(&[u8]) -> Result<ReadPage<T>, serde_json::Error>,
+}
+
+impl<T> Pager<T> {
+    fn new(
+        base_url: &str,
+        first: String,
+        parse: fn(&[u8]) -> Result<ReadPage<T>, serde_json::Error>,
+    ) -> Self {
+        Pager {
+            base_url: base_url.to_owned(),
+            next: Some(first),
+            seen_urls: Default::default(),
+            seen_cursors: Default::default(),
+            parse,
+        }
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self, client: &SnykClient) -> Result<Option<ReadPage<T>>, ApiError> {
+        let Some(url) = self.next.take() else { return Ok(None) };
+        let cursor = cursor_of(&url);
+        let repeated_cursor = cursor.as_ref().is_some_and(|c| !self.seen_cursors.insert(c.clone()));
+        if !self.seen_urls.insert(url.clone()) || repeated_cursor {
+            let cursor = quoted(cursor.as_deref().unwrap_or(&url));
+            return Err(ApiError::CursorRepeated { url, cursor });
+        }
+        let body = client.get(&url).await?;
+        let page = (self.parse)(&body).map_err(|error| ApiError::Malformed {
+            url: url.clone(),
+            reason: error.to_string(),
+            body,
+        })?;
+        if let Some(link) = page.links.next_href() {
+            let resolved = resolve_link(&self.base_url, link).map_err(|reason| ApiError::LinkRefused {
+                url: url.clone(),
+                link: quoted(link),
+                reason,
+            })?;
+            self.next = Some(resolved);
+        }
+        Ok(Some(page))
+    }
+}
+
 /// What a listing gave: the resources read, and those set aside with why.
 #[derive(Debug, Clone, Default)]
 pub struct Listing<T> {
@@ -308,45 +361,33 @@ impl SnykClient {
         format!("{}/orgs/{org}/{what}?{}", base_url.trim_end_matches('/'), query.finish())
     }
 
-    /// Every page of a listing, parsed by `parse`, following `links.next` until it is absent.
-    /// A link to another origin is refused, and a URL or cursor seen twice stops the listing:
-    /// a server that hands back the same cursor would otherwise be paged for ever.
+    /// Every page of a listing, parsed by `parse`, held together (for listings of one project).
     async fn pages<T>(
         &self,
         base_url: &str,
         first: String,
-        parse: impl Fn(&[u8]) -> Result<ReadPage<T>, serde_json::Error>,
+        parse: fn(&[u8]) -> Result<ReadPage<T>, serde_json::Error>,
     ) -> Result<Listing<T>, ApiError> {
         let mut items = Listing { items: Vec::new(), rejected: Vec::new() };
-        let mut next = Some(first);
-        let mut seen_urls = std::collections::HashSet::new();
-        let mut seen_cursors = std::collections::HashSet::new();
-        while let Some(url) = next.take() {
-            let cursor = cursor_of(&url);
-            let repeated_cursor = cursor.as_ref().is_some_and(|c| !seen_cursors.insert(c.clone()));
-            if !seen_urls.insert(url.clone()) || repeated_cursor {
-                let cursor = quoted(cursor.as_deref().unwrap_or(&url));
-                return Err(ApiError::CursorRepeated { url, cursor });
-            }
-            let body = self.get(&url).await?;
-            let page = parse(&body).map_err(|error| ApiError::Malformed {
-                url: url.clone(),
-                reason: error.to_string(),
-                body,
-            })?;
+        let mut pager = Pager::new(base_url, first, parse);
+        while let Some(page) = pager.next_page(self).await? {
             items.items.extend(page.data);
             items.rejected.extend(page.rejected);
-            if let Some(link) = page.links.next_href() {
-                let link = link.to_owned();
-                let resolved = resolve_link(base_url, &link).map_err(|reason| ApiError::LinkRefused {
-                    url: url.clone(),
-                    link: quoted(&link),
-                    reason,
-                })?;
-                next = Some(resolved);
-            }
         }
         Ok(items)
+    }
+
+    /// The pages of every project of an org (with its target), one at a time.
+    pub fn project_pages(&self, base_url: &str, org: &str) -> Pager<Project> {
+        let first = self.listing_url(base_url, org, "projects", &[("expand", "target")]);
+        Pager::new(base_url, first, snyk_policy::rest::read_projects_page)
+    }
+
+    /// The pages of an org's open issues at the given severities, one at a time.
+    pub fn issue_pages(&self, base_url: &str, org: &str, severities: &str) -> Pager<Issue> {
+        let extra = [("effective_severity_level", severities), ("status", "open")];
+        let first = self.listing_url(base_url, org, "issues", &extra);
+        Pager::new(base_url, first, snyk_policy::rest::read_issues_page)
     }
 
     /// Every project of an org (with its target), or only `ids`.

@@ -19,7 +19,7 @@ use snyk_policy::snapshot::rest_origin;
 use snyk_policy::{BaseImage, ProjectSnapshot};
 use tokio::sync::Mutex;
 
-use crate::client::{ApiError, Listing, SnykClient};
+use crate::client::{ApiError, SnykClient};
 
 /// One org and where its API is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,48 +161,60 @@ impl Syncer {
 
     /// Lists every project and its issues and publishes what changed, and what disappeared.
     /// A resource that cannot be read is dead-lettered alone; the rest of the org goes on.
+    ///
+    /// Memory stays bounded by working page by page: the issues are listed first and kept per
+    /// project as compact JSON (a parsed issue costs several times its text), then the projects
+    /// are walked one page at a time, each page's snapshots published before the next page is
+    /// fetched.
     pub async fn sync_org(&self, org: &Org) -> Result<SyncReport, SyncError> {
-        let projects = self.client.projects(&org.base_url, &org.id, None).await?;
+        let mut report = SyncReport { org: org.id.clone(), ..Default::default() };
         // Issues are the part that moves: the snapshot is as of when their listing started.
         let fetched_at = self.clock.now();
-        let issues = self.client.issues(&org.base_url, &org.id, &self.severities, None).await?;
-        let mut report = SyncReport {
-            org: org.id.clone(),
-            projects: projects.items.len(),
-            issues: issues.items.len(),
-            ..Default::default()
-        };
-        report.unknown_values = count_unknown_values(org, &projects, &issues);
-        // A listed project that cannot be read is not gone, and a project one of whose issues
-        // cannot be read keeps its last snapshot: neither is published this time.
-        let unreadable: BTreeSet<String> =
-            projects.rejected.iter().filter_map(|r| r.project_id.clone()).collect();
-        let held: BTreeSet<String> = issues.rejected.iter().filter_map(|r| r.project_id.clone()).collect();
-        report.rejected =
-            self.dead_letter_rejected(org, projects.rejected.iter().chain(&issues.rejected)).await?;
-        let mut by_project: BTreeMap<String, Vec<Issue>> = BTreeMap::new();
-        for issue in issues.items {
-            if let Some(project) = issue.project_id() {
-                by_project.entry(project.to_owned()).or_default().push(issue);
+        let mut issues_of: BTreeMap<String, Vec<Box<str>>> = BTreeMap::new();
+        let mut held: BTreeSet<String> = BTreeSet::new();
+        let mut issue_pages = self.client.issue_pages(&org.base_url, &org.id, &self.severities);
+        while let Some(page) = issue_pages.next_page(&self.client).await? {
+            report.issues += page.data.len();
+            report.unknown_values += count_unknown_values(org, &[], &page.data);
+            held.extend(page.rejected.iter().filter_map(|r| r.project_id.clone()));
+            report.rejected += self.dead_letter_rejected(org, page.rejected.iter()).await?;
+            for issue in page.data {
+                let Some(project) = issue.project_id().map(str::to_owned) else { continue };
+                let json = serde_json::to_string(&issue).expect("an issue always serialises");
+                issues_of.entry(project).or_default().push(json.into_boxed_str());
             }
         }
         let _exclusive = self.exclusive.lock().await;
         let prefix = key_prefix(&org.id);
         let mut remembered: BTreeSet<String> =
             self.seen.keys().await?.into_iter().filter(|key| key.starts_with(&prefix)).collect();
-        for id in &unreadable {
-            remembered.remove(&project_key(&org.id, id));
-        }
-        for project in projects.items {
-            let key = project_key(&org.id, &project.id);
-            remembered.remove(&key);
-            if held.contains(&project.id) {
-                report.held += 1;
-                continue;
+        let mut project_pages = self.client.project_pages(&org.base_url, &org.id);
+        while let Some(page) = project_pages.next_page(&self.client).await? {
+            report.projects += page.data.len();
+            report.unknown_values += count_unknown_values(org, &page.data, &[]);
+            // A listed project that cannot be read is not gone.
+            for id in page.rejected.iter().filter_map(|r| r.project_id.as_deref()) {
+                remembered.remove(&project_key(&org.id, id));
             }
-            let project_issues = by_project.remove(&project.id).unwrap_or_default();
-            if self.publish_listed(org, &key, project, project_issues, None, fetched_at).await? {
-                report.published += 1;
+            report.rejected += self.dead_letter_rejected(org, page.rejected.iter()).await?;
+            for project in page.data {
+                let key = project_key(&org.id, &project.id);
+                remembered.remove(&key);
+                // One of its issues cannot be read: it keeps its last snapshot, so a bad record
+                // never makes a finding look fixed.
+                if held.contains(&project.id) {
+                    report.held += 1;
+                    continue;
+                }
+                let project_issues = issues_of
+                    .remove(&project.id)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|json| serde_json::from_str(json).expect("an issue read back as written"))
+                    .collect();
+                if self.publish_listed(org, &key, project, project_issues, None, fetched_at).await? {
+                    report.published += 1;
+                }
             }
         }
         for key in remembered {
@@ -345,11 +357,8 @@ impl Syncer {
                 let project = projects.items.swap_remove(index);
                 let issues =
                     self.client.issues(&org.base_url, &org.id, &self.severities, Some(project_id)).await?;
-                refreshed.unknown_values = count_unknown_values(
-                    org,
-                    &Listing { items: vec![project.clone()], rejected: vec![] },
-                    &issues,
-                );
+                refreshed.unknown_values =
+                    count_unknown_values(org, std::slice::from_ref(&project), &issues.items);
                 refreshed.rejected += self.dead_letter_rejected(org, issues.rejected.iter()).await?;
                 if issues.rejected.is_empty() {
                     _exclusive = self.exclusive.lock().await;
@@ -437,12 +446,11 @@ struct Refreshed {
 }
 
 /// Counts (metric by field) the values this version does not know; returns how many.
-fn count_unknown_values(org: &Org, projects: &Listing<Project>, issues: &Listing<Issue>) -> usize {
+fn count_unknown_values(org: &Org, projects: &[Project], issues: &[Issue]) -> usize {
     let fields = projects
-        .items
         .iter()
         .flat_map(Project::unknown_values)
-        .chain(issues.items.iter().flat_map(Issue::unknown_values));
+        .chain(issues.iter().flat_map(Issue::unknown_values));
     let mut count = 0;
     for field in fields {
         metrics::counter!("itk_snyk_unknown_values_total", "field" => field).increment(1);

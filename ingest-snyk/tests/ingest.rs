@@ -395,8 +395,12 @@ async fn incremental_pulls_refresh_only_the_projects_whose_issues_changed() {
 async fn explain_turns_the_same_pages_into_the_same_raw_events() {
     let s = setup(&[]).await;
     s.sync().await;
-    // The pages ingest read, in the order it read them: projects pages, then issues pages.
-    let documents: Vec<serde_json::Value> = s.sim.requests().into_iter().filter_map(|r| r.response).collect();
+    // The pages ingest read (issues first, then projects), given to explain as a user would
+    // paste them: projects pages, then issues pages.
+    let (projects, issues): (Vec<_>, Vec<_>) =
+        s.sim.requests().into_iter().partition(|r| r.path.ends_with("/projects"));
+    let documents: Vec<serde_json::Value> =
+        projects.into_iter().chain(issues).filter_map(|r| r.response).collect();
     assert!(documents.len() >= 3);
     let explained = snyk_policy::raw_events_from_documents(&documents, chrono::Utc::now()).unwrap();
     let published = s.raw_events().await;
