@@ -328,6 +328,24 @@ async fn the_api_reconcile_dates_text_only_deadlines_and_windows_and_skips_reser
     );
     assert!(for_event(&tickets, seed::CLOSED_ARN).iter().all(|t| t.state == TicketState::Resolved));
     assert_eq!(for_event(&tickets, seed::TWO_TEAMS_ARN).len(), 2);
+
+    // A board people can read: the service as AWS names it, what happens, and never the same
+    // summary for two different notices; each ticket counts what remains.
+    assert!(lambda.summary.starts_with("AWS Lambda: end of support"), "{}", lambda.summary);
+    assert!(
+        direct_connect.summary.starts_with("AWS Direct Connect: scheduled maintenance"),
+        "{}",
+        direct_connect.summary
+    );
+    let mut by_notice: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for ticket in &tickets {
+        let notice = ticket.links[0].global_id.as_str();
+        if let Some(other) = by_notice.insert(ticket.summary.as_str(), notice) {
+            assert_eq!(other, notice, "two notices share the summary {}", ticket.summary);
+        }
+    }
+    let progress = lambda.body.progress.as_ref().expect("the ticket counts its resources");
+    assert_eq!((progress.total, progress.unit.as_str()), (lambda.body.items.len() as u32, "resources"));
 }
 
 #[tokio::test]
