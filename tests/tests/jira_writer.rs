@@ -1000,7 +1000,7 @@ async fn a_403_in_one_project_dead_letters_its_message_only_and_a_403_everywhere
     world.assert_contract();
 }
 
-/// JIRA down (500s, then requests that never answer) for longer than the consumer's whole
+/// JIRA down (500s, then requests that never answer, then refused connections) for longer than the consumer's whole
 /// redelivery schedule (3 deliveries, 2 s ack wait; the outage lasts over 20 pause rounds, as an
 /// hour is against production's 15 s pause and 10-minute schedule): consumption pauses with
 /// readiness off, nothing is dead-lettered, and it resumes alone with every ticket once, in order.
@@ -1011,8 +1011,12 @@ async fn an_outage_longer_than_the_redelivery_schedule_pauses_and_loses_nothing(
     let world = World::start_with(SimConfig::default(), topology).await;
     let writer = world.start_writer(world.config(&["--jira-timeout", "300ms", "--jira-max-attempts", "2"]));
     eventually("the writer to be ready", WAIT, || async { world.readyz(&writer).await.0 == 200 }).await;
-    for fault in [Fault::ServerError, Fault::Hang] {
-        world.sim.set_persistent_fault(Some(fault));
+    // 500s, requests that never answer, then refused connections.
+    for fault in [Some(Fault::ServerError), Some(Fault::Hang), None] {
+        match fault {
+            Some(fault) => world.sim.set_persistent_fault(Some(fault)),
+            None => world.sim.stop_listening(),
+        }
         let name = format!("acme/outage-{fault:?}").to_lowercase();
         let v1 = desired(&name, "platform", Lane::P2, "2026-12-27", 1);
         let v2 = next_version(&v1, |d| d.summary = format!("{} (v2)", d.summary));
@@ -1025,7 +1029,10 @@ async fn an_outage_longer_than_the_redelivery_schedule_pauses_and_loses_nothing(
         .await;
         tokio::time::sleep(Duration::from_secs(7)).await;
         assert!(world.broker.dead_letters().await.is_empty(), "{fault:?}: nothing dead-lettered");
-        world.sim.set_persistent_fault(None);
+        match fault {
+            Some(_) => world.sim.set_persistent_fault(None),
+            None => world.sim.resume_listening().await.expect("listening again"),
+        }
         world.wait_applied(&v2).await;
         let issue = world.only_issue(&v2);
         assert!(issue.summary.ends_with("(v2)"), "the later version wins: {}", issue.summary);

@@ -7,7 +7,8 @@
 //! |---|---|
 //! | create, get, edit (a `project` in an edit moves the issue) | `POST /rest/api/3/issue`, `GET`/`PUT /rest/api/3/issue/{key}` |
 //! | comments | `GET`/`POST /rest/api/3/issue/{key}/comment` |
-//! | workflow To Do ⇄ In Progress → Done → (Reopen) To Do | `GET`/`POST /rest/api/3/issue/{key}/transitions` |
+//! | each project's workflow (`expand=transitions` on a get too) | `GET`/`POST /rest/api/3/issue/{key}/transitions` |
+//! | fields with their schema | `GET /rest/api/3/field` |
 //! | issue links (idempotent) | `POST /rest/api/3/issueLink` |
 //! | remote links (`globalId` upsert) | `POST /rest/api/3/issue/{key}/remotelink` |
 //! | issue properties | `GET`/`PUT /rest/api/3/issue/{key}/properties/{property}` |
@@ -15,8 +16,12 @@
 //! | the removed legacy search: **410** | `/rest/api/{2,3,latest}/search` |
 //! | current user | `GET /rest/api/3/myself` |
 //!
-//! Basic auth is checked (401). Tests steer it: search-index lag, latency, a storm of 429/5xx on
-//! every Nth call, one-shot faults, 401/403, fields removed from a project's screens; and read it:
+//! Basic auth is checked (401). Projects have their own workflow ([`workflow`]: JIRA Software's or
+//! the seed team's, transitions listed in the workflow's order) and permissions (403 per project
+//! and operation); the team field is of the kind the test picks (select, multi select, Team, user
+//! picker; `GET /rest/api/3/field`). Tests steer it: search-index lag, latency, a storm of 429/5xx
+//! on every Nth call, one-shot faults, 401/403, HTML error pages, requests that never answer,
+//! refused connections, fields removed from a project's screens; and read it:
 //! [`JiraSim::issues`], [`JiraSim::calls`] (every request and response, for counting and for the
 //! [`contract`] check against the official spec). For people: `GET /_sim/issues` (JSON) and
 //! `GET /_sim/board` (HTML).
@@ -279,6 +284,8 @@ pub struct JiraSim {
     shared: Arc<Shared>,
     address: SocketAddr,
     shutdown: CancellationToken,
+    /// Stops the current listener (connections are refused until [`JiraSim::resume_listening`]).
+    serving: Mutex<CancellationToken>,
 }
 
 /// An issue as a test or a person sees it.
@@ -330,18 +337,38 @@ impl JiraSim {
             search_lag: Mutex::new(search_lag),
             latency: Mutex::new(latency),
         });
-        let router = Router::new()
-            .route("/_sim/issues", axum::routing::get(list_issues))
-            .route("/_sim/board", axum::routing::get(board))
-            .fallback(api)
-            .with_state(shared.clone());
         let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await;
-        });
+        let serving = shutdown.child_token();
+        serve(listener, shared.clone(), serving.clone());
         tracing::info!(%address, "JIRA simulator listening.");
-        Ok(JiraSim { shared, address, shutdown })
+        Ok(JiraSim { shared, address, shutdown, serving: Mutex::new(serving) })
+    }
+
+    /// Closes the listening socket: connections are refused (a site down at the network level)
+    /// until [`JiraSim::resume_listening`]. The site's state is kept.
+    pub fn stop_listening(&self) {
+        self.serving.lock().expect("serving lock").cancel();
+    }
+
+    /// Listens again on the same address, with the same state.
+    pub async fn resume_listening(&self) -> std::io::Result<()> {
+        let mut attempts = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.address).await {
+                Ok(listener) => break listener,
+                // The old socket may take a moment to close.
+                Err(error) if attempts < 50 => {
+                    attempts += 1;
+                    tracing::debug!(%error, "Address still in use; retrying.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        let serving = self.shutdown.child_token();
+        serve(listener, self.shared.clone(), serving.clone());
+        *self.serving.lock().expect("serving lock") = serving;
+        Ok(())
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -428,6 +455,18 @@ impl JiraSim {
         let site = self.shared.site.lock().expect("site lock");
         site.find(id_or_key).map(|id| sim_issue(&site, id))
     }
+}
+
+/// Serves the API and the board on `listener` until `stop`.
+fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    let router = Router::new()
+        .route("/_sim/issues", axum::routing::get(list_issues))
+        .route("/_sim/board", axum::routing::get(board))
+        .fallback(api)
+        .with_state(shared);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await;
+    });
 }
 
 impl Drop for JiraSim {
