@@ -238,7 +238,7 @@ pub enum Fault {
     ServerErrorAfterWork,
     /// 400 answered by the edge in front of JIRA as a multi-line HTML page, not JSON (a WAF rule
     /// or a proxy refusing the request before JIRA sees it; reported in
-    /// https://community.atlassian.com/forums/Jira-questions/Intermittent-HTTP-400-Bad-Request-from-Jira-REST-API-rest-api-3/qaq-p/3240036).
+    /// <https://community.atlassian.com/forums/Jira-questions/Intermittent-HTTP-400-Bad-Request-from-Jira-REST-API-rest-api-3/qaq-p/3240036>).
     HtmlBadRequest,
     /// No answer within an hour: the client's timeout ends the request.
     Hang,
