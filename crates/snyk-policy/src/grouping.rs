@@ -45,12 +45,57 @@ pub const CONTAINER_ORIGINS: [&str; 12] = [
 pub const GITHUB_ORIGINS: [&str; 4] =
     ["github", "github-cloud-app", "github-server-app", "github-enterprise"];
 
+/// Other source-control origins, with the family of their key and the host their SaaS lives
+/// on (a target URL on another host is a self-hosted instance: part of the key).
+pub const SOURCE_ORIGINS: [(&str, &str, Option<&str>); 6] = [
+    ("gitlab", "gitlab", Some("gitlab.com")),
+    ("bitbucket-cloud", "bitbucket-cloud", Some("bitbucket.org")),
+    ("bitbucket-connect-app", "bitbucket-cloud", Some("bitbucket.org")),
+    ("bitbucket-server", "bitbucket-server", None),
+    ("azure-repos", "azure-repos", Some("dev.azure.com")),
+    ("azure-repos-server", "azure-repos", None),
+];
+
+/// Projects Snyk monitors from the CLI or the API: no registry or repository behind them.
+pub const MONITORED_ORIGINS: [&str; 2] = ["cli", "api"];
+
+/// Which kinds of target are ticketed (`--snyk-ticketed-origins`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OriginClass {
+    /// Container registries (ECR, ACR, GCR / Artifact Registry, Docker Hub, Quay, Harbor, …).
+    Container,
+    /// GitHub in all its variants.
+    Github,
+    /// GitLab, Bitbucket Cloud and Server, Azure Repos.
+    Scm,
+    /// The Snyk CLI and API.
+    Cli,
+}
+
 /// What a group is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetKind {
     ContainerImage,
     GithubRepository,
+    /// A GitLab, Bitbucket or Azure Repos repository.
+    SourceRepository,
+    /// A target monitored from the CLI or the API, known only by its name.
+    MonitoredTarget,
+}
+
+impl TargetKind {
+    pub fn origin_class(self) -> OriginClass {
+        match self {
+            TargetKind::ContainerImage => OriginClass::Container,
+            TargetKind::GithubRepository => OriginClass::Github,
+            TargetKind::SourceRepository => OriginClass::Scm,
+            TargetKind::MonitoredTarget => OriginClass::Cli,
+        }
+    }
 }
 
 /// The identity of a group: its kind, the family token in its key and its target name.
@@ -92,12 +137,16 @@ impl GroupIdentity {
     /// "container image X" / "GitHub repository X", with the scope when there is one.
     pub fn describe(&self) -> String {
         let what = match self.kind {
-            TargetKind::ContainerImage => "container image",
-            TargetKind::GithubRepository => "GitHub repository",
+            TargetKind::ContainerImage => "container image".to_owned(),
+            TargetKind::GithubRepository => "GitHub repository".to_owned(),
+            TargetKind::SourceRepository => format!("{} repository", self.family),
+            TargetKind::MonitoredTarget => "CLI-monitored target".to_owned(),
         };
         match (&self.scope, self.kind) {
-            (Some(scope), TargetKind::ContainerImage) => format!("{what} {} ({scope})", self.target),
-            (Some(host), TargetKind::GithubRepository) => format!("{what} {host}/{}", self.target),
+            (Some(scope), TargetKind::ContainerImage | TargetKind::MonitoredTarget) => {
+                format!("{what} {} ({scope})", self.target)
+            }
+            (Some(host), _) => format!("{what} {host}/{}", self.target),
             (None, _) => format!("{what} {}", self.target),
         }
     }
@@ -106,14 +155,20 @@ impl GroupIdentity {
 /// The group a project of org `org_id` belongs to.
 pub fn group_of(project: &Project, org_id: &str) -> Result<GroupIdentity, PolicyError> {
     let origin = project.attributes.origin.trim().to_ascii_lowercase();
+    let source = SOURCE_ORIGINS.iter().find(|(name, _, _)| *name == origin);
     let kind = if CONTAINER_ORIGINS.contains(&origin.as_str()) {
         TargetKind::ContainerImage
     } else if GITHUB_ORIGINS.contains(&origin.as_str()) {
         TargetKind::GithubRepository
+    } else if source.is_some() {
+        TargetKind::SourceRepository
+    } else if MONITORED_ORIGINS.contains(&origin.as_str()) {
+        TargetKind::MonitoredTarget
     } else {
         return Err(PolicyError::Ignored(format!(
-            "project {} comes from origin {origin:?}; only container registries and GitHub are ticketed",
-            project.id
+            "project {} comes from origin {:?}, which is neither a container registry, a source-control system nor the CLI",
+            project.id,
+            origin.escape_debug().to_string()
         )));
     };
     let display = project.target_display_name().ok_or_else(|| {
@@ -140,8 +195,21 @@ pub fn group_of(project: &Project, org_id: &str) -> Result<GroupIdentity, Policy
         TargetKind::GithubRepository => {
             // GitHub Enterprise Cloud is on github.com too: only another host in the target's
             // URL makes it another repository.
-            ("github".to_owned(), enterprise_host(project))
+            ("github".to_owned(), target_host(project).filter(|h| h != "github.com" && h != "www.github.com"))
         }
+        TargetKind::SourceRepository => {
+            let (_, family, saas_host) = source.expect("a source-control origin");
+            // A self-hosted instance is keyed by its host; without a URL, by the org.
+            let scope = match (target_host(project), saas_host) {
+                (Some(host), Some(saas)) if host == *saas || host.ends_with(&format!(".{saas}")) => None,
+                (Some(host), _) => Some(host),
+                (None, Some(_)) => None,
+                (None, None) => Some(format!("org:{}", org_id.to_ascii_lowercase())),
+            };
+            ((*family).to_owned(), scope)
+        }
+        // Names given on the command line are unique only within their org.
+        TargetKind::MonitoredTarget => (origin, Some(format!("org:{}", org_id.to_ascii_lowercase()))),
     };
     Ok(GroupIdentity { kind, family, target, scope })
 }
@@ -151,7 +219,7 @@ pub fn group_of(project: &Project, org_id: &str) -> Result<GroupIdentity, Policy
 pub fn normalised_target(kind: TargetKind, display: &str) -> String {
     let name = match kind {
         TargetKind::ContainerImage => image_repository(display),
-        TargetKind::GithubRepository => display.trim().to_owned(),
+        _ => display.trim().to_owned(),
     };
     name.trim_matches('/').to_ascii_lowercase()
 }
@@ -165,15 +233,15 @@ fn has_registry_host(image: &str) -> bool {
     }
 }
 
-/// The host of a GitHub Enterprise Server repository, from the target's URL
-/// (`https://ghe.acme.internal/…`); none for github.com or without a URL.
-fn enterprise_host(project: &Project) -> Option<String> {
+/// The host of the target's URL (`https://ghe.acme.internal/…` → `ghe.acme.internal`), lower
+/// case, without user info.
+fn target_host(project: &Project) -> Option<String> {
     let url = project.relationships.target.data.attributes.as_ref()?.url.as_deref()?;
     let (_, rest) = url.trim().split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next()?;
     // Without user info; the port is part of the host's identity.
     let host = authority.rsplit('@').next()?.to_ascii_lowercase();
-    (!host.is_empty() && host != "github.com" && host != "www.github.com").then_some(host)
+    (!host.is_empty()).then_some(host)
 }
 
 /// An image reference without its tag or digest: `reg:5000/team/app:1.2@sha256:…` →
@@ -258,8 +326,8 @@ mod tests {
 
     #[test]
     fn unsupported_origins_are_ignored_and_unexpanded_targets_are_malformed() {
-        let cli = project("1", "x", "cli", "x", "");
-        assert!(matches!(group_of(&cli, ORG), Err(PolicyError::Ignored(_))));
+        let kubernetes = project("1", "x", "kubernetes", "x", "");
+        assert!(matches!(group_of(&kubernetes, ORG), Err(PolicyError::Ignored(_))));
         let mut bare = project("1", "x", "ecr", "x", "");
         bare.relationships.target.data.attributes = None;
         let err = group_of(&bare, ORG).unwrap_err();
@@ -308,6 +376,35 @@ mod tests {
             group.state_key(),
             "github.com and an Enterprise host are two repositories"
         );
+    }
+
+    #[test]
+    fn every_source_control_origin_is_grouped_per_repository_and_the_cli_by_name() {
+        let key = |origin: &str, name: &str, url: Option<&str>| {
+            let mut p = project("1", "p", origin, name, "main");
+            p.relationships.target.data.attributes.as_mut().unwrap().url = url.map(str::to_owned);
+            group_of(&p, ORG).unwrap().group_key().to_string()
+        };
+        assert_eq!(key("gitlab", "Acme/Web", Some("https://gitlab.com/Acme/Web")), "snyk/gitlab/acme/web");
+        assert_eq!(
+            key("gitlab", "acme/web", Some("https://git.acme.internal/acme/web")),
+            "snyk/gitlab/git.acme.internal/acme/web"
+        );
+        assert_eq!(key("bitbucket-connect-app", "acme/web", None), key("bitbucket-cloud", "ACME/web", None));
+        assert_eq!(
+            key("bitbucket-server", "ACME/web", None),
+            "snyk/bitbucket-server/org:0e8a0000-0000-4000-8000-0000000000c4/acme/web"
+        );
+        assert_eq!(
+            key("azure-repos", "acme/payments/web", Some("https://dev.azure.com/acme/payments/_git/web")),
+            "snyk/azure-repos/acme/payments/web"
+        );
+        assert_eq!(
+            key("cli", "payments-worker", None),
+            "snyk/cli/org:0e8a0000-0000-4000-8000-0000000000c4/payments-worker"
+        );
+        let cli = group_of(&project("1", "p", "api", "Batch", "1"), ORG).unwrap();
+        assert_eq!(cli.kind.origin_class(), OriginClass::Cli);
     }
 
     fn tag() -> impl Strategy<Value = String> {

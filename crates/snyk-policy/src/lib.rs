@@ -87,6 +87,20 @@ impl SnykPolicy {
         &self.catalog
     }
 
+    /// The group of a snapshot's project, when its origin is ticketed.
+    fn ticketed_group(&self, snapshot: &ProjectSnapshot) -> Result<grouping::GroupIdentity, PolicyError> {
+        let group = group_of(&snapshot.project, &snapshot.org_id)?;
+        if !self.settings.ticketed_origins.contains(&group.kind.origin_class()) {
+            return Err(PolicyError::Ignored(format!(
+                "project {:?} is a {:?}, and --snyk-ticketed-origins leaves {:?} out",
+                snapshot.project.id,
+                group.describe(),
+                group.kind.origin_class()
+            )));
+        }
+        Ok(group)
+    }
+
     /// The owning team of a group's active projects.
     pub(crate) fn owner(&self, target: &str, active: &[(&str, &ProjectRecord)]) -> (String, OwnerBasis) {
         let key = &self.catalog.snyk_team_tag;
@@ -179,7 +193,7 @@ impl Policy for SnykPolicy {
 
     fn state_key(&self, event: &RawEvent) -> Result<String, PolicyError> {
         let snapshot = ProjectSnapshot::from_event(event)?;
-        Ok(group_of(&snapshot.project, &snapshot.org_id)?.state_key())
+        Ok(self.ticketed_group(&snapshot)?.state_key())
     }
 
     fn apply(
@@ -189,7 +203,7 @@ impl Policy for SnykPolicy {
         _now: DateTime<Utc>,
     ) -> Result<(), PolicyError> {
         let snapshot = ProjectSnapshot::from_event(event)?;
-        let group = group_of(&snapshot.project, &snapshot.org_id)?;
+        let group = self.ticketed_group(&snapshot)?;
         if let Some(previous) = state.projects.get(&snapshot.project.id)
             && event.received_at < previous.observed_at
         {

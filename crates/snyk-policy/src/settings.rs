@@ -45,6 +45,18 @@ pub struct SnykSettings {
           value_parser = clap::value_parser!(u32).range(1..=36))]
     pub p3_months: u32,
 
+    /// Which origins are ticketed: container registries, GitHub, other source control (GitLab,
+    /// Bitbucket, Azure Repos), the CLI and API. Projects of the others are logged with the
+    /// reason and counted as ignored.
+    #[arg(
+        long = "snyk-ticketed-origins",
+        env = "SNYK_TICKETED_ORIGINS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "container,github,scm,cli"
+    )]
+    pub ticketed_origins: Vec<crate::grouping::OriginClass>,
+
     /// Base URL of the Snyk web app, for links in tickets.
     #[arg(long = "snyk-app-url", env = "SNYK_APP_URL", default_value = "https://app.snyk.io")]
     pub app_url: String,
@@ -61,6 +73,12 @@ impl Default for SnykSettings {
             p2_months: 1,
             p3_months: 3,
             app_url: "https://app.snyk.io".into(),
+            ticketed_origins: vec![
+                crate::grouping::OriginClass::Container,
+                crate::grouping::OriginClass::Github,
+                crate::grouping::OriginClass::Scm,
+                crate::grouping::OriginClass::Cli,
+            ],
         }
     }
 }

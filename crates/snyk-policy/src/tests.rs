@@ -339,8 +339,8 @@ fn malformed_and_unsupported_snapshots_are_told_apart() {
     let mut bad = event(project("p", "ecr", &image("svc"), "1", "deb", &[], &[]), vec![], T0);
     bad.payload["project"]["attributes"] = json!("nope");
     assert!(matches!(policy.state_key(&bad), Err(PolicyError::Malformed { .. })));
-    let cli = event(project("p", "cli", "local", "", "npm", &[], &[]), vec![], T0);
-    assert!(matches!(policy.state_key(&cli), Err(PolicyError::Ignored(_))));
+    let kubernetes = event(project("p", "kubernetes", "local", "", "npm", &[], &[]), vec![], T0);
+    assert!(matches!(policy.state_key(&kubernetes), Err(PolicyError::Ignored(_))));
 }
 
 #[test]
@@ -647,4 +647,42 @@ fn a_long_summary_keeps_the_name_and_cuts_the_words() {
     assert!(summary.starts_with('…') && summary.ends_with("/payments-gateway"), "{summary}");
     assert!(summary.len() <= 250);
     assert_eq!(summary_of("acme/checkout"), "Critical vulnerabilities in GitHub repository acme/checkout");
+}
+
+#[test]
+fn cli_and_other_source_control_projects_are_ticketed_unless_left_out() {
+    let cli = || {
+        event(
+            project("c1", "cli", "Payments-Worker", "", "npm", &["internal"], &[]),
+            vec![issue("ci", "c1", "SNYK-JS-X-1", "critical", None)],
+            T0,
+        )
+    };
+    let gitlab = || {
+        event(
+            project("g1", "gitlab", "acme/web", "main", "npm", &["external"], &[]),
+            vec![issue("gi", "g1", "SNYK-JS-X-2", "critical", None)],
+            T0,
+        )
+    };
+    let mut triage = InMemoryTriage::new(policy());
+    triage.apply(&cli(), at(T0)).unwrap();
+    triage.apply(&gitlab(), at(T0)).unwrap();
+    let tickets = triage.tickets();
+    let keys: Vec<&str> = tickets.iter().map(|t| t.group_key.as_str()).collect();
+    assert_eq!(keys, [format!("snyk/cli/org:{ORG}/payments-worker").as_str(), "snyk/gitlab/acme/web"]);
+    assert!(
+        tickets[0].body.notes.iter().any(|n| n.contains("monitored from the Snyk CLI or API")),
+        "{:?}",
+        tickets[0].body.notes
+    );
+
+    let only_images = SnykSettings {
+        ticketed_origins: vec![grouping::OriginClass::Container, grouping::OriginClass::Github],
+        ..SnykSettings::default()
+    };
+    let policy = SnykPolicy::new(Arc::new(catalog()), only_images);
+    let error = policy.state_key(&cli()).unwrap_err();
+    assert!(matches!(error, PolicyError::Ignored(_)), "{error}");
+    assert!(error.to_string().contains("--snyk-ticketed-origins leaves Cli out"), "{error}");
 }

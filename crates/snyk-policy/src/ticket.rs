@@ -44,7 +44,8 @@ fn summary(policy: &SnykPolicy, group: &GroupIdentity) -> String {
 fn labels(group: &GroupIdentity) -> Vec<String> {
     let kind = match group.kind {
         TargetKind::ContainerImage => "snyk-image",
-        TargetKind::GithubRepository => "snyk-repository",
+        TargetKind::GithubRepository | TargetKind::SourceRepository => "snyk-repository",
+        TargetKind::MonitoredTarget => "snyk-cli-target",
     };
     vec!["snyk".into(), kind.into()]
 }
@@ -57,7 +58,8 @@ fn project_url(policy: &SnykPolicy, org_id: &str, project_id: &str) -> String {
 fn reference_word(kind: TargetKind) -> &'static str {
     match kind {
         TargetKind::ContainerImage => "Tags",
-        TargetKind::GithubRepository => "Branches",
+        TargetKind::GithubRepository | TargetKind::SourceRepository => "Branches",
+        TargetKind::MonitoredTarget => "References",
     }
 }
 
@@ -167,7 +169,8 @@ fn exposure_note(group: &GroupIdentity, evaluation: &Evaluation<'_>) -> String {
     };
     let what = match group.kind {
         TargetKind::ContainerImage => "image",
-        TargetKind::GithubRepository => "repository",
+        TargetKind::GithubRepository | TargetKind::SourceRepository => "repository",
+        TargetKind::MonitoredTarget => "target",
     };
     format!("Lane {}: {label} {what} ({why}) with {maturity}.", evaluation.lane)
 }
@@ -332,6 +335,12 @@ pub(crate) fn open(
     notes.push(owner_note(&evaluation.team, &evaluation.owner, group));
     notes.extend(base_image_note(evaluation));
     notes.push(projects_note(group, evaluation));
+    if group.kind == TargetKind::MonitoredTarget {
+        notes.push(format!(
+            "These projects are monitored from the Snyk CLI or API ({}): Snyk knows no registry or repository for them, so they are grouped by their target name {} within their org.",
+            group.family, group.target
+        ));
+    }
     notes.retain(|n| !n.is_empty());
 
     let mut projects_with_findings: Vec<(&str, &ProjectRecord)> =
