@@ -294,7 +294,7 @@ fn why_says_for_every_event_why_it_was_or_was_not_ticketed_and_which_sentence_an
 }
 
 #[test]
-fn the_binary_prints_only_json_lines_on_stdout_and_the_reasons_on_stderr() {
+fn the_binary_prints_only_json_lines_on_stdout_and_the_reasons_and_logs_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let public = "arn:aws:health:eu-west-1::event/RDS/AWS_RDS_OPERATIONAL_NOTIFICATION/AWS_RDS_OPERATIONAL_NOTIFICATION_pub";
     let mut files: Vec<PathBuf> = api_responses(public, "PUBLIC", "Elevated error rates.")
@@ -307,7 +307,8 @@ fn the_binary_prints_only_json_lines_on_stdout_and_the_reasons_on_stderr() {
         .arg("explain")
         .args(["--today", "2027-01-20", "--why"])
         .args(&files)
-        .env_remove("RUST_LOG")
+        // As verbose as it gets: whatever is logged goes to stderr, never between the JSON lines.
+        .env("RUST_LOG", "trace")
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

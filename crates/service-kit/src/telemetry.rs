@@ -41,9 +41,13 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Telem
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service.to_owned()))
         .with_filter(EnvFilter::new("info,h2=off,hyper=off,reqwest=off,opentelemetry=off"));
+    // Logs are diagnostics: they go to stderr, so that stdout carries only what a command prints
+    // (explain's JSON lines, the demo's board) and can be piped. Containers collect both.
     let fmt = match args.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => {
+            tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr).boxed()
+        }
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
     };
     tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
     opentelemetry::global::set_text_map_propagator(
