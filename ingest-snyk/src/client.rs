@@ -8,7 +8,7 @@ use std::time::Duration;
 use bus::{Classify, ErrorClass};
 use rand::Rng;
 use service_kit::Secret;
-use snyk_policy::rest::{Issue, Project, ReadPage, RejectedResource};
+use snyk_policy::rest::{Issue, OrgResource, Project, ReadPage, RejectedResource};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -375,6 +375,15 @@ impl SnykClient {
             items.rejected.extend(page.rejected);
         }
         Ok(items)
+    }
+
+    /// Every org the token can see (`GET /orgs`).
+    pub async fn orgs(&self, base_url: &str) -> Result<Listing<OrgResource>, ApiError> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("version", &self.version);
+        query.append_pair("limit", &self.page_limit.to_string());
+        let first = format!("{}/orgs?{}", base_url.trim_end_matches('/'), query.finish());
+        self.pages(base_url, first, snyk_policy::rest::read_orgs_page).await
     }
 
     /// The pages of every project of an org (with its target), one at a time.

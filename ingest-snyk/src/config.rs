@@ -108,9 +108,23 @@ pub struct Config {
         visible_alias = "snyk-orgs",
         env = "SNYK_ORGS",
         value_delimiter = ',',
-        required = true
+        required_unless_present = "discover_orgs"
     )]
     pub orgs: Vec<OrgTarget>,
+
+    /// Also ingest every org the token can see (`GET /rest/orgs` at `--snyk-api-url`, at start),
+    /// narrowed by --snyk-org-include and --snyk-org-exclude.
+    #[arg(long = "snyk-discover-orgs", env = "SNYK_DISCOVER_ORGS", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub discover_orgs: bool,
+
+    /// Discovered orgs to keep, by id or slug (all when empty).
+    #[arg(long = "snyk-org-include", env = "SNYK_ORG_INCLUDE", value_delimiter = ',')]
+    pub org_include: Vec<String>,
+
+    /// Discovered orgs to leave out, by id or slug.
+    #[arg(long = "snyk-org-exclude", env = "SNYK_ORG_EXCLUDE", value_delimiter = ',')]
+    pub org_exclude: Vec<String>,
 
     /// REST base URL for orgs given without a region.
     #[arg(long = "snyk-api-url", env = "SNYK_API_URL", default_value = "https://api.snyk.io/rest")]
@@ -199,6 +213,14 @@ fn page_limit(text: &str) -> Result<u32, String> {
 }
 
 impl Config {
+    /// Whether a discovered org (id, slug) is kept by the include and exclude lists.
+    pub fn keeps_discovered(&self, id: &str, slug: &str) -> bool {
+        let named = |list: &[String]| {
+            list.iter().any(|n| n.trim().eq_ignore_ascii_case(id) || n.trim().eq_ignore_ascii_case(slug))
+        };
+        (self.org_include.is_empty() || named(&self.org_include)) && !named(&self.org_exclude)
+    }
+
     /// The REST base URL of an org.
     pub fn base_url(&self, org: &OrgTarget) -> String {
         org.base_url.clone().unwrap_or_else(|| self.api_url.trim_end_matches('/').to_owned())

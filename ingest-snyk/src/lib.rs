@@ -42,6 +42,8 @@ pub enum StartError {
     Bus(#[from] BusError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
+    #[error("cannot discover the token's Snyk orgs: {0}")]
+    Discovery(#[source] ApiError),
 }
 
 /// A started ingest-snyk.
@@ -209,8 +211,23 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         config.clock.clone(),
         config.issue_severities.clone(),
     ));
-    let orgs: Vec<Org> =
+    let mut orgs: Vec<Org> =
         config.orgs.iter().map(|o| Org { id: o.id.clone(), base_url: config.base_url(o) }).collect();
+    if config.discover_orgs {
+        let base_url = config.api_url.trim_end_matches('/').to_owned();
+        let discovered = syncer.client().orgs(&base_url).await.map_err(StartError::Discovery)?;
+        for org in discovered.items {
+            let id = org.id.to_ascii_lowercase();
+            if !config.keeps_discovered(&id, &org.attributes.slug) {
+                tracing::info!(org = %id, slug = %org.attributes.slug.escape_debug(), "Discovered Snyk org left out by the include/exclude lists.");
+                continue;
+            }
+            if !orgs.iter().any(|o| o.id == id) {
+                orgs.push(Org { id, base_url: base_url.clone() });
+            }
+        }
+        tracing::info!(orgs = orgs.len(), "Snyk orgs discovered from the token.");
+    }
 
     let mut router = service_kit::http::health_router(health.clone());
     if let Some(secret) = &config.webhook_secret {
@@ -234,7 +251,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         tokio::spawn(schedule(syncs.clone(), config.reconcile_interval, config.poll_interval, shutdown));
     tracing::info!(
         address = %server.address,
-        orgs = config.orgs.len(),
+        orgs = syncs.orgs.len(),
         version = %config.api_version,
         webhook = config.webhook_secret.is_some(),
         "ingest-snyk started."

@@ -159,6 +159,10 @@ impl Syncer {
         &self.publisher
     }
 
+    pub fn client(&self) -> &SnykClient {
+        &self.client
+    }
+
     /// Lists every project and its issues and publishes what changed, and what disappeared.
     /// A resource that cannot be read is dead-lettered alone; the rest of the org goes on.
     ///

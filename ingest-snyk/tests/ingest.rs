@@ -681,3 +681,54 @@ async fn one_orgs_refusal_affects_that_org_only() {
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
 }
+
+#[tokio::test]
+async fn orgs_are_discovered_from_the_token_with_include_and_exclude_lists() {
+    service_kit::telemetry::init_for_tests();
+    let server = NatsServer::start().expect("nats-server (set NATS_SERVER_BIN)");
+    let (second, third) = ("7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d");
+    let sim = SnykSim::start_with(
+        TOKEN,
+        vec![
+            snyk_sim::SimOrg::seeded(),
+            snyk_sim::SimOrg::synthetic(second, 5, 10),
+            snyk_sim::SimOrg::synthetic(third, 3, 6),
+        ],
+    )
+    .await
+    .unwrap();
+    let config = Config::parse_from([
+        "ingest-snyk",
+        "--nats-url",
+        server.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-api-url",
+        &sim.base_url(),
+        "--snyk-discover-orgs",
+        "--snyk-org-exclude",
+        &third.to_uppercase(),
+        "--snyk-token",
+        TOKEN,
+        "--snyk-reconcile-interval",
+        "0s",
+        "--snyk-poll-interval",
+        "0s",
+    ]);
+    let shutdown = CancellationToken::new();
+    let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
+    let results = ingest.sync_now().await;
+    let published: Vec<usize> = results.into_iter().map(|r| r.unwrap().published).collect();
+    let mut expected = vec![sim.org(ORG).unwrap().projects.len(), 5];
+    expected.sort();
+    let mut got = published.clone();
+    got.sort();
+    assert_eq!(got, expected, "the seeded org and the second; the third is excluded");
+    let requests = sim.requests();
+    assert!(requests.iter().any(|r| r.path == "/rest/orgs"));
+    assert!(!requests.iter().any(|r| r.path.contains(third)), "an excluded org is never read");
+    let violations = snyk_sim::contract::Spec::load_default().unwrap().check_calls(&requests);
+    assert!(violations.is_empty(), "{violations:#?}");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
+}

@@ -471,6 +471,32 @@ fn read_page<T: serde::de::DeserializeOwned>(
     Ok(ReadPage { data, rejected, links })
 }
 
+/// An org the token can see (`GET /rest/orgs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgResource {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub attributes: OrgAttributes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgAttributes {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub slug: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// Reads an orgs page resource by resource.
+pub fn read_orgs_page(body: &[u8]) -> Result<ReadPage<OrgResource>, serde_json::Error> {
+    read_page(body, "org", |resource| resource.get("id")?.as_str())
+}
+
 /// Reads a projects page resource by resource; only a page that is not one is an error.
 pub fn read_projects_page(body: &[u8]) -> Result<ReadPage<Project>, serde_json::Error> {
     read_page(body, "project", |resource| resource.get("id")?.as_str())

@@ -113,6 +113,7 @@ impl SnykSim {
         let router = Router::new()
             .route("/rest/orgs/{org_id}/projects", get(list_projects))
             .route("/rest/orgs/{org_id}/issues", get(list_issues))
+            .route("/rest/orgs", get(list_orgs))
             .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -307,6 +308,10 @@ async fn list_issues(
     serve(&state, Listing::Issues, &org_id, query.unwrap_or_default(), &headers)
 }
 
+async fn list_orgs(State(state): State<Shared>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    serve(&state, Listing::Orgs, "", query.unwrap_or_default(), &headers)
+}
+
 async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, "The requested resource does not exist.", None)
 }
@@ -315,6 +320,8 @@ async fn not_found() -> Response {
 enum Listing {
     Projects,
     Issues,
+    /// `GET /rest/orgs`: the orgs the token can see.
+    Orgs,
 }
 
 const PAGING: [&str; 4] = ["version", "starting_after", "ending_before", "limit"];
@@ -400,11 +407,11 @@ fn single<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 fn serve(state: &Shared, listing: Listing, org_id: &str, query: String, headers: &HeaderMap) -> Response {
     let mut state = state.lock().expect("simulator lock");
-    let kind = match listing {
-        Listing::Projects => "projects",
-        Listing::Issues => "issues",
+    let path = match listing {
+        Listing::Projects => format!("/rest/orgs/{org_id}/projects"),
+        Listing::Issues => format!("/rest/orgs/{org_id}/issues"),
+        Listing::Orgs => "/rest/orgs".to_owned(),
     };
-    let path = format!("/rest/orgs/{org_id}/{kind}");
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let mut record = RequestRecord {
         method: "GET".into(),
@@ -480,6 +487,7 @@ fn answer(
     let (filters, unsimulated): (&[&str], &[&str]) = match listing {
         Listing::Projects => (&PROJECT_FILTERS, &PROJECT_UNSIMULATED),
         Listing::Issues => (&ISSUE_FILTERS, &[]),
+        Listing::Orgs => (&[], &ORG_UNSIMULATED),
     };
     for (name, _) in params {
         if unsimulated.contains(&name.as_str()) {
@@ -521,13 +529,18 @@ fn answer(
     if single(params, "ending_before").is_some() {
         return error_body(StatusCode::BAD_REQUEST, "ending_before is not simulated", Some("ending_before"));
     }
-    let Some(org) = state.orgs.get(org_id) else {
-        return error_body(StatusCode::NOT_FOUND, "Org not found.", None);
-    };
     // Filter and order first; only the page asked for is rendered.
     let listed = match listing {
-        Listing::Projects => project_items(org, params),
-        Listing::Issues => issue_items(org, params),
+        Listing::Orgs => Ok(org_items(state)),
+        _ => {
+            let Some(org) = state.orgs.get(org_id) else {
+                return error_body(StatusCode::NOT_FOUND, "Org not found.", None);
+            };
+            match listing {
+                Listing::Projects => project_items(org, params),
+                _ => issue_items(org, params),
+            }
+        }
     };
     let (ids, render) = match listed {
         Ok(listed) => listed,
@@ -548,7 +561,7 @@ fn answer(
     let more = end < ids.len();
     // Snyk's links are relative, with the `/rest` prefix on issues and without on projects.
     let link_path = match listing {
-        Listing::Projects => path.trim_start_matches("/rest").to_owned(),
+        Listing::Projects | Listing::Orgs => path.trim_start_matches("/rest").to_owned(),
         Listing::Issues => path.to_owned(),
     };
     let base_params: Vec<(String, String)> =
@@ -570,6 +583,24 @@ fn answer(
         links["next"] = json!(encode(Some(("starting_after", format!("v1.{}", ids[end - 1])))));
     }
     (StatusCode::OK, json!({"jsonapi": {"version": "1.0"}, "data": page, "links": links}).to_string())
+}
+
+/// Documented for orgs but not simulated: refused with a clear 400 rather than ignored.
+const ORG_UNSIMULATED: [&str; 5] = ["group_id", "is_personal", "slug", "name", "expand"];
+
+/// Every org, in id order (one token sees them all).
+fn org_items(state: &SimState) -> Listed<'_> {
+    let orgs: Vec<&SimOrg> = state.orgs.values().collect();
+    let ids = orgs.iter().map(|o| o.id.clone()).collect();
+    (
+        ids,
+        Box::new(move |i| {
+            let org = orgs[i];
+            json!({"type": "org", "id": org.id,
+                   "attributes": {"name": org.name, "slug": org.slug, "is_personal": false,
+                                  "created_at": "2024-03-01T09:00:00Z"}})
+        }),
+    )
 }
 
 /// Item ids in order, and how to render the item at an index.
