@@ -59,6 +59,36 @@ impl FromStr for OrgTarget {
     }
 }
 
+/// A token for the orgs at one REST base URL.
+#[derive(Debug, Clone)]
+pub struct RegionToken {
+    pub base_url: String,
+    pub token: Secret,
+}
+
+impl FromStr for RegionToken {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // Never echo the text: it holds a token.
+        let Some((location, token)) = text.rsplit_once('=') else {
+            return Err("expected REGION=TOKEN or BASE_URL=TOKEN".into());
+        };
+        let location = location.trim();
+        let base_url = match REGIONS.iter().find(|(region, _)| region.eq_ignore_ascii_case(location)) {
+            Some((_, url)) => (*url).to_owned(),
+            None if location.starts_with("https://") || location.starts_with("http://") => {
+                location.trim_end_matches('/').to_owned()
+            }
+            None => return Err("the part before = is neither a Snyk region (us-01, us-02, eu-01, au-01) nor an http(s) base URL".into()),
+        };
+        if token.trim().is_empty() {
+            return Err("the token after = is empty".into());
+        }
+        Ok(RegionToken { base_url, token: Secret::new(token.trim()) })
+    }
+}
+
 fn api_version(text: &str) -> Result<String, String> {
     let date = text.split('~').next().unwrap_or(text);
     chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
@@ -133,6 +163,12 @@ pub struct Config {
     /// Snyk API token (a service account's), sent as `Authorization: token …`.
     #[arg(long = "snyk-token", env = "SNYK_TOKEN")]
     pub token: Secret,
+
+    /// Another token for the orgs of one Region: REGION=TOKEN (us-01, us-02, eu-01, au-01) or
+    /// BASE_URL=TOKEN; repeat the flag. Orgs elsewhere use --snyk-token.
+    /// (Read as secrets, so that a refused value is never echoed; see [`Config::region_tokens`].)
+    #[arg(long = "snyk-region-token", env = "SNYK_REGION_TOKENS", value_delimiter = ',')]
+    pub region_tokens: Vec<Secret>,
 
     /// The pinned REST API version.
     #[arg(long = "snyk-api-version", env = "SNYK_API_VERSION", default_value = "2024-10-15", value_parser = api_version)]
@@ -213,6 +249,17 @@ fn page_limit(text: &str) -> Result<u32, String> {
 }
 
 impl Config {
+    /// The tokens per Region, validated (the message never repeats the value).
+    pub fn region_tokens(&self) -> Result<Vec<RegionToken>, String> {
+        self.region_tokens
+            .iter()
+            .enumerate()
+            .map(|(n, secret)| {
+                secret.expose().parse().map_err(|e| format!("--snyk-region-token value {}: {e}", n + 1))
+            })
+            .collect()
+    }
+
     /// Whether a discovered org (id, slug) is kept by the include and exclude lists.
     pub fn keeps_discovered(&self, id: &str, slug: &str) -> bool {
         let named = |list: &[String]| {
@@ -250,6 +297,39 @@ mod tests {
         assert_eq!(config.base_url(&config.orgs[1]), "https://api.eu.snyk.io/rest");
         assert_eq!(config.base_url(&config.orgs[2]), "http://127.0.0.1:9/rest");
         assert!(!format!("{config:?}").contains("t0ken"), "the token never prints");
+    }
+
+    #[test]
+    fn a_token_per_region_never_prints() {
+        let config = Config::parse_from([
+            "ingest-snyk",
+            "--snyk-token",
+            "t0ken",
+            "--snyk-org",
+            ORG,
+            "--snyk-region-token",
+            "eu-01=eu-s3cret",
+            "--snyk-region-token",
+            "http://127.0.0.1:9/rest/=local-s3cret",
+        ]);
+        let tokens = config.region_tokens().unwrap();
+        let urls: Vec<&str> = tokens.iter().map(|r| r.base_url.as_str()).collect();
+        assert_eq!(urls, ["https://api.eu.snyk.io/rest", "http://127.0.0.1:9/rest"]);
+        assert!(!format!("{config:?} {tokens:?}").contains("s3cret"));
+        let config = Config::parse_from([
+            "x",
+            "--snyk-token",
+            "t",
+            "--snyk-org",
+            ORG,
+            "--snyk-region-token",
+            "mars=s3cret",
+        ]);
+        let err = config.region_tokens().unwrap_err();
+        assert!(
+            err.contains("--snyk-region-token") && err.contains("region") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 
     #[test]

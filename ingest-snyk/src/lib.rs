@@ -23,10 +23,11 @@ use std::time::Duration;
 
 use bus::topology::{INTAKE_STATE, WEBHOOK_DELIVERIES};
 use bus::{BusError, Health, JsonKv, Publisher};
+use service_kit::Secret;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{BoundAddress, Config, OrgTarget, REGIONS};
+pub use config::{BoundAddress, Config, OrgTarget, REGIONS, RegionToken};
 pub use sync::{Org, SyncError, SyncReport, Syncer};
 
 use crate::client::{ApiError, RetryPolicy, SnykClient};
@@ -42,6 +43,8 @@ pub enum StartError {
     Bus(#[from] BusError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
+    #[error("invalid setting: {0}")]
+    Config(String),
     #[error("cannot discover the token's Snyk orgs: {0}")]
     Discovery(#[source] ApiError),
 }
@@ -195,22 +198,29 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     bus::ensure_topology(&js, &config.topology.config()).await?;
     health.set_ready("nats");
     let publisher = Publisher::new(js.clone());
-    let snyk = SnykClient::new(
-        config.token.clone(),
-        &config.api_version,
-        config.page_limit,
-        config.rate_limit,
-        RetryPolicy { max_attempts: config.max_attempts, backoff: config.backoff },
-    )
-    .with_max_response_bytes(config.max_response_bytes);
     let intake_state = JsonKv::<serde_json::Value>::open(&js, INTAKE_STATE).await?.store().clone();
-    let syncer = Arc::new(Syncer::new(
-        snyk,
+    let client_with = |token: Secret| {
+        SnykClient::new(
+            token,
+            &config.api_version,
+            config.page_limit,
+            config.rate_limit,
+            RetryPolicy { max_attempts: config.max_attempts, backoff: config.backoff },
+        )
+        .with_max_response_bytes(config.max_response_bytes)
+    };
+    // One client, with its own rate limit, per token.
+    let mut syncer = Syncer::new(
+        client_with(config.token.clone()),
         publisher,
         intake_state,
         config.clock.clone(),
         config.issue_severities.clone(),
-    ));
+    );
+    for region in config.region_tokens().map_err(StartError::Config)? {
+        syncer = syncer.with_client_for(&region.base_url, client_with(region.token.clone()));
+    }
+    let syncer = Arc::new(syncer);
     let mut orgs: Vec<Org> =
         config.orgs.iter().map(|o| Org { id: o.id.clone(), base_url: config.base_url(o) }).collect();
     if config.discover_orgs {

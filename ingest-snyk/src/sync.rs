@@ -124,6 +124,8 @@ pub struct RejectedRecord {
 /// Syncs orgs and refreshes projects; one at a time, so two never publish the same project.
 pub struct Syncer {
     client: SnykClient,
+    /// Clients of the other tokens, by the REST base URL they serve (a token per Region).
+    regional: BTreeMap<String, SnykClient>,
     publisher: Publisher,
     seen: JsonKv<SeenProject>,
     cursors: JsonKv<Cursor>,
@@ -145,6 +147,7 @@ impl Syncer {
         let bucket = bus::topology::INTAKE_STATE;
         Syncer {
             client,
+            regional: BTreeMap::new(),
             publisher,
             seen: JsonKv::new(intake_state.clone(), bucket),
             cursors: JsonKv::new(intake_state.clone(), bucket),
@@ -163,6 +166,17 @@ impl Syncer {
         &self.client
     }
 
+    /// Uses `client` (its own token and rate limit) for the orgs at `base_url`.
+    pub fn with_client_for(mut self, base_url: &str, client: SnykClient) -> Self {
+        self.regional.insert(base_url.trim_end_matches('/').to_owned(), client);
+        self
+    }
+
+    /// The client whose token serves an org's Region.
+    fn client_for(&self, org: &Org) -> &SnykClient {
+        self.regional.get(org.base_url.trim_end_matches('/')).unwrap_or(&self.client)
+    }
+
     /// Lists every project and its issues and publishes what changed, and what disappeared.
     /// A resource that cannot be read is dead-lettered alone; the rest of the org goes on.
     ///
@@ -176,8 +190,8 @@ impl Syncer {
         let fetched_at = self.clock.now();
         let mut issues_of: BTreeMap<String, Vec<Box<str>>> = BTreeMap::new();
         let mut held: BTreeSet<String> = BTreeSet::new();
-        let mut issue_pages = self.client.issue_pages(&org.base_url, &org.id, &self.severities);
-        while let Some(page) = issue_pages.next_page(&self.client).await? {
+        let mut issue_pages = self.client_for(org).issue_pages(&org.base_url, &org.id, &self.severities);
+        while let Some(page) = issue_pages.next_page(self.client_for(org)).await? {
             report.issues += page.data.len();
             report.unknown_values += count_unknown_values(org, &[], &page.data);
             held.extend(page.rejected.iter().filter_map(|r| r.project_id.clone()));
@@ -192,8 +206,8 @@ impl Syncer {
         let prefix = key_prefix(&org.id);
         let mut remembered: BTreeSet<String> =
             self.seen.keys().await?.into_iter().filter(|key| key.starts_with(&prefix)).collect();
-        let mut project_pages = self.client.project_pages(&org.base_url, &org.id);
-        while let Some(page) = project_pages.next_page(&self.client).await? {
+        let mut project_pages = self.client_for(org).project_pages(&org.base_url, &org.id);
+        while let Some(page) = project_pages.next_page(self.client_for(org)).await? {
             report.projects += page.data.len();
             report.unknown_values += count_unknown_values(org, &page.data, &[]);
             // A listed project that cannot be read is not gone.
@@ -270,7 +284,7 @@ impl Syncer {
     /// Refreshes the projects whose issues changed since `since` (an incremental pull); the
     /// report counts the issues updated and the snapshots published.
     pub async fn pull_changes(&self, org: &Org, since: DateTime<Utc>) -> Result<SyncReport, SyncError> {
-        let changed = self.client.issues_updated_after(&org.base_url, &org.id, since).await?;
+        let changed = self.client_for(org).issues_updated_after(&org.base_url, &org.id, since).await?;
         let fetched: BTreeSet<&str> = self.severities.split(',').collect();
         let mut projects: BTreeSet<String> = BTreeSet::new();
         for issue in &changed.items {
@@ -349,7 +363,7 @@ impl Syncer {
         project_id: &str,
         base_image: Option<BaseImage>,
     ) -> Result<Refreshed, SyncError> {
-        let mut projects = self.client.projects(&org.base_url, &org.id, Some(project_id)).await?;
+        let mut projects = self.client_for(org).projects(&org.base_url, &org.id, Some(project_id)).await?;
         let fetched_at = self.clock.now();
         let key = project_key(&org.id, project_id);
         let mut refreshed = Refreshed::default();
@@ -359,8 +373,10 @@ impl Syncer {
         match projects.items.iter().position(|p| p.id == project_id) {
             Some(index) => {
                 let project = projects.items.swap_remove(index);
-                let issues =
-                    self.client.issues(&org.base_url, &org.id, &self.severities, Some(project_id)).await?;
+                let issues = self
+                    .client_for(org)
+                    .issues(&org.base_url, &org.id, &self.severities, Some(project_id))
+                    .await?;
                 refreshed.unknown_values =
                     count_unknown_values(org, std::slice::from_ref(&project), &issues.items);
                 refreshed.rejected += self.dead_letter_rejected(org, issues.rejected.iter()).await?;

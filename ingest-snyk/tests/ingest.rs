@@ -732,3 +732,40 @@ async fn orgs_are_discovered_from_the_token_with_include_and_exclude_lists() {
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
 }
+
+#[tokio::test]
+async fn each_region_uses_its_own_token() {
+    service_kit::telemetry::init_for_tests();
+    let server = NatsServer::start().expect("nats-server (set NATS_SERVER_BIN)");
+    let eu_org = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let us = SnykSim::start(TOKEN).await.unwrap();
+    let eu = SnykSim::start_with("eu-region-token", vec![snyk_sim::SimOrg::synthetic(eu_org, 4, 8)])
+        .await
+        .unwrap();
+    let orgs = format!("{ORG}@{},{eu_org}@{}", us.base_url(), eu.base_url());
+    let config = Config::parse_from([
+        "ingest-snyk",
+        "--nats-url",
+        server.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-orgs",
+        &orgs,
+        "--snyk-token",
+        TOKEN,
+        "--snyk-region-token",
+        &format!("{}=eu-region-token", eu.base_url()),
+        "--snyk-reconcile-interval",
+        "0s",
+        "--snyk-poll-interval",
+        "0s",
+    ]);
+    let shutdown = CancellationToken::new();
+    let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
+    let results = ingest.sync_now().await;
+    assert_eq!(results[0].as_ref().unwrap().published, us.org(ORG).unwrap().projects.len());
+    assert_eq!(results[1].as_ref().unwrap().published, 4, "the EU org is read with the EU token");
+    assert!(eu.requests().iter().all(|r| r.status == 200));
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
+}
