@@ -379,11 +379,17 @@ impl SnykClient {
 
     /// Every org the token can see (`GET /orgs`).
     pub async fn orgs(&self, base_url: &str) -> Result<Listing<OrgResource>, ApiError> {
+        let first = self.orgs_url(base_url);
+        self.pages(base_url, first, snyk_policy::rest::read_orgs_page).await
+    }
+
+    /// The first page of `GET /orgs` (built outside the async listing: the query serializer
+    /// is not `Send`).
+    fn orgs_url(&self, base_url: &str) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("version", &self.version);
         query.append_pair("limit", &self.page_limit.to_string());
-        let first = format!("{}/orgs?{}", base_url.trim_end_matches('/'), query.finish());
-        self.pages(base_url, first, snyk_policy::rest::read_orgs_page).await
+        format!("{}/orgs?{}", base_url.trim_end_matches('/'), query.finish())
     }
 
     /// The pages of every project of an org (with its target), one at a time.

@@ -769,3 +769,11 @@ async fn each_region_uses_its_own_token() {
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
 }
+
+/// Compiles only while the service's future is `Send` (the CLI and the benchmarks spawn it on
+/// a multi-threaded runtime; these tests' runtimes would not notice).
+#[allow(dead_code)]
+fn the_service_future_is_send(config: Config) {
+    fn send<T: Send>(_: T) {}
+    send(ingest_snyk::run(config, CancellationToken::new()));
+}
