@@ -78,8 +78,10 @@ pub struct JiraClientConfig {
     pub max_retry_after: Duration,
     /// How long a consumer pauses on 401/403 before trying again.
     pub auth_pause: Duration,
-    /// How long a consumer pauses while JIRA is down (5xx, timeouts, refused connections)
-    /// before trying the held message again.
+    /// How long a consumer pauses, at most, while JIRA is down (5xx, timeouts, refused
+    /// connections) before trying the held message again. The first failure pauses for
+    /// [`FIRST_OUTAGE_PAUSE`] and each one after it without a success in between doubles that,
+    /// up to this: a lone 500 costs a moment, an outage costs no wasted calls.
     pub outage_pause: Duration,
 }
 
@@ -420,7 +422,12 @@ struct Inner {
     authorization: Secret,
     config: JiraClientConfig,
     pacer: Pacer,
+    /// JIRA calls that found it unavailable since the last one that got an answer.
+    failures_in_a_row: std::sync::atomic::AtomicU32,
 }
+
+/// The pause after one call finds JIRA unavailable; it doubles with each failure in a row.
+pub const FIRST_OUTAGE_PAUSE: Duration = Duration::from_millis(500);
 
 impl std::fmt::Debug for JiraClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -450,7 +457,16 @@ impl JiraClient {
             .build()
             .map_err(|e| JiraError::Config(format!("HTTP client: {e}")))?;
         let pacer = Pacer::new(config.requests_per_second);
-        Ok(JiraClient { inner: Arc::new(Inner { http, base, authorization, config, pacer }) })
+        Ok(JiraClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                authorization,
+                config,
+                pacer,
+                failures_in_a_row: Default::default(),
+            }),
+        })
     }
 
     /// The site's base URL.
@@ -839,6 +855,10 @@ impl JiraClient {
             .text()
             .await
             .map_err(|e| self.unavailable(operation, Some(status.as_u16()), describe_transport(e), None))?;
+        if !status.is_server_error() {
+            // JIRA answered: whatever was wrong before is over.
+            self.inner.failures_in_a_row.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
         if status.is_success() {
             if text.trim().is_empty() {
                 return Ok(Value::Null);
@@ -885,13 +905,10 @@ impl JiraClient {
         message: String,
         retry_after: Option<Duration>,
     ) -> JiraError {
-        JiraError::Unavailable {
-            operation: operation.to_owned(),
-            status,
-            message,
-            retry_after,
-            pause: self.inner.config.outage_pause,
-        }
+        let in_a_row = self.inner.failures_in_a_row.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pause =
+            FIRST_OUTAGE_PAUSE.saturating_mul(1u32 << in_a_row.min(16)).min(self.inner.config.outage_pause);
+        JiraError::Unavailable { operation: operation.to_owned(), status, message, retry_after, pause }
     }
 }
 
@@ -988,6 +1005,23 @@ mod tests {
         let limited =
             JiraError::RateLimited { operation: "x".into(), retry_after: Some(Duration::from_secs(9)) };
         assert_eq!(limited.class(), ErrorClass::Retry { after: Some(Duration::from_secs(9)) });
+    }
+
+    #[test]
+    fn a_lone_failure_pauses_briefly_and_failures_in_a_row_pause_up_to_the_outage_pause() {
+        let config = JiraClientConfig::new("http://127.0.0.1:9", "bot@example.com", Secret::new("t"));
+        let client = JiraClient::new(config).unwrap();
+        let pauses: Vec<Duration> = (0..8)
+            .map(|_| match client.unavailable("create issue", Some(500), "m".into(), None).class() {
+                ErrorClass::Pause { after } => after,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let ms = |ms| Duration::from_millis(ms);
+        assert_eq!(
+            pauses,
+            [ms(500), ms(1_000), ms(2_000), ms(4_000), ms(8_000), ms(15_000), ms(15_000), ms(15_000)]
+        );
     }
 
     #[test]
