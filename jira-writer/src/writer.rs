@@ -561,59 +561,12 @@ impl Writer {
             }
         }
         if desired.state == TicketState::Resolved && entry.source_state == TicketState::Open {
-            let workflow = self.settings.workflows.of(&mapped.values.project);
-            let comment = "infra-tickets resolved this ticket: the source reports it fixed or closed.";
-            match self.reach(&issue.key, &mapped.values.project, &workflow.resolve, comment).await? {
-                Reached::Moved => {
-                    tracing::info!(issue_key = %issue.key, status = %workflow.resolve, "Resolved issue.");
-                    let reason = "The source reports it resolved.".to_owned();
-                    changes.push(self.change(
-                        ChangeKind::Resolved,
-                        desired,
-                        &issue,
-                        None,
-                        reason,
-                        desired.upstream_version,
-                    ));
-                }
-                Reached::Already => {
-                    tracing::info!(issue_key = %issue.key, "Already in the resolved status; not transitioned.")
-                }
-                Reached::Held(status) => {
-                    let text = format!(
-                        "infra-tickets: the source reports this fixed or closed. The ticket stays in {status}, \
-                         as a person set it; move it on when you agree."
-                    );
-                    self.client.add_comment(&issue.key, &mapping::paragraph_doc(&text)).await?;
-                    tracing::info!(issue_key = %issue.key, %status, "Resolved upstream while a person holds the ticket; commented.");
-                }
-            }
+            let resolve = SourceMove::RESOLVE;
+            changes.extend(self.follow_source(&issue, desired, &mapped.values.project, &resolve).await?);
         }
         if came_back {
-            let workflow = self.settings.workflows.of(&mapped.values.project);
-            let comment = "infra-tickets reopened this ticket: the source reports the problem again.";
-            match self.reach(&issue.key, &mapped.values.project, &workflow.reopen, comment).await? {
-                Reached::Moved => {
-                    tracing::info!(issue_key = %issue.key, status = %workflow.reopen, "Reopened issue.");
-                    let reason = "The source reports it again.".to_owned();
-                    changes.push(self.change(
-                        ChangeKind::Reopened,
-                        desired,
-                        &issue,
-                        None,
-                        reason,
-                        desired.upstream_version,
-                    ));
-                }
-                Reached::Already => {}
-                Reached::Held(status) => {
-                    let text = format!(
-                        "infra-tickets: the source reports the problem again. The ticket stays in {status}, \
-                         as a person decided."
-                    );
-                    self.client.add_comment(&issue.key, &mapping::paragraph_doc(&text)).await?;
-                }
-            }
+            let reopen = SourceMove::REOPEN;
+            changes.extend(self.follow_source(&issue, desired, &mapped.values.project, &reopen).await?);
         }
         entry.links = self.write_links(&issue.key, desired, &entry.links).await?;
         for change in changes {
@@ -652,6 +605,45 @@ impl Writer {
     /// Walks `issue_key` to the status `target` of `project`'s workflow, one transition at a time,
     /// reading the transitions JIRA offers at each step; `comment` goes with the last one. A
     /// person's decision status is left alone; a dead end is [`WriterError::Unreachable`].
+    /// Moves the ticket where its source went (resolved, or back again) unless a person holds it
+    /// in a decision status: then it only says so in a comment. The change to announce, if it moved.
+    async fn follow_source(
+        &self,
+        issue: &IssueRef,
+        desired: &DesiredTicket,
+        project: &str,
+        source_move: &SourceMove,
+    ) -> Result<Option<TicketChange>, WriterError> {
+        let workflow = self.settings.workflows.of(project);
+        let target = (source_move.target)(workflow);
+        match self.reach(&issue.key, project, target, source_move.transition_comment).await? {
+            Reached::Moved => {
+                tracing::info!(issue_key = %issue.key, status = %target, kind = source_move.kind.as_str(), "Moved with its source.");
+                Ok(Some(self.change(
+                    source_move.kind,
+                    desired,
+                    issue,
+                    None,
+                    source_move.reason.to_owned(),
+                    desired.upstream_version,
+                )))
+            }
+            Reached::Already => {
+                tracing::info!(issue_key = %issue.key, status = %target, "Already where its source went; not transitioned.");
+                Ok(None)
+            }
+            Reached::Held(status) => {
+                let text = format!(
+                    "infra-tickets: {} The ticket stays in {status}, {}",
+                    source_move.held_news, source_move.held_advice
+                );
+                self.client.add_comment(&issue.key, &mapping::paragraph_doc(&text)).await?;
+                tracing::info!(issue_key = %issue.key, %status, kind = source_move.kind.as_str(), "The source moved while a person holds the ticket; commented.");
+                Ok(None)
+            }
+        }
+    }
+
     async fn reach(
         &self,
         issue_key: &str,
@@ -1024,6 +1016,36 @@ impl Writer {
         tracing::info!(from = %key, to = %moved.key, project = %project, "Moved issue to the new team's project.");
         Ok(moved.key)
     }
+}
+
+/// Where the source's own moves take a ticket, and what the ticket says about each.
+struct SourceMove {
+    target: fn(&workflow::WorkflowSettings) -> &str,
+    transition_comment: &'static str,
+    kind: ChangeKind,
+    reason: &'static str,
+    /// Commented, with the status, when a person holds the ticket in a decision status.
+    held_news: &'static str,
+    held_advice: &'static str,
+}
+
+impl SourceMove {
+    const RESOLVE: SourceMove = SourceMove {
+        target: |workflow| &workflow.resolve,
+        transition_comment: "infra-tickets resolved this ticket: the source reports it fixed or closed.",
+        kind: ChangeKind::Resolved,
+        reason: "The source reports it resolved.",
+        held_news: "the source reports this fixed or closed.",
+        held_advice: "as a person set it; move it on when you agree.",
+    };
+    const REOPEN: SourceMove = SourceMove {
+        target: |workflow| &workflow.reopen,
+        transition_comment: "infra-tickets reopened this ticket: the source reports the problem again.",
+        kind: ChangeKind::Reopened,
+        reason: "The source reports it again.",
+        held_news: "the source reports the problem again.",
+        held_advice: "as a person decided.",
+    };
 }
 
 /// How a walk to a status ended.
