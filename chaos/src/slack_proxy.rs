@@ -141,6 +141,8 @@ async fn proxy(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     let status = upstream.status();
     let retry_after = upstream.headers().get(header::RETRY_AFTER).cloned();
     let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
+    // The token's scopes, which the notifier checks at start, travel in this header.
+    let scopes = upstream.headers().get(SCOPES_HEADER).cloned();
     let text = upstream.text().await.unwrap_or_default();
     if is_post && enabled && status.is_success() {
         let post = shared.posts.fetch_add(1, Ordering::SeqCst);
@@ -157,8 +159,13 @@ async fn proxy(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     if let Some(value) = content_type {
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
+    if let Some(value) = scopes {
+        response.headers_mut().insert(SCOPES_HEADER, value);
+    }
     response
 }
+
+const SCOPES_HEADER: &str = "x-oauth-scopes";
 
 fn answer(status: StatusCode, retry_after: Option<&'static str>, body: String) -> Response {
     let mut response = Response::new(Body::from(body));

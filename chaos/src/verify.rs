@@ -149,8 +149,11 @@ pub fn check_slack(
             .iter()
             .filter(|m| m.metadata_field("issue_key") == Some(issue.key.as_str()))
             .filter(|m| {
-                m.metadata_field("idempotency_key")
-                    .is_some_and(|k| k.starts_with("notice/") && k.contains("/created/"))
+                // `notice/<issue id>/created`: the notifier's marker of an issue's one "new ticket" message.
+                m.metadata_field("idempotency_key").is_some_and(|k| {
+                    let mut parts = k.split('/');
+                    parts.next() == Some("notice") && parts.nth(1) == Some("created")
+                })
             })
             .collect();
         match created.as_slice() {

@@ -260,8 +260,9 @@ impl SlackClient {
     }
 
     /// The bot token's scopes, from `auth.test`'s `x-oauth-scopes` header
-    /// (https://docs.slack.dev/reference/methods/auth.test).
-    pub async fn granted_scopes(&self) -> Result<Vec<String>, SlackError> {
+    /// (https://docs.slack.dev/reference/methods/auth.test); `None` when the answer has no such
+    /// header (a proxy in between may drop it), so the scopes cannot be told.
+    pub async fn granted_scopes(&self) -> Result<Option<Vec<String>>, SlackError> {
         const METHOD: &str = "auth.test";
         let Some(token) = &self.settings.bot_token else {
             return Err(SlackError::Unauthorized {
@@ -278,15 +279,10 @@ impl SlackClient {
             .send()
             .await
             .map_err(|e| transport_error(METHOD, e))?;
-        let scopes: Vec<String> = response
-            .headers()
-            .get("x-oauth-scopes")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let scopes: Option<Vec<String>> =
+            response.headers().get("x-oauth-scopes").and_then(|v| v.to_str().ok()).map(|listed| {
+                listed.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+            });
         let status = response.status();
         if status.is_server_error() {
             return Err(SlackError::Unreachable { operation: METHOD, message: format!("HTTP {status}") });
