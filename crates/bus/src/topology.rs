@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::context::{CreateKeyValueErrorKind, CreateStreamErrorKind};
+use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::{self, consumer, kv, stream};
 use contracts::subjects;
 
@@ -181,29 +183,72 @@ pub async fn ensure_topology(
     let mut report = TopologyReport { streams: vec![], consumers: vec![], buckets: vec![] };
     for stream_config in stream_configs(config) {
         let name = stream_config.name.clone();
-        js.create_or_update_stream(stream_config).await.map_err(|source| BusError::Topology {
-            what: format!("stream {name}"),
-            source: Box::new(source),
-        })?;
+        until_answered(
+            &format!("stream {name}"),
+            || js.create_or_update_stream(stream_config.clone()),
+            |e| {
+                matches!(
+                    e.kind(),
+                    CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
+                )
+            },
+        )
+        .await?;
         report.streams.push(name);
     }
     for name in [TRIAGE, JIRA_WRITER, NOTIFIER] {
         let (stream, consumer_config) = consumer_config(config, name).expect("a known consumer");
-        js.create_consumer_on_stream(consumer_config, stream).await.map_err(|source| BusError::Topology {
-            what: format!("consumer {name} on {stream}"),
-            source: Box::new(source),
-        })?;
+        until_answered(
+            &format!("consumer {name} on {stream}"),
+            || js.create_consumer_on_stream(consumer_config.clone(), stream),
+            |e| matches!(e.kind(), ConsumerErrorKind::TimedOut),
+        )
+        .await?;
         report.consumers.push(name.to_owned());
     }
     for bucket_config in bucket_configs(config) {
         let name = bucket_config.bucket.clone();
-        js.create_or_update_key_value(bucket_config).await.map_err(|source| BusError::Topology {
-            what: format!("key-value bucket {name}"),
-            source: Box::new(source),
-        })?;
+        until_answered(
+            &format!("key-value bucket {name}"),
+            || js.create_or_update_key_value(bucket_config.clone()),
+            |e| matches!(e.kind(), CreateKeyValueErrorKind::TimedOut),
+        )
+        .await?;
         report.buckets.push(name);
     }
     Ok(report)
+}
+
+/// How long a starting service waits for JetStream to answer a topology request.
+const TOPOLOGY_PATIENCE: Duration = Duration::from_secs(60);
+
+/// `request`, tried again while JetStream gives no answer (a cluster electing a new leader after
+/// a node died answers nothing for some seconds) up to [`TOPOLOGY_PATIENCE`]; a service that
+/// starts then waits instead of exiting. Any other error (a setting the stream refuses) fails
+/// at once.
+async fn until_answered<T, E, F, Fut>(
+    what: &str,
+    mut request: F,
+    unanswered: fn(&E) -> bool,
+) -> Result<T, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let deadline = tokio::time::Instant::now() + TOPOLOGY_PATIENCE;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match request().await {
+            Ok(answer) => return Ok(answer),
+            Err(error) if unanswered(&error) && tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(what, %error, delay_ms = delay.as_millis() as u64, "JetStream did not answer; trying again.");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            Err(error) => return Err(BusError::Topology { what: what.to_owned(), source: Box::new(error) }),
+        }
+    }
 }
 
 /// Opens the durable pull consumer of a stage (made by [`ensure_topology`]).
