@@ -2,31 +2,9 @@
 //! the ones it needs; each setting is a flag and an environment variable.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-
-/// How to reach NATS.
-#[derive(Debug, Clone, Args)]
-pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated for a cluster.
-    #[arg(long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    /// NATS credentials file (operator mode).
-    #[arg(long = "nats-credentials", env = "NATS_CREDENTIALS")]
-    pub nats_credentials: Option<PathBuf>,
-}
-
-impl NatsArgs {
-    pub fn settings(&self, service: &str) -> bus::NatsSettings {
-        bus::NatsSettings {
-            url: self.nats_url.clone(),
-            name: service.to_owned(),
-            credentials_file: self.nats_credentials.clone(),
-        }
-    }
-}
 
 /// Streams, consumers and buckets: set up (idempotently) by every service at start.
 #[derive(Debug, Clone, Args)]

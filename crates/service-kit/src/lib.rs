@@ -14,10 +14,12 @@ pub mod args;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod nats;
 mod secret;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use args::{HttpArgs, NatsArgs, TelemetryArgs, TopologyArgs};
+pub use args::{HttpArgs, TelemetryArgs, TopologyArgs};
 pub use clock::Clock;
+pub use nats::NatsArgs;
 pub use secret::Secret;
