@@ -29,6 +29,11 @@ pub struct TopologyArgs {
     #[arg(long = "max-deliver", env = "ITK_MAX_DELIVER", default_value_t = 10,
           value_parser = clap::value_parser!(i64).range(2..))]
     pub max_deliver: i64,
+    /// At start: `apply` creates or updates the topology (needs JetStream admin rights);
+    /// `verify` only checks it, for a least-privilege NATS user (the topology Job applies it).
+    #[arg(long = "topology-mode", env = "ITK_TOPOLOGY_MODE", default_value = "apply",
+          value_parser = crate::nats::parse_topology_mode)]
+    pub topology_mode: bus::TopologyMode,
 }
 
 impl TopologyArgs {
@@ -40,6 +45,7 @@ impl TopologyArgs {
             duplicate_window: self.duplicate_window.min(self.raw_max_age),
             ack_wait: self.ack_wait,
             max_deliver: self.max_deliver,
+            mode: self.topology_mode,
             ..bus::TopologyConfig::default()
         }
     }
