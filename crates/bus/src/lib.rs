@@ -27,13 +27,16 @@ pub use error::BusError;
 pub use health::Health;
 pub use kv::{CasError, JsonKv, Versioned};
 pub use publish::{Outgoing, Publisher};
-pub use topology::{TopologyConfig, ensure_topology};
+pub use topology::{TopologyConfig, TopologyMode, ensure_topology};
 
 pub use async_nats;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// How to reach NATS.
+/// How to reach NATS without authentication or TLS beyond a credentials file: tests, tools and
+/// benchmarks against a local server. Services take [`NatsConnection`] (from
+/// `service_kit::NatsArgs`), which adds the other ways to authenticate and TLS.
 #[derive(Clone)]
 pub struct NatsSettings {
     /// One URL or several, comma-separated (`nats://a:4222,nats://b:4222`).
@@ -54,6 +57,98 @@ impl std::fmt::Debug for NatsSettings {
     }
 }
 
+/// How a client proves who it is to nats-server. At most one way: the server's `authorization`
+/// block (deploy/nats/auth.conf) gives each service a user whose permissions cover only its
+/// own subjects, so a second, conflicting identity is a configuration mistake.
+#[derive(Clone, Default)]
+pub enum NatsAuth {
+    /// No credentials (a local server without an `authorization` block).
+    #[default]
+    None,
+    /// A user and password of the server's `authorization { users = [...] }`.
+    UserPassword { user: String, password: String },
+    /// A shared token (`authorization { token = ... }`).
+    Token(String),
+    /// A file holding an NKey seed (`SU...`); the server knows the public key.
+    NKeySeedFile(PathBuf),
+    /// A `.creds` file (JWT and seed) for operator mode.
+    CredentialsFile(PathBuf),
+}
+
+impl std::fmt::Debug for NatsAuth {
+    // Names the kind and the user or file, never a password, token or seed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::UserPassword { user, .. } => {
+                f.debug_struct("UserPassword").field("user", user).field("password", &"[redacted]").finish()
+            }
+            NatsAuth::Token(_) => f.write_str("Token([redacted])"),
+            NatsAuth::NKeySeedFile(path) => f.debug_tuple("NKeySeedFile").field(path).finish(),
+            NatsAuth::CredentialsFile(path) => f.debug_tuple("CredentialsFile").field(path).finish(),
+        }
+    }
+}
+
+/// TLS to nats-server. Any file given implies TLS is required: a client that was handed a CA
+/// must not fall back to plain text when a server (or someone in between) offers none.
+#[derive(Debug, Clone, Default)]
+pub struct NatsTls {
+    /// PEM file of the CA(s) that signed the server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for servers that verify clients (`verify: true`).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub client_key: Option<PathBuf>,
+    /// Refuse to talk to a server that does not offer TLS.
+    pub required: bool,
+}
+
+impl NatsTls {
+    fn is_required(&self) -> bool {
+        self.required || self.ca_file.is_some() || self.client_cert.is_some()
+    }
+}
+
+/// Everything [`connect`] needs: where, who, and how securely.
+#[derive(Clone)]
+pub struct NatsConnection {
+    /// One URL or several, comma-separated; `tls://` URLs are accepted.
+    pub url: String,
+    /// Connection name shown by the server (the service name).
+    pub name: String,
+    pub auth: NatsAuth,
+    pub tls: NatsTls,
+}
+
+impl std::fmt::Debug for NatsConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConnection")
+            .field("url", &redact_url(&self.url))
+            .field("name", &self.name)
+            .field("auth", &self.auth)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl From<&NatsSettings> for NatsConnection {
+    fn from(settings: &NatsSettings) -> Self {
+        NatsConnection {
+            url: settings.url.clone(),
+            name: settings.name.clone(),
+            auth: settings.credentials_file.clone().map(NatsAuth::CredentialsFile).unwrap_or_default(),
+            tls: NatsTls::default(),
+        }
+    }
+}
+
+impl From<&NatsConnection> for NatsConnection {
+    fn from(connection: &NatsConnection) -> Self {
+        connection.clone()
+    }
+}
+
 /// Hides `user:password@` in a URL.
 pub fn redact_url(url: &str) -> String {
     url.split(',')
@@ -67,23 +162,49 @@ pub fn redact_url(url: &str) -> String {
         .join(",")
 }
 
-/// Connects to NATS; keeps reconnecting for the life of the client.
-pub async fn connect(settings: &NatsSettings) -> Result<async_nats::Client, BusError> {
+/// Connects to NATS; keeps reconnecting for the life of the client. Takes a [`NatsSettings`]
+/// or a [`NatsConnection`].
+pub async fn connect(settings: impl Into<NatsConnection>) -> Result<async_nats::Client, BusError> {
+    let settings: NatsConnection = settings.into();
+    let error = |source: async_nats::Error| BusError::Connect { url: redact_url(&settings.url), source };
     let mut options = async_nats::ConnectOptions::new()
         .name(&settings.name)
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_secs(10)));
-    if let Some(path) = &settings.credentials_file {
-        options = options.credentials_file(path).await.map_err(|source| BusError::Connect {
-            url: redact_url(&settings.url),
-            source: Box::new(source),
-        })?;
+    match &settings.auth {
+        NatsAuth::None => {}
+        NatsAuth::UserPassword { user, password } => {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        NatsAuth::Token(token) => options = options.token(token.clone()),
+        NatsAuth::NKeySeedFile(path) => {
+            // The error names the file, never its content.
+            let seed = std::fs::read_to_string(path).map_err(|e| {
+                error(format!("cannot read the NKey seed file {}: {e}", path.display()).into())
+            })?;
+            options = options.nkey(seed.trim().to_owned());
+        }
+        NatsAuth::CredentialsFile(path) => {
+            options = options.credentials_file(path).await.map_err(|e| {
+                error(format!("cannot read the credentials file {}: {e}", path.display()).into())
+            })?;
+        }
+    }
+    let tls = &settings.tls;
+    if tls.client_cert.is_some() != tls.client_key.is_some() {
+        return Err(error("a TLS client certificate and its key go together: set both or neither".into()));
+    }
+    if let Some(ca) = &tls.ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    if tls.is_required() {
+        options = options.require_tls(true);
     }
     let urls: Vec<&str> = settings.url.split(',').map(str::trim).collect();
-    options
-        .connect(urls)
-        .await
-        .map_err(|source| BusError::Connect { url: redact_url(&settings.url), source: Box::new(source) })
+    options.connect(urls).await.map_err(|source| error(Box::new(source)))
 }
 
 /// A JetStream context whose API requests time out rather than hang.
@@ -95,6 +216,21 @@ pub fn jetstream(client: async_nats::Client) -> async_nats::jetstream::Context {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_holds_a_password_or_token() {
+        let connection = NatsConnection {
+            url: "nats://svc:hunter2@a:4222".into(),
+            name: "notifier".into(),
+            auth: NatsAuth::UserPassword { user: "notifier".into(), password: "hunter2".into() },
+            tls: NatsTls::default(),
+        };
+        let printed = format!("{connection:?} {:?}", NatsAuth::Token("s3cret-token".into()));
+        assert!(!printed.contains("hunter2") && !printed.contains("s3cret-token"), "{printed}");
+        assert!(printed.contains("notifier"), "{printed}");
+    }
+
     #[test]
     fn redacts_credentials_in_urls() {
         assert_eq!(

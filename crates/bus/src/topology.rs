@@ -37,6 +37,19 @@ pub const INTAKE_STATE: &str = "intake_state";
 /// [`TopologyConfig::webhook_delivery_max_age`].
 pub const WEBHOOK_DELIVERIES: &str = "webhook_deliveries";
 
+/// What a service does with the topology at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TopologyMode {
+    /// Create or update every stream, consumer and bucket: needs JetStream admin rights (one
+    /// local server, the tests, compose without auth, the topology Job).
+    #[default]
+    Apply,
+    /// Only check that each exists as this build expects, with read-only JetStream API calls
+    /// (`$JS.API.STREAM.INFO.*`, `$JS.API.CONSUMER.INFO.*`): a service with a least-privilege
+    /// user. Waits while something is missing (the topology Job may still be running).
+    Verify,
+}
+
 /// Sizes, ages and delivery settings. Defaults suit one local server; production sets
 /// `replicas = 3` on a cluster.
 #[derive(Debug, Clone)]
@@ -58,6 +71,8 @@ pub struct TopologyConfig {
     pub max_ack_pending: i64,
     /// How long a webhook delivery id is remembered (redeliveries come within hours).
     pub webhook_delivery_max_age: Duration,
+    /// Create and update, or only verify.
+    pub mode: TopologyMode,
 }
 
 impl Default for TopologyConfig {
@@ -73,6 +88,7 @@ impl Default for TopologyConfig {
             max_deliver: 10,
             max_ack_pending: 1_000,
             webhook_delivery_max_age: Duration::from_secs(7 * 24 * 3600),
+            mode: TopologyMode::Apply,
         }
     }
 }
@@ -175,11 +191,15 @@ pub struct TopologyReport {
     pub buckets: Vec<String>,
 }
 
-/// Creates or updates every stream, consumer and bucket. Idempotent.
+/// Creates or updates every stream, consumer and bucket (idempotent); in
+/// [`TopologyMode::Verify`] only checks them ([`verify_topology`]).
 pub async fn ensure_topology(
     js: &jetstream::Context,
     config: &TopologyConfig,
 ) -> Result<TopologyReport, BusError> {
+    if config.mode == TopologyMode::Verify {
+        return verify_topology(js, config).await;
+    }
     let mut report = TopologyReport { streams: vec![], consumers: vec![], buckets: vec![] };
     for stream_config in stream_configs(config) {
         let name = stream_config.name.clone();
@@ -217,6 +237,125 @@ pub async fn ensure_topology(
         report.buckets.push(name);
     }
     Ok(report)
+}
+
+/// Checks, without changing anything, that every stream, consumer and bucket exists with the
+/// settings this build relies on (subjects, replicas, ages, delivery limits). Something missing
+/// or different is asked again, up to [`TOPOLOGY_PATIENCE`] (the topology Job may be creating
+/// or updating it), then fails with what differs and how to fix it.
+pub async fn verify_topology(
+    js: &jetstream::Context,
+    config: &TopologyConfig,
+) -> Result<TopologyReport, BusError> {
+    let mut report = TopologyReport { streams: vec![], consumers: vec![], buckets: vec![] };
+    for expected in stream_configs(config) {
+        let name = expected.name.clone();
+        until_verified(&format!("stream {name}"), || async {
+            let info = js.get_stream(&name).await.map_err(|e| e.to_string())?.cached_info().config.clone();
+            stream_differences(&expected, &info)
+        })
+        .await?;
+        report.streams.push(name);
+    }
+    for name in [TRIAGE, JIRA_WRITER, NOTIFIER] {
+        let (stream, expected) = consumer_config(config, name).expect("a known consumer");
+        until_verified(&format!("consumer {name} on {stream}"), || async {
+            let mut consumer = js
+                .get_consumer_from_stream::<consumer::pull::Config, _, _>(name, stream)
+                .await
+                .map_err(|e| e.to_string())?;
+            let info = consumer.info().await.map_err(|e| e.to_string())?.config.clone();
+            let mut differences = Vec::new();
+            differ(&mut differences, "ack_wait", expected.ack_wait, info.ack_wait);
+            differ(&mut differences, "max_deliver", expected.max_deliver, info.max_deliver);
+            differ(&mut differences, "max_ack_pending", expected.max_ack_pending, info.max_ack_pending);
+            differences_to_result(differences)
+        })
+        .await?;
+        report.consumers.push(name.to_owned());
+    }
+    for expected in bucket_configs(config) {
+        let name = expected.bucket.clone();
+        until_verified(&format!("key-value bucket {name}"), || async {
+            // A bucket is the stream KV_<bucket>.
+            let info = js
+                .get_stream(format!("KV_{name}"))
+                .await
+                .map_err(|e| e.to_string())?
+                .cached_info()
+                .config
+                .clone();
+            let mut differences = Vec::new();
+            differ(&mut differences, "history", expected.history, info.max_messages_per_subject);
+            differ(&mut differences, "replicas", expected.num_replicas, info.num_replicas);
+            differ(&mut differences, "max_age", expected.max_age, info.max_age);
+            differences_to_result(differences)
+        })
+        .await?;
+        report.buckets.push(name);
+    }
+    Ok(report)
+}
+
+fn stream_differences(expected: &stream::Config, found: &stream::Config) -> Result<(), String> {
+    let mut differences = Vec::new();
+    differ(&mut differences, "subjects", &expected.subjects, &found.subjects);
+    differ(&mut differences, "replicas", expected.num_replicas, found.num_replicas);
+    differ(&mut differences, "max_age", expected.max_age, found.max_age);
+    differ(&mut differences, "max_bytes", expected.max_bytes, found.max_bytes);
+    differ(
+        &mut differences,
+        "max_messages_per_subject",
+        expected.max_messages_per_subject,
+        found.max_messages_per_subject,
+    );
+    differ(&mut differences, "duplicate_window", expected.duplicate_window, found.duplicate_window);
+    differences_to_result(differences)
+}
+
+fn differ<T: PartialEq + std::fmt::Debug>(differences: &mut Vec<String>, field: &str, expected: T, found: T) {
+    if expected != found {
+        differences.push(format!("{field} is {found:?}, expected {expected:?}"));
+    }
+}
+
+fn differences_to_result(differences: Vec<String>) -> Result<(), String> {
+    if differences.is_empty() { Ok(()) } else { Err(differences.join("; ")) }
+}
+
+/// `check`, asked again while it fails, up to [`TOPOLOGY_PATIENCE`].
+async fn until_verified<F, Fut>(what: &str, mut check: F) -> Result<(), BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + TOPOLOGY_PATIENCE;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match check().await {
+            Ok(()) => return Ok(()),
+            Err(why) if tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(
+                    what,
+                    why,
+                    delay_ms = delay.as_millis() as u64,
+                    "Topology not as expected yet; checking again."
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            Err(why) => {
+                return Err(BusError::Topology {
+                    what: what.to_owned(),
+                    source: format!(
+                        "{why} (this service only verifies the topology: run `infra-tickets topology --apply` \
+                         with an admin NATS credential, the Kubernetes topology Job)"
+                    )
+                    .into(),
+                });
+            }
+        }
+    }
 }
 
 /// How long a starting service waits for JetStream to answer a topology request.
