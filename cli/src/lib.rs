@@ -1,6 +1,5 @@
 //! The operator CLI of infra-tickets, as a library so tests run its commands in-process.
 
-pub mod demo;
 pub mod explain;
 pub mod operate;
 pub mod probe;

@@ -18,12 +18,6 @@ struct Cli {
 enum Command {
     /// Print the desired tickets that Snyk or AWS Health payloads would produce, as JSON lines.
     Explain(infra_tickets::explain::ExplainArgs),
-    /// Run the whole pipeline locally against seeded simulators and print the board and the
-    /// Slack messages.
-    Demo(infra_tickets::demo::DemoArgs),
-    /// Serve the seeded JIRA, Slack, Snyk and AWS Health simulators on fixed ports (compose's
-    /// `simulators` profile).
-    Simulators(infra_tickets::demo::SimulatorsArgs),
     /// Show streams, consumers (pending, in flight) and key-value buckets.
     Topology {
         #[command(flatten)]
@@ -103,15 +97,6 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Probe { url } => {
             infra_tickets::probe::probe(&url).await?;
-            String::new()
-        }
-        Command::Demo(args) => {
-            let keep_running = args.keep_running;
-            let report = infra_tickets::demo::demo(args).await?;
-            if keep_running { String::new() } else { report.render() }
-        }
-        Command::Simulators(args) => {
-            infra_tickets::demo::serve_simulators(args).await?;
             String::new()
         }
         Command::Topology { nats } => infra_tickets::operate::topology_report(&nats).await?,

@@ -83,9 +83,11 @@ async fn snyk_pages_explain_to_one_ticket_per_image_and_repository() {
     assert_eq!(by_key(&with_catalog, "/payments-api").team, "payments", "from the Snyk project tag");
 }
 
+/// The simulators' world's catalog (the demo's and compose's), copied so each test owns its file.
 fn write_catalog(dir: &Path) -> PathBuf {
     let path = dir.join("catalog.toml");
-    std::fs::write(&path, infra_tickets::demo::CATALOG).unwrap();
+    let demo_catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/compose/catalog.toml");
+    std::fs::copy(demo_catalog, &path).unwrap();
     path
 }
 

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use clap::Parser;
-use infra_tickets::demo::{CATALOG, DemoReport, Stack, StackOptions};
 use infra_tickets::replay::ReplayArgs;
+use infra_tickets_demo::{CATALOG, DemoReport, Stack, StackOptions};
 
 const SETTLE: Duration = Duration::from_secs(120);
 
-fn ticket<'a>(report: &'a DemoReport, summary_part: &str) -> Vec<&'a infra_tickets::demo::BoardTicket> {
+fn ticket<'a>(report: &'a DemoReport, summary_part: &str) -> Vec<&'a infra_tickets_demo::BoardTicket> {
     report.board.iter().filter(|t| t.summary.contains(summary_part)).collect()
 }
 
@@ -42,7 +42,7 @@ fn replay_args(stack: &Stack, catalog: &std::path::Path, diff: bool) -> ReplayAr
 async fn the_demo_prints_the_expected_board_and_messages() {
     let today = chrono::Utc::now().date_naive();
     let report =
-        infra_tickets::demo::demo(infra_tickets::demo::DemoArgs { keep_running: false, timeout: SETTLE })
+        infra_tickets_demo::demo(infra_tickets_demo::DemoArgs { keep_running: false, timeout: SETTLE })
             .await
             .unwrap();
     let rendered = report.render();

@@ -1,4 +1,4 @@
-//! `infra-tickets demo`: the whole pipeline on one machine.
+//! `infra-tickets-demo` (`scripts/demo`): the whole pipeline on one machine.
 //!
 //! Starts a local nats-server and the four simulators seeded with a realistic org (several
 //! teams; ECR images and GitHub repositories in Snyk; AWS Health maintenance, a retirement, a
@@ -31,41 +31,9 @@ pub struct DemoArgs {
     pub timeout: Duration,
 }
 
-/// The demo's ownership catalog: four teams, their boards and channels, who owns what.
-pub const CATALOG: &str = r#"
-default_team = "platform"
-
-[teams.platform]
-jira_project = "PLAT"
-jira_team_field = "Platform"
-slack_channel = "C0PLATFORM"
-aws_accounts = ["111111111111"]
-
-[teams.payments]
-jira_project = "PAY"
-jira_team_field = "Payments"
-slack_channel = "C0PAYMENTS"
-time_zone = "Europe/Berlin"
-
-[teams.data]
-jira_project = "DATA"
-jira_team_field = "Data"
-slack_channel = "C0DATA"
-aws_accounts = ["222222222222"]
-
-[teams.media]
-jira_project = "MEDIA"
-jira_team_field = "Media"
-slack_channel = "C0MEDIA"
-
-[[owners]]
-team = "payments"
-aws_resources = ["i-0pay*", "arn:aws:rds:*:*:db:payments-*"]
-
-[[owners]]
-team = "media"
-snyk_targets = ["*.dkr.ecr.*.amazonaws.com/image-*"]
-"#;
+/// The demo's ownership catalog: four teams, their boards and channels, who owns what. The
+/// compose stack mounts the same file, so the simulators' world has one catalog.
+pub const CATALOG: &str = include_str!("../../deploy/compose/catalog.toml");
 
 const SNYK_TOKEN: &str = "demo-snyk-token";
 const SLACK_TOKEN: &str = "xoxb-demo-bot-token";
