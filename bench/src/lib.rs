@@ -9,6 +9,8 @@
 //!    made, events and tickets changed.
 //! 4. **Triage capacity**: the triage service alone draining snapshots with every finding.
 //! 5. **Replay** of many raw events through `triage::Triage` with a new durable consumer.
+//!
+//! `--snyk-memory` instead measures ingest-snyk alone on a full sync ([`snyk_memory`]).
 
 pub mod capacity;
 pub mod dispatch;
@@ -16,6 +18,7 @@ pub mod measure;
 pub mod pipeline;
 pub mod report;
 pub mod services;
+pub mod snyk_memory;
 pub mod world;
 
 use std::collections::BTreeMap;

@@ -1,13 +1,14 @@
 //! `cargo run --release -p pipeline-bench -- [--short]`: the whole pipeline against the
 //! simulators with a generated org; prints the tables of docs/benchmarks.md ("Whole pipeline").
 //! `pipeline-bench service <name> [FLAGS]` runs one service (the benchmark starts each service
-//! process that way).
+//! process that way). `pipeline-bench --snyk-memory` measures ingest-snyk alone on a full sync.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
 use pipeline_bench::services::ServiceCommand;
+use pipeline_bench::snyk_memory::IngestProgram;
 
 /// The end-to-end benchmark.
 #[derive(Debug, Parser)]
@@ -20,6 +21,17 @@ struct Args {
     /// A `pipeline-service` executable to start the services with; by default this binary.
     #[arg(long, env = "BENCH_SERVICE_BINARY")]
     service_binary: Option<PathBuf>,
+    /// Only ingest-snyk's peak memory on a full sync of the org (then an unchanged resync),
+    /// ingest-snyk alone as its own process against the Snyk simulator.
+    #[arg(long)]
+    snyk_memory: bool,
+    /// With `--snyk-memory`: ingest-snyk's `--snyk-issue-severities`.
+    #[arg(long, default_value = "info,low,medium,high,critical")]
+    snyk_severities: String,
+    /// With `--snyk-memory`: the `ingest-snyk` binary to measure (as deployed, with its own
+    /// allocator) instead of this binary's `service ingest-snyk`.
+    #[arg(long)]
+    snyk_binary: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -37,6 +49,22 @@ async fn main() -> anyhow::Result<()> {
         None => ServiceCommand::bench(std::env::current_exe().context("locating this binary")?),
     };
     let scale = if args.short { pipeline_bench::Scale::short() } else { pipeline_bench::Scale::full() };
+    if args.snyk_memory {
+        let report = pipeline_bench::snyk_memory::run(
+            scale.projects,
+            scale.findings,
+            &args.snyk_severities,
+            &match args.snyk_binary {
+                Some(path) => IngestProgram::Binary(path),
+                None => IngestProgram::Bench(services),
+            },
+            scale.timeout,
+        )
+        .await
+        .context("the Snyk memory benchmark failed")?;
+        println!("{report}");
+        return Ok(());
+    }
     let report = pipeline_bench::run(scale, services).await.context("the benchmark failed")?;
     println!("{report}");
     let problems = report.problems();
