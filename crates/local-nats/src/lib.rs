@@ -93,6 +93,11 @@ pub struct ServerOptions {
     pub name: Option<String>,
     /// Cluster: this node's route port and the routes to the others.
     pub cluster: Option<ClusterOptions>,
+    /// A server config file (`-c`), for an `authorization` or `tls` block; the flags above
+    /// still choose the address, port and store.
+    pub config_file: Option<PathBuf>,
+    /// Environment variables of the server process (a config file may refer to them as `$NAME`).
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +153,10 @@ impl NatsServer {
             .arg(&ports_dir)
             .arg("-l")
             .arg(&self.log_path);
+        if let Some(config) = &self.options.config_file {
+            command.arg("-c").arg(config);
+        }
+        command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
         if let Some(name) = &self.options.name {
             command.arg("--server_name").arg(name);
         }
@@ -255,6 +264,7 @@ impl NatsCluster {
                     listen_port: *port,
                     routes: routes.clone(),
                 }),
+                ..ServerOptions::default()
             })?);
         }
         Ok(NatsCluster { nodes })
