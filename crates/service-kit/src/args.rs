@@ -51,11 +51,33 @@ impl TopologyArgs {
     }
 }
 
-/// Where `/healthz`, `/readyz` and `/metrics` (and any service endpoints) listen.
+/// Where `/healthz`, `/readyz` (and any service endpoints, webhooks) listen, and where
+/// `/metrics` does.
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
+    /// Address of `/healthz`, `/readyz` and the service's webhooks.
     #[arg(long = "listen", env = "ITK_LISTEN", default_value = "0.0.0.0:9090")]
     pub listen: SocketAddr,
+    /// Address of `/metrics` (Prometheus), apart from `--listen` so that scraping can be
+    /// allowed where the intakes are not. When `--listen` asks for a free port (port 0: tests,
+    /// the demo) and this is left at its default, `/metrics` takes a free port on `--listen`'s
+    /// address too.
+    #[arg(long = "metrics-listen", env = "ITK_METRICS_LISTEN", default_value = DEFAULT_METRICS_LISTEN)]
+    pub metrics_listen: SocketAddr,
+}
+
+const DEFAULT_METRICS_LISTEN: &str = "0.0.0.0:9464";
+
+impl HttpArgs {
+    /// Where `/metrics` is served (see `--metrics-listen`).
+    pub fn metrics_address(&self) -> SocketAddr {
+        let default: SocketAddr = DEFAULT_METRICS_LISTEN.parse().expect("a socket address");
+        if self.listen.port() == 0 && self.metrics_listen == default {
+            SocketAddr::new(self.listen.ip(), 0)
+        } else {
+            self.metrics_listen
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
