@@ -251,7 +251,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let max_bytes = usize::try_from(config.webhook_max_bytes).unwrap_or(usize::MAX);
         router = router.merge(webhook::router(Arc::new(state), max_bytes));
     }
-    let server = service_kit::http::serve(config.http.listen, router, shutdown.clone())
+    let server = service_kit::http::serve_with_metrics(&config.http, router, shutdown.clone())
         .await
         .map_err(|source| StartError::Listen { address: config.http.listen, source })?;
     config.bound.set(server.address);
