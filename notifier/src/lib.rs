@@ -69,8 +69,10 @@ pub const PRIVATE_CHANNEL_SCOPE: &str = "groups:history";
 
 /// A running notifier.
 pub struct Notifier {
-    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    /// Where `/healthz` and `/readyz` are served.
     pub address: SocketAddr,
+    /// Where `/metrics` is served.
+    pub metrics_address: SocketAddr,
     pub health: Health,
     /// What the reminder scans did (empty when reminders are off).
     pub scans: Arc<ScanLog>,
@@ -245,14 +247,23 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         tokio::spawn(scanner.run(health.clone(), scans.clone(), shutdown.clone()))
     });
 
-    let server = service_kit::http::serve(
-        config.http.listen,
+    let server = service_kit::http::serve_with_metrics(
+        &config.http,
         service_kit::http::health_router(health.clone()),
         shutdown,
     )
     .await?;
     tracing::info!(address = %server.address, reminders = config.reminders, "Notifier started.");
-    Ok(Notifier { address: server.address, health, scans, consumer, scanner, waiting, http: server.task })
+    Ok(Notifier {
+        address: server.address,
+        metrics_address: server.metrics_address,
+        health,
+        scans,
+        consumer,
+        scanner,
+        waiting,
+        http: server.task,
+    })
 }
 
 /// Fails the start when the bot token lacks a scope the notifier uses, naming it. A token Slack

@@ -798,7 +798,8 @@ async fn one_channels_problem_stays_in_that_channel_and_its_messages_go_when_it_
             && broken.iter().all(|(_, channel, reason)| body.contains(&format!("{channel} waits ({reason}")))
     })
     .await;
-    let (_, metrics) = probe(&notifier, "/metrics").await;
+    let metrics = reqwest::get(format!("http://{}/metrics", notifier.metrics_address)).await.unwrap();
+    let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains(r#"itk_slack_channel_waiting{channel="C0PAYMENTS"} 1"#), "{metrics}");
     assert!(world.broker.dead_letters().await.is_empty(), "nothing is given up");
     world.scan_on_day(&notifier, 0).await;
