@@ -111,7 +111,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     let stop = shutdown.child_token();
     let crash = CancellationToken::new();
     let router = service_kit::http::health_router(health.clone());
-    let server = service_kit::http::serve(config.http.listen, router, stop.clone())
+    let server = service_kit::http::serve_with_metrics(&config.http, router, stop.clone())
         .await
         .map_err(WriterError::Http)?;
     let _ = config.hooks.listening.set(server.address);
