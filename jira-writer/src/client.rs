@@ -715,18 +715,21 @@ impl JiraClient {
         Ok(true)
     }
 
-    /// `POST /rest/api/3/issueLink`: `outward_key` <outward description> `inward_key`, e.g. with
-    /// `Duplicate`: "<outward> duplicates <inward>". Idempotent in JIRA.
+    /// `POST /rest/api/3/issueLink`: "`source_key` <outward phrase> `destination_key`", e.g. with
+    /// `Duplicate`: "<source> duplicates <destination>". Idempotent in JIRA.
     pub async fn link_issues(
         &self,
         link_type: &str,
-        inward_key: &str,
-        outward_key: &str,
+        source_key: &str,
+        destination_key: &str,
     ) -> Result<(), JiraError> {
+        // JIRA's names are the reverse of what they suggest: the `inwardIssue` is the one that
+        // reads the outward phrase ("A duplicates B" is inwardIssue A, outwardIssue B), as
+        // <https://developer.atlassian.com/cloud/jira/platform/issue-linking-model/> shows.
         let body = json!({
             "type": { "name": link_type },
-            "inwardIssue": { "key": inward_key },
-            "outwardIssue": { "key": outward_key },
+            "inwardIssue": { "key": source_key },
+            "outwardIssue": { "key": destination_key },
         });
         self.call(Method::POST, "rest/api/3/issueLink", &[], Some(&body), "link issues", Repeat::Safe)
             .await

@@ -65,6 +65,28 @@ pub struct Config {
           default_value_t = true, action = clap::ArgAction::Set)]
     pub reopen_closed_with_open_work: bool,
 
+    /// Link types (name, inward or outward phrase, e.g. `Blocks`, `is implemented by`) that, when a
+    /// person links a task to a ticket with one, move the ticket to its workflow's linked status;
+    /// comma-separated, empty: status sync off.
+    #[arg(
+        long = "jira-link-types",
+        env = "ITK_JIRA_LINK_TYPES",
+        default_value = "Blocks,Relates",
+        value_delimiter = ','
+    )]
+    pub jira_link_types: Vec<String>,
+    /// The status a ticket moves to when a task is linked to it (a workflow's `linked=` wins).
+    #[arg(long = "jira-linked-status", env = "ITK_JIRA_LINKED_STATUS", default_value = "Assigned")]
+    pub jira_linked_status: String,
+    /// Secret of JIRA's admin webhook (issue link created) posted to `/webhooks/jira` on the HTTP
+    /// listener; each body's `X-Hub-Signature` is checked against it. Without it, the writer
+    /// searches for new links every `--jira-link-scan-every` instead.
+    #[arg(long = "jira-webhook-secret", env = "ITK_JIRA_WEBHOOK_SECRET")]
+    pub jira_webhook_secret: Option<Secret>,
+    /// How often the open tickets' links are searched when no webhook secret is set.
+    #[arg(long = "jira-link-scan-every", env = "ITK_JIRA_LINK_SCAN_EVERY", default_value = "2m", value_parser = parse_duration)]
+    pub jira_link_scan_every: Duration,
+
     /// The ownership catalog (teams → JIRA project, components, team field value, labels).
     #[arg(long = "catalog", env = "ITK_CATALOG")]
     pub catalog: Option<PathBuf>,

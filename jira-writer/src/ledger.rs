@@ -1,6 +1,6 @@
 //! The ledger: one record per group key in the `jira_ledger` bucket (key: `group_key.token()`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use contracts::{GroupKey, TicketState};
@@ -67,6 +67,11 @@ pub struct LedgerEntry {
     /// between (or another replica's message for the key) finishes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_unannounced: Option<PendingCreate>,
+    /// Ids of the issue links whose status sync is done: a link is acted on once, so a
+    /// redelivered webhook or the next search does nothing, and a person moving the ticket back
+    /// afterwards is not overruled.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub synced_links: BTreeSet<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -89,6 +94,7 @@ impl LedgerEntry {
             links: BTreeMap::new(),
             superseded: Vec::new(),
             created_unannounced: None,
+            synced_links: BTreeSet::new(),
             updated_at: at,
         }
     }

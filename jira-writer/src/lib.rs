@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod ledger;
 pub mod mapping;
+pub mod webhook;
 pub mod workflow;
 pub mod writer;
 
@@ -57,6 +58,9 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
             "--jira-team-field (ITK_JIRA_TEAM_FIELD) {field:?} is not a custom field id like customfield_10050"
         )));
     }
+    if config.jira_linked_status.trim().is_empty() {
+        return Err(WriterError::Config("--jira-linked-status (ITK_JIRA_LINKED_STATUS) is empty".into()));
+    }
     let workflows = workflow::Workflows::from_specs(&config.jira_workflows)
         .map_err(|e| WriterError::Config(format!("--jira-workflow (ITK_JIRA_WORKFLOWS): {e}")))?;
     let instance = config
@@ -80,6 +84,13 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
         workflows,
         team_field_kind: mapping::TeamFieldKind::default(),
         reopen_closed_with_open_work: config.reopen_closed_with_open_work,
+        link_types: config
+            .jira_link_types
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        linked_status: config.jira_linked_status.trim().to_owned(),
         consistency_window: config.consistency_window,
         claim_recheck: config.claim_recheck,
         reopen_window: config.reopen_window,
@@ -110,17 +121,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     // Everything below stops on shutdown, or at once on a (test) crash.
     let stop = shutdown.child_token();
     let crash = CancellationToken::new();
-    let router = service_kit::http::health_router(health.clone());
-    let server = service_kit::http::serve_with_metrics(&config.http, router, stop.clone())
-        .await
-        .map_err(WriterError::Http)?;
-    let _ = config.hooks.listening.set(server.address);
-    tracing::info!(
-        instance = %settings.instance,
-        dry_run = settings.dry_run,
-        window_secs = settings.consistency_window.as_secs(),
-        "jira-writer starting."
-    );
     let writer = Arc::new(Writer::new(
         client,
         ledger,
@@ -131,6 +131,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
         config.hooks.clone(),
         crash.clone(),
     ));
+    let mut router = service_kit::http::health_router(health.clone());
+    let syncing_links = !writer.settings().link_types.is_empty();
+    if let (true, Some(secret)) = (syncing_links, &config.jira_webhook_secret) {
+        router = router.merge(webhook::router(writer.clone(), secret.clone()));
+    }
+    let server = service_kit::http::serve_with_metrics(&config.http, router, stop.clone())
+        .await
+        .map_err(WriterError::Http)?;
+    let _ = config.hooks.listening.set(server.address);
+    let link_scanner = (syncing_links && config.jira_webhook_secret.is_none())
+        .then(|| tokio::spawn(link_scan_loop(writer.clone(), config.jira_link_scan_every, stop.clone())));
+    tracing::info!(
+        instance = %writer.settings().instance,
+        dry_run = writer.settings().dry_run,
+        window_secs = writer.settings().consistency_window.as_secs(),
+        link_sync = if !syncing_links { "off" } else if link_scanner.is_some() { "search" } else { "webhook" },
+        "jira-writer starting."
+    );
     let sweeper = tokio::spawn(sweep_loop(writer.clone(), config.sweep_every, stop.clone()));
     let consumer = topology::pull_consumer(&js, JIRA_WRITER).await?;
     let mut options = ConsumerOptions::new(JIRA_WRITER);
@@ -142,6 +160,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     };
     stop.cancel();
     sweeper.abort();
+    if let Some(scanner) = link_scanner {
+        scanner.abort();
+    }
     let _ = server.task.await;
     result
 }
@@ -188,6 +209,25 @@ async fn sweep_loop(writer: Arc<Writer>, every: Duration, stop: CancellationToke
             }
             Ok(report) => tracing::debug!(scanned = report.scanned, "Sweep found no duplicates."),
             Err(error) => tracing::warn!(%error, "Sweep failed; will try again."),
+        }
+    }
+}
+
+async fn link_scan_loop(writer: Arc<Writer>, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+        match writer.scan_links().await {
+            Ok(outcomes) => {
+                let moved =
+                    outcomes.iter().filter(|o| matches!(o, writer::LinkOutcome::Moved { .. })).count();
+                tracing::debug!(links = outcomes.len(), moved, "Link scan done.");
+            }
+            Err(error) => {
+                tracing::warn!(error = %bus::safe::header_value(&error.to_string()), "Link scan failed; will try again.");
+            }
         }
     }
 }

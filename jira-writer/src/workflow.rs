@@ -8,7 +8,7 @@
 //! that are people's decisions (Cancelled, Won't Do, Waiting) are never left by the writer.
 //!
 //! Configured per project, with a default, as
-//! `[PROJECT:]resolve=Done,reopen=ToDo,via=Assigned|In Progress,decisions=Cancelled|Waiting`.
+//! `[PROJECT:]resolve=Done,reopen=ToDo,via=Assigned|In Progress,decisions=Cancelled|Waiting,linked=Assigned`.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +25,9 @@ pub struct WorkflowSettings {
     pub via: Vec<String>,
     /// Statuses that are people's decisions: a ticket there is never transitioned by the writer.
     pub decisions: Vec<String>,
+    /// The status a ticket moves to when a person links a task to it (`None`:
+    /// `--jira-linked-status`).
+    pub linked: Option<String>,
 }
 
 impl Default for WorkflowSettings {
@@ -35,6 +38,7 @@ impl Default for WorkflowSettings {
             reopen: "To Do".into(),
             via: vec!["In Progress".into()],
             decisions: Vec::new(),
+            linked: None,
         }
     }
 }
@@ -96,7 +100,8 @@ pub fn parse_workflow(text: &str) -> Result<(Option<String>, WorkflowSettings), 
         }
         _ => (None, text),
     };
-    let (mut resolve, mut reopen, mut via, mut decisions) = (None, None, Vec::new(), Vec::new());
+    let (mut resolve, mut reopen, mut via, mut decisions, mut linked) =
+        (None, None, Vec::new(), Vec::new(), None);
     for pair in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, value) = pair
             .split_once('=')
@@ -109,8 +114,11 @@ pub fn parse_workflow(text: &str) -> Result<(Option<String>, WorkflowSettings), 
             "reopen" => reopen = Some(value.trim().to_owned()),
             "via" => via = list(),
             "decisions" => decisions = list(),
+            "linked" => linked = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
             other => {
-                return Err(format!("unknown workflow setting {other:?} (resolve, reopen, via, decisions)"));
+                return Err(format!(
+                    "unknown workflow setting {other:?} (resolve, reopen, via, decisions, linked)"
+                ));
             }
         }
     }
@@ -122,8 +130,11 @@ pub fn parse_workflow(text: &str) -> Result<(Option<String>, WorkflowSettings), 
         reopen: required(reopen, "reopen")?,
         via,
         decisions,
+        linked,
     };
-    for target in [&settings.resolve, &settings.reopen] {
+    for target in
+        [Some(&settings.resolve), Some(&settings.reopen), settings.linked.as_ref()].into_iter().flatten()
+    {
         if settings.is_decision(target) {
             return Err(format!("{target:?} is both a target and a people's decision in {text:?}"));
         }

@@ -18,6 +18,10 @@
 //! status one transition at a time, never leaves a status that is a person's decision (it
 //! comments instead), and dead-letters a target it cannot reach with what JIRA offered.
 
+mod linked;
+
+pub use linked::{LinkEvent, LinkOutcome, parse_webhook, verify_signature};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -117,6 +121,10 @@ pub struct WriterSettings {
     /// Reopen a ticket a person closed while its source still reports open work (on its next
     /// source change).
     pub reopen_closed_with_open_work: bool,
+    /// Link types (name or phrase) whose new links move a ticket to its linked status.
+    pub link_types: Vec<String>,
+    /// The linked status of workflows that name none.
+    pub linked_status: String,
     pub consistency_window: Duration,
     pub claim_recheck: Option<Duration>,
     pub reopen_window: Duration,
@@ -188,6 +196,10 @@ impl Writer {
             recent: Mutex::new(HashMap::new()),
             swept: Mutex::new(HashSet::new()),
         }
+    }
+
+    pub fn settings(&self) -> &WriterSettings {
+        &self.settings
     }
 
     pub fn client(&self) -> &JiraClient {
@@ -875,7 +887,8 @@ impl Writer {
                 let target = &self.settings.workflows.of(project).resolve;
                 self.reach(&duplicate.key, project, target, &comment).await?;
             }
-            self.client.link_issues("Duplicate", &keep.key, &duplicate.key).await?;
+            // The closed one reads "duplicates" the kept one.
+            self.client.link_issues("Duplicate", &duplicate.key, &keep.key).await?;
             self.swept.lock().expect("swept lock").insert(duplicate.id.clone());
             metrics::counter!("itk_jira_duplicates_closed_total").increment(1);
             tracing::warn!(kept = %keep.key, duplicate = %duplicate.key, "Closed a duplicate issue and linked it to the one kept.");

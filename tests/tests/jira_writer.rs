@@ -1206,3 +1206,142 @@ async fn retry_after_holds_back_every_worker_of_the_client() {
     let statuses: Vec<u16> = world.sim.calls().iter().map(|c| c.status).collect();
     assert_eq!(statuses, [429, 200, 200]);
 }
+
+impl World {
+    /// A person files a task of their own (no infra-tickets labels) in PLAT.
+    async fn person_files_task(&self, summary: &str) -> String {
+        let created = self
+            .person()
+            .create_issue(&json!({"fields": {
+                "project": {"key": "PLAT"}, "issuetype": {"name": "Task"}, "summary": summary}}))
+            .await
+            .unwrap();
+        created.key
+    }
+
+    fn linked_moves(&self) -> usize {
+        self.sim
+            .calls()
+            .iter()
+            .filter(|c| {
+                c.method == "POST"
+                    && c.path.ends_with("/transitions")
+                    && c.user.as_deref() == Some(BOT_EMAIL)
+                    && !c.faulted
+            })
+            .count()
+    }
+}
+
+/// Point 9 of issue 13, on both workflows: a person linking a task to a ticket ("task blocks
+/// ticket") moves the ticket to the linked status (JIRA Software: In Progress, configured; the
+/// seed's: Assigned, the default), first from JIRA's signed webhook, then from the periodic search
+/// of a writer without a webhook secret. A redelivered webhook or the next search does nothing,
+/// even after a person moved the ticket back; a ticket a person holds in Waiting or closed is not
+/// moved; a webhook with a wrong signature is refused.
+#[tokio::test]
+async fn a_task_linked_to_a_ticket_moves_it_from_the_webhook_or_the_search_once() {
+    const SECRET: &str = "webhook-secret-for-tests";
+    for (workflow, mut args, target, move_back, hold) in [
+        (
+            Workflow::jira_software(),
+            vec!["--jira-linked-status", "In Progress"],
+            "In Progress",
+            "Stop Progress",
+            vec!["Done"],
+        ),
+        (
+            Workflow::seed_team(),
+            vec!["--jira-workflow", SEED_WORKFLOW],
+            "Assigned",
+            "Unassign",
+            vec!["Assign", "Wait for someone"],
+        ),
+    ] {
+        let name = workflow.name.clone();
+        let world = World::start(sim_with(workflow)).await;
+        args.extend(["--jira-link-types", "Blocks", "--jira-link-scan-every", "200ms"]);
+        let mut with_webhook = args.clone();
+        with_webhook.extend(["--jira-webhook-secret", SECRET]);
+        let writer = world.start_writer(world.config(&with_webhook));
+        let linked = desired("acme/linked", "platform", Lane::P2, "2026-12-27", 1);
+        let held = desired("acme/held", "platform", Lane::P2, "2026-12-27", 1);
+        let related = desired("acme/related", "platform", Lane::P2, "2026-12-27", 1);
+        for d in [&linked, &held, &related] {
+            world.publish(d).await;
+            world.wait_applied(d).await;
+        }
+        eventually("the writer to listen", WAIT, || async { writer.address().is_some() }).await;
+        let hook = format!("http://{}/webhooks/jira", writer.address().unwrap());
+        world.sim.set_webhook(Some(jira_sim::Webhook { url: hook.clone(), secret: Some(SECRET.into()) }));
+        let person = world.person();
+
+        // Webhook: the task blocks the ticket; the ticket moves, with a comment naming the task.
+        let ticket = world.only_issue(&linked).key;
+        let task = world.person_files_task("Roll out the lodash upgrade").await;
+        person.link_issues("Blocks", &task, &ticket).await.unwrap();
+        eventually("the linked ticket to move", WAIT, || async {
+            world.sim.issue(&ticket).unwrap().status == target
+        })
+        .await;
+        let issue = world.sim.issue(&ticket).unwrap();
+        assert!(issue.comments.last().unwrap().1.contains(&task), "{name}: {issue:?}");
+        assert!(
+            issue.links.iter().any(|(t, other, dir)| t == "Blocks" && *other == task && dir == "inward"),
+            "{name}: the ticket reads 'is blocked by' the task: {:?}",
+            issue.links
+        );
+        assert_eq!(world.sim.webhook_deliveries()[0].status, 204, "{name}");
+
+        // Redelivered after a person moved the ticket back: nothing happens.
+        world.person_moves(&ticket, move_back).await;
+        let moves = world.linked_moves();
+        assert_eq!(world.sim.redeliver_webhook(0).await, 204, "{name}");
+        assert_eq!(world.linked_moves(), moves, "{name}: a redelivery moves nothing");
+        assert_ne!(world.sim.issue(&ticket).unwrap().status, target, "{name}: the person's move stands");
+
+        // A ticket held by a person (closed, or Waiting) is not moved.
+        let held_key = world.only_issue(&held).key;
+        for step in &hold {
+            world.person_moves(&held_key, step).await;
+        }
+        let held_status = world.sim.issue(&held_key).unwrap().status;
+        let other_task = world.person_files_task("Decide on the held one").await;
+        person.link_issues("Blocks", &other_task, &held_key).await.unwrap();
+        eventually("the second webhook", WAIT, || async { world.sim.webhook_deliveries().len() == 2 }).await;
+        assert_eq!(world.sim.webhook_deliveries()[1].status, 204, "{name}");
+        assert_eq!(world.sim.issue(&held_key).unwrap().status, held_status, "{name}");
+
+        // A wrong or missing signature is refused before anything is read.
+        let body = world.sim.webhook_deliveries()[0].body.to_string();
+        let http = reqwest::Client::new();
+        for signature in [Some("sha256=00ff"), None] {
+            let mut request = http.post(&hook).body(body.clone());
+            if let Some(signature) = signature {
+                request = request.header("X-Hub-Signature", signature);
+            }
+            assert_eq!(request.send().await.unwrap().status().as_u16(), 401, "{name}");
+        }
+        writer.stop().await;
+
+        // No webhook secret: the periodic search finds the new link, and leaves the old ones be.
+        world.sim.set_webhook(None);
+        let writer = world.start_writer(world.config(&args));
+        let related_key = world.only_issue(&related).key;
+        let third_task = world.person_files_task("Patch the related service").await;
+        // The ticket blocks the task this time: either direction counts.
+        person.link_issues("Blocks", &related_key, &third_task).await.unwrap();
+        eventually("the search to move the linked ticket", WAIT, || async {
+            world.sim.issue(&related_key).unwrap().status == target
+        })
+        .await;
+        let moves = world.linked_moves();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(world.linked_moves(), moves, "{name}: later searches move nothing");
+        assert_ne!(world.sim.issue(&ticket).unwrap().status, target, "{name}");
+        assert_eq!(world.sim.issue(&held_key).unwrap().status, held_status, "{name}");
+        assert!(world.broker.dead_letters().await.is_empty(), "{name}");
+        writer.stop().await;
+        world.assert_contract();
+    }
+}

@@ -15,6 +15,12 @@
 //! | search with `nextPageToken`, `fields`, `properties`, `reconcileIssues`, index lag | `GET`/`POST /rest/api/3/search/jql` |
 //! | the removed legacy search: **410** | `/rest/api/{2,3,latest}/search` |
 //! | current user | `GET /rest/api/3/myself` |
+//! | issue links on the issue | `fields=issuelinks` on a get or a search |
+//!
+//! A new issue link is announced to the webhook a test sets ([`JiraSim::set_webhook`]) as JIRA
+//! Cloud's admin webhooks do: `POST` of the `issuelink_created` body, signed with the webhook's
+//! secret as `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>`
+//! (<https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks>).
 //!
 //! Basic auth is checked (401). Projects have their own workflow ([`workflow`]: JIRA Software's or
 //! the seed team's, transitions listed in the workflow's order) and permissions (403 per project
@@ -271,8 +277,25 @@ struct Faults {
     storm_index: usize,
 }
 
+/// Where new issue links are announced.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub url: String,
+    /// Signs each body (`X-Hub-Signature`); `None`: unsigned.
+    pub secret: Option<String>,
+}
+
+/// One webhook delivery: the body sent and the status answered (0: no answer).
+#[derive(Debug, Clone)]
+pub struct WebhookDelivery {
+    pub body: Value,
+    pub status: u16,
+}
+
 struct Shared {
     site: Mutex<Site>,
+    webhook: Mutex<Option<Webhook>>,
+    deliveries: Mutex<Vec<WebhookDelivery>>,
     faults: Mutex<Faults>,
     calls: Mutex<Vec<CallRecord>>,
     search_lag: Mutex<Duration>,
@@ -332,6 +355,8 @@ impl JiraSim {
         site.base_url = format!("http://{address}");
         let shared = Arc::new(Shared {
             site: Mutex::new(site),
+            webhook: Mutex::new(None),
+            deliveries: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
             calls: Mutex::new(Vec::new()),
             search_lag: Mutex::new(search_lag),
@@ -442,6 +467,22 @@ impl JiraSim {
 
     pub fn clear_calls(&self) {
         self.shared.calls.lock().expect("calls lock").clear();
+    }
+
+    /// Announces every issue link created from now on to `webhook` (`None`: to nobody).
+    pub fn set_webhook(&self, webhook: Option<Webhook>) {
+        *self.shared.webhook.lock().expect("webhook lock") = webhook;
+    }
+
+    /// Every webhook delivery so far, in order.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.shared.deliveries.lock().expect("deliveries lock").clone()
+    }
+
+    /// Sends a delivered webhook body again, as JIRA does when it retries: the status answered.
+    pub async fn redeliver_webhook(&self, index: usize) -> u16 {
+        let body = self.webhook_deliveries()[index].body.clone();
+        deliver_webhook(&self.shared, body).await
     }
 
     /// Every issue with its fields, comments and links, oldest first.
@@ -662,6 +703,16 @@ async fn api(
             (status, body, vec![])
         }
     };
+    let events = std::mem::take(&mut shared.site.lock().expect("site lock").webhook_events);
+    if !events.is_empty() {
+        // Sent after the answer, as JIRA does (asynchronously, in order).
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            for event in events {
+                deliver_webhook(&shared, event).await;
+            }
+        });
+    }
     shared.calls.lock().expect("calls lock").push(CallRecord {
         method: method.to_string(),
         path: path.clone(),
@@ -682,6 +733,33 @@ async fn api(
         response.headers_mut().insert(name, HeaderValue::from_str(&value).expect("a valid header"));
     }
     response
+}
+
+/// POSTs one webhook body to the configured URL, signed when a secret is set; the status.
+async fn deliver_webhook(shared: &Shared, body: Value) -> u16 {
+    use hmac::Mac as _;
+    let Some(webhook) = shared.webhook.lock().expect("webhook lock").clone() else { return 0 };
+    let bytes = serde_json::to_vec(&body).expect("a JSON body");
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(&webhook.url)
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "Atlassian Webhook HTTP Client");
+    if let Some(secret) = &webhook.secret {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(&bytes);
+        request =
+            request.header("X-Hub-Signature", format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+    }
+    let status = match request.body(bytes).timeout(Duration::from_secs(30)).send().await {
+        Ok(response) => response.status().as_u16(),
+        Err(error) => {
+            tracing::warn!(%error, "Webhook not delivered.");
+            0
+        }
+    };
+    shared.deliveries.lock().expect("deliveries lock").push(WebhookDelivery { body, status });
+    status
 }
 
 fn authenticated_user(shared: &Shared, headers: &HeaderMap) -> Option<String> {

@@ -85,9 +85,13 @@ pub struct RemoteLink {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IssueLink {
     pub link_type: String,
-    /// The issue on the inward side ("is duplicated by").
+    /// The issue that reads the link type's inward phrase ("is duplicated by", "is blocked by"):
+    /// the link's destination, given as `outwardIssue` in `POST /rest/api/3/issueLink`.
     pub inward: u64,
-    /// The issue on the outward side ("duplicates").
+    /// The issue that reads the outward phrase ("duplicates", "blocks"): the link's source,
+    /// given as `inwardIssue` in the POST. JIRA's field names are the reverse of what they
+    /// suggest: <https://developer.atlassian.com/cloud/jira/platform/issue-linking-model/> labels
+    /// an issue with `type.outward` when its `issuelinks` entry carries an `outwardIssue`.
     pub outward: u64,
 }
 
@@ -105,6 +109,10 @@ pub struct Site {
     pub config: SimConfig,
     pub issues: BTreeMap<u64, IssueRecord>,
     pub links: BTreeSet<IssueLink>,
+    /// The id of each link (`issuelinks[].id`, the webhook's `issueLink.id`).
+    pub link_ids: BTreeMap<IssueLink, u64>,
+    /// `issuelink_created` webhook bodies not sent yet (the server sends them after the answer).
+    pub webhook_events: Vec<Value>,
     next_issue_id: u64,
     next_other_id: u64,
     counters: BTreeMap<String, u64>,
@@ -121,6 +129,8 @@ impl Site {
             config,
             issues: BTreeMap::new(),
             links: BTreeSet::new(),
+            link_ids: BTreeMap::new(),
+            webhook_events: Vec::new(),
             next_issue_id: 10_000,
             next_other_id: 20_000,
             counters: BTreeMap::new(),
@@ -721,6 +731,7 @@ impl Site {
             "resolution".into(),
             if record.resolved.is_some() { json!({ "id": "10000", "name": "Done" }) } else { Value::Null },
         );
+        fields.insert("issuelinks".into(), Value::Array(self.issue_links_json(id)));
         for name in ["duedate", "labels", "components", "priority", "description"] {
             fields.entry(name).or_insert(if name == "labels" || name == "components" {
                 json!([])
@@ -729,6 +740,36 @@ impl Site {
             });
         }
         fields
+    }
+
+    /// The `issuelinks` field: per link, the other issue as `outwardIssue` when this one reads
+    /// the outward phrase, else as `inwardIssue`, with its status.
+    fn issue_links_json(&self, id: u64) -> Vec<Value> {
+        let mut out = Vec::new();
+        for link in &self.links {
+            let (side, other) = if link.outward == id {
+                ("outwardIssue", link.inward)
+            } else if link.inward == id {
+                ("inwardIssue", link.outward)
+            } else {
+                continue;
+            };
+            let Some(other_record) = self.issues.get(&other) else { continue };
+            let link_id = self.link_ids.get(link).copied().unwrap_or_default();
+            let mut entry = json!({
+                "id": link_id.to_string(),
+                "self": format!("{}/rest/api/3/issueLink/{link_id}", self.base_url),
+                "type": link_type_json(&link.link_type, &self.base_url),
+            });
+            entry[side] = json!({
+                "id": other.to_string(),
+                "key": other_record.key,
+                "self": format!("{}/rest/api/3/issue/{other}", self.base_url),
+                "fields": { "status": other_record.status.json(&self.base_url) },
+            });
+            out.push(entry);
+        }
+        out
     }
 
     fn issue_json(&self, id: u64, selection: &FieldSelection, properties: &[String]) -> Value {
@@ -880,7 +921,8 @@ impl Site {
             let key = body.pointer(&format!("{pointer}/key")).and_then(Value::as_str);
             id.or(key).and_then(|k| self.find(k))
         };
-        let (Some(inward), Some(outward)) = (side("/inwardIssue"), side("/outwardIssue")) else {
+        // `inwardIssue` reads the outward phrase (see [`IssueLink`]).
+        let (Some(outward), Some(inward)) = (side("/inwardIssue"), side("/outwardIssue")) else {
             return error(404, "Issue does not exist or you do not have permission to see it.");
         };
         for side in [inward, outward] {
@@ -888,7 +930,13 @@ impl Site {
                 return denied;
             }
         }
-        self.links.insert(IssueLink { link_type: (*name).to_owned(), inward, outward });
+        let link = IssueLink { link_type: (*name).to_owned(), inward, outward };
+        if self.links.insert(link.clone()) {
+            self.next_other_id += 1;
+            let link_id = self.next_other_id;
+            self.link_ids.insert(link.clone(), link_id);
+            self.webhook_events.push(issuelink_created(&link, link_id, self.config.clock.now()));
+        }
         (201, None)
     }
 
@@ -1257,4 +1305,44 @@ fn sort_key(view: &SearchView, id: u64, field: &str) -> (String, u64) {
         _ => String::new(),
     };
     (text, id)
+}
+
+/// A link type as JIRA shows it (`IssueLinkType`).
+fn link_type_json(name: &str, base_url: &str) -> Value {
+    let (id, name, inward, outward) =
+        LINK_TYPES.iter().find(|(_, n, _, _)| *n == name).copied().unwrap_or(("0", name, name, name));
+    json!({
+        "id": id, "name": name, "inward": inward, "outward": outward,
+        "self": format!("{base_url}/rest/api/3/issueLinkType/{id}"),
+    })
+}
+
+/// The body of JIRA Cloud's `issuelink_created` webhook: `issueLink` with the source (the issue
+/// reading the outward phrase) and destination ids as numbers and the link type with its
+/// `inwardName`/`outwardName`, as documented in
+/// <https://developer.atlassian.com/cloud/jira/platform/webhooks/> (issue link events).
+pub fn issuelink_created(link: &IssueLink, link_id: u64, at: DateTime<Utc>) -> Value {
+    let (type_id, name, inward, outward) = LINK_TYPES
+        .iter()
+        .find(|(_, n, _, _)| *n == link.link_type)
+        .copied()
+        .unwrap_or(("0", link.link_type.as_str(), "", ""));
+    json!({
+        "timestamp": at.timestamp_millis(),
+        "webhookEvent": "issuelink_created",
+        "issueLink": {
+            "id": link_id,
+            "sourceIssueId": link.outward,
+            "destinationIssueId": link.inward,
+            "issueLinkType": {
+                "id": type_id.parse::<u64>().unwrap_or_default(),
+                "name": name,
+                "inwardName": inward,
+                "outwardName": outward,
+                "isSubTaskLinkType": false,
+                "isSystemLinkType": false,
+            },
+            "systemLink": false,
+        },
+    })
 }
