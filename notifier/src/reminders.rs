@@ -22,7 +22,7 @@ use crate::error::NotifyError;
 use crate::index::{IssueIndex, LastReminders};
 use crate::markers::{digest_key, reminder_key};
 use crate::message::{LinkPolicy, ListItem, Notice, NoticeKind, SlackMessage, render, render_list};
-use crate::schedule::{ReminderKind, WorkingHours, covered_by_new_ticket_message, may_be_due, reminder_due};
+use crate::schedule::{ReminderKind, WorkingHours, may_be_due, reminder_due};
 use crate::sender::{SendOutcome, Sender};
 use crate::slack::SlackError;
 use crate::waiting::ChannelWaits;
@@ -241,7 +241,7 @@ impl ReminderScanner {
         let mut request = SearchRequest {
             jql: scan_jql(&self.settings.label, today_utc, self.settings.overdue),
             max_results: Some(self.settings.page_size),
-            fields: ["summary", "duedate", "status", "project", "created"].map(str::to_owned).to_vec(),
+            fields: ["summary", "duedate", "status", "project"].map(str::to_owned).to_vec(),
             // jira-writer keeps the ticket's progress in its issue property.
             properties: vec![PROPERTY_KEY.to_owned()],
             ..SearchRequest::default()
@@ -342,11 +342,6 @@ impl ReminderScanner {
             return Ok(Some(Due::DigestLine { team, local, item }));
         }
         let Some(kind) = reminder_due(due, today, self.settings.overdue) else { return Ok(None) };
-        if let Some(filed_on) = filed_on(issue, &self.catalog.team(&team).time_zone)
-            && covered_by_new_ticket_message(kind, due, filed_on)
-        {
-            return Ok(None);
-        }
         if !self.hours_of(&team).contains(local) {
             return Ok(Some(Due::OutsideHours));
         }
@@ -498,16 +493,6 @@ fn plural_tickets(n: usize) -> String {
 
 /// The ticket's progress from the issue property jira-writer sets; absent or malformed means
 /// no progress line (the property is written by another service and may be older).
-/// The day the ticket was filed, in the team's time zone, from JIRA's `created`
-/// (`2026-12-02T09:15:00.000+0000`); `None` when JIRA did not say.
-fn filed_on<Zone: chrono::TimeZone>(issue: &Issue, zone: &Zone) -> Option<NaiveDate> {
-    let created = issue.field("created")?.as_str()?;
-    let at = chrono::DateTime::parse_from_str(created, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| chrono::DateTime::parse_from_rfc3339(created))
-        .ok()?;
-    Some(at.with_timezone(zone).date_naive())
-}
-
 fn progress_of(issue: &Issue) -> Option<contracts::Progress> {
     let value = issue.property(PROPERTY_KEY)?.get("progress")?;
     let progress: contracts::Progress = serde_json::from_value(value.clone()).ok()?;

@@ -64,19 +64,6 @@ pub fn reminder_due(due: NaiveDate, today: NaiveDate, overdue_enabled: bool) -> 
     }
 }
 
-/// Whether the ticket's "new ticket" message already covered `kind`: the message names the due
-/// date, so a reminder whose window was already open on the day the ticket was filed would only
-/// repeat it (a ticket filed ten days before it is due gets its 5-day reminder, not a 14-day
-/// one the minute after it appears).
-pub fn covered_by_new_ticket_message(kind: ReminderKind, due: NaiveDate, filed_on: NaiveDate) -> bool {
-    let opened = match kind {
-        ReminderKind::Due14d => due.checked_sub_days(Days::new(14)).map(working_day_on_or_before),
-        ReminderKind::Due5d => due.checked_sub_days(Days::new(5)).map(working_day_on_or_before),
-        ReminderKind::Overdue => due.checked_add_days(Days::new(1)),
-    };
-    opened.is_some_and(|opened| filed_on >= opened)
-}
-
 /// Monday to Friday.
 pub fn is_working_day(day: NaiveDate) -> bool {
     !matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
@@ -169,19 +156,6 @@ mod tests {
             }
         }
         log
-    }
-
-    #[test]
-    fn a_window_already_open_when_the_ticket_was_filed_is_covered_by_its_new_ticket_message() {
-        // Due Tuesday 9 Feb 2027: the 14-day window opens Tuesday 26 Jan, the 5-day one Thursday 4 Feb.
-        let due = date("2027-02-09");
-        assert!(!covered_by_new_ticket_message(ReminderKind::Due14d, due, date("2027-01-25")));
-        assert!(covered_by_new_ticket_message(ReminderKind::Due14d, due, date("2027-01-26")));
-        assert!(covered_by_new_ticket_message(ReminderKind::Due14d, due, date("2027-01-30")));
-        assert!(!covered_by_new_ticket_message(ReminderKind::Due5d, due, date("2027-01-30")));
-        assert!(covered_by_new_ticket_message(ReminderKind::Due5d, due, date("2027-02-04")));
-        assert!(!covered_by_new_ticket_message(ReminderKind::Overdue, due, date("2027-02-09")));
-        assert!(covered_by_new_ticket_message(ReminderKind::Overdue, due, date("2027-02-10")));
     }
 
     #[test]
