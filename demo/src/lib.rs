@@ -337,8 +337,19 @@ async fn start_stack(options: StackOptions) -> anyhow::Result<Stack> {
     services.spawn(async move { Ok(jira_writer::run(writer, stop).await?) });
 
     // A channel that cannot take messages is tried again every few seconds in the demo.
-    let slack_args =
-        ["--slack-api-url", slack_url.as_str(), "--slack-bot-token", SLACK_TOKEN, "--channel-retry", "2s"];
+    // Reminders are off: they go out only in the team's working hours, so with them the demo's
+    // output would depend on the hour it runs (a ticket due in 10 days gets its 14-day reminder
+    // at 10:00, not at 20:00). The tests show the reminders.
+    let slack_args = [
+        "--slack-api-url",
+        slack_url.as_str(),
+        "--slack-bot-token",
+        SLACK_TOKEN,
+        "--channel-retry",
+        "2s",
+        "--reminders",
+        "false",
+    ];
     let notifier: notifier::Config = parse(&[&["notifier"][..], &common, &jira_args, &slack_args].concat())?;
     let stop = shutdown.clone();
     services.spawn(async move { Ok(notifier::run(notifier, stop).await?) });
