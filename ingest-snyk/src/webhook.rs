@@ -26,10 +26,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bus::JsonKv;
-use hmac::{Hmac, Mac};
 use serde_json::json;
 use service_kit::Secret;
-use sha2::Sha256;
 use snyk_policy::BaseImage;
 use snyk_policy::webhook::parse_webhook_body;
 
@@ -110,17 +108,6 @@ pub fn router(state: Arc<WebhookState>, max_bytes: usize) -> Router {
     Router::new().route(PATH, post(receive)).layer(DefaultBodyLimit::max(max_bytes)).with_state(state)
 }
 
-/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`; the
-/// comparison is constant-time.
-pub fn signature_is_valid(secret: &Secret, body: &[u8], header: Option<&str>) -> bool {
-    let Some(hex_digest) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
-    let Ok(expected) = hex::decode(hex_digest) else { return false };
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
-}
-
 fn answer(status: StatusCode, outcome: &'static str, detail: impl Into<String>) -> Response {
     metrics::counter!("itk_snyk_webhooks_total", "outcome" => outcome).increment(1);
     (status, axum::Json(json!({"outcome": outcome, "detail": detail.into()}))).into_response()
@@ -131,7 +118,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 async fn receive(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if !signature_is_valid(&state.secret, &body, header(&headers, "x-hub-signature")) {
+    if !service_kit::hub_signature_is_valid(&state.secret, &body, header(&headers, "x-hub-signature")) {
         tracing::warn!(bytes = body.len(), "Snyk webhook refused: missing or wrong X-Hub-Signature.");
         return answer(StatusCode::UNAUTHORIZED, "bad_signature", "missing or wrong X-Hub-Signature");
     }
@@ -267,22 +254,4 @@ fn base_image_advice(project: &serde_json::Map<String, serde_json::Value>) -> Ve
                 .collect()
         })
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures() {
-        let secret = Secret::new("Jefe");
-        let body = b"what do ya want for nothing?";
-        let good = "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-        assert!(signature_is_valid(&secret, body, Some(good)));
-        assert!(!signature_is_valid(&secret, b"what do ya want for nothing!", Some(good)));
-        assert!(!signature_is_valid(&secret, body, None));
-        assert!(!signature_is_valid(&secret, body, Some("sha1=5bdcc146")));
-        assert!(!signature_is_valid(&secret, body, Some("sha256=not-hex")));
-        assert!(!signature_is_valid(&Secret::new("other"), body, Some(good)));
-    }
 }

@@ -13,7 +13,7 @@ use axum::routing::post;
 use bus::{Classify, ErrorClass};
 use service_kit::Secret;
 
-use crate::writer::{Writer, parse_webhook, verify_signature};
+use crate::writer::{Writer, parse_webhook};
 
 /// The path JIRA's webhook is registered with.
 pub const PATH: &str = "/webhooks/jira";
@@ -30,7 +30,7 @@ pub fn router(writer: Arc<Writer>, secret: Secret) -> Router {
 
 async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
-    if !verify_signature(receiver.secret.expose().as_bytes(), &body, signature) {
+    if !service_kit::hub_signature_is_valid(&receiver.secret, &body, signature) {
         metrics::counter!("itk_jira_webhooks_total", "outcome" => "bad_signature").increment(1);
         tracing::warn!("A JIRA webhook with a missing or wrong signature was refused.");
         return StatusCode::UNAUTHORIZED;

@@ -20,7 +20,7 @@
 
 mod linked;
 
-pub use linked::{LinkEvent, LinkOutcome, parse_webhook, verify_signature};
+pub use linked::{LinkEvent, LinkOutcome, parse_webhook};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;

@@ -15,12 +15,13 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod nats;
-pub mod readiness;
 mod secret;
 pub mod shutdown;
+mod signature;
 pub mod telemetry;
 
 pub use args::{HttpArgs, TelemetryArgs, TopologyArgs};
 pub use clock::Clock;
 pub use nats::NatsArgs;
 pub use secret::Secret;
+pub use signature::hub_signature_is_valid;

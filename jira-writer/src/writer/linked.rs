@@ -4,12 +4,13 @@
 //! decision or a done status.
 //!
 //! Two triggers feed [`Writer::sync_link`]: JIRA's `issuelink_created` admin webhook (its body
-//! signed with the webhook's secret, checked in [`verify_signature`]) and, when no secret is set,
+//! signed with the webhook's secret as `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>`,
+//! <https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks>,
+//! checked by [`service_kit::hub_signature_is_valid`]) and, when no secret is set,
 //! a periodic search of our open tickets' `issuelinks` ([`Writer::scan_links`]). Each link is
 //! acted on once: its id goes into the ledger record, so a redelivered webhook, the next search or
 //! a person moving the ticket back later changes nothing.
 
-use hmac::Mac as _;
 use serde_json::Value;
 
 use super::{Reached, Writer, WriterError, is_key_label};
@@ -34,18 +35,6 @@ pub enum LinkOutcome {
     Unchanged,
     /// Not a configured link type, or not a task linked to one of our tickets.
     Ignored,
-}
-
-/// Checks `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>`, JIRA Cloud's signature of an
-/// admin webhook registered with a secret
-/// (<https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks>), in
-/// constant time.
-pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
-    let Some(hex_digest) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
-    let Ok(digest) = hex::decode(hex_digest) else { return false };
-    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) else { return false };
-    mac.update(body);
-    mac.verify_slice(&digest).is_ok()
 }
 
 /// The `issueLink` of an `issuelink_created` webhook body: `(link, source id, destination id)`;
@@ -226,15 +215,21 @@ mod tests {
 
     #[test]
     fn the_signature_is_jiras_hmac_of_the_body() {
+        use hmac::Mac as _;
         let body = br#"{"webhookEvent":"issuelink_created"}"#;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
         mac.update(body);
         let header = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert!(verify_signature(b"s3cret", body, Some(&header)));
-        assert!(!verify_signature(b"other", body, Some(&header)));
-        assert!(!verify_signature(b"s3cret", b"{}", Some(&header)));
-        assert!(!verify_signature(b"s3cret", body, None));
-        assert!(!verify_signature(b"s3cret", body, Some("sha1=00")));
+        let secret = service_kit::Secret::new("s3cret");
+        assert!(service_kit::hub_signature_is_valid(&secret, body, Some(&header)));
+        assert!(!service_kit::hub_signature_is_valid(
+            &service_kit::Secret::new("other"),
+            body,
+            Some(&header)
+        ));
+        assert!(!service_kit::hub_signature_is_valid(&secret, b"{}", Some(&header)));
+        assert!(!service_kit::hub_signature_is_valid(&secret, body, None));
+        assert!(!service_kit::hub_signature_is_valid(&secret, body, Some("sha1=00")));
     }
 
     #[test]
