@@ -104,13 +104,9 @@ impl Scale {
 
 /// Connects to NATS and makes sure the topology exists.
 pub async fn connect(url: &str) -> Result<async_nats::jetstream::Context, BenchError> {
-    let client = bus::connect(&bus::NatsSettings {
-        url: url.to_owned(),
-        name: "pipeline-bench".into(),
-        credentials_file: None,
-    })
-    .await
-    .step("connecting to NATS")?;
+    let client = bus::connect(&bus::NatsConnection::unauthenticated(url, "pipeline-bench"))
+        .await
+        .step("connecting to NATS")?;
     let js = bus::jetstream(client);
     bus::ensure_topology(&js, &bus::topology::TopologyConfig::default())
         .await

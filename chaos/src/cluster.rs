@@ -12,12 +12,7 @@ use futures_util::StreamExt;
 pub const CONSUMERS: [&str; 3] = [topology::TRIAGE, topology::JIRA_WRITER, topology::NOTIFIER];
 
 pub async fn connect(urls: &str) -> anyhow::Result<jetstream::Context> {
-    let client = bus::connect(&bus::NatsSettings {
-        url: urls.to_owned(),
-        name: "chaos-harness".into(),
-        credentials_file: None,
-    })
-    .await?;
+    let client = bus::connect(&bus::NatsConnection::unauthenticated(urls, "chaos-harness")).await?;
     Ok(bus::jetstream(client))
 }
 

@@ -278,12 +278,8 @@ impl Stack {
 
 async fn start_stack(options: StackOptions) -> anyhow::Result<Stack> {
     let nats = NatsServer::start()?;
-    let client = bus::connect(&bus::NatsSettings {
-        url: nats.url().to_owned(),
-        name: "infra-tickets-demo".into(),
-        credentials_file: None,
-    })
-    .await?;
+    let client =
+        bus::connect(&bus::NatsConnection::unauthenticated(nats.url(), "infra-tickets-demo")).await?;
     let js = bus::jetstream(client);
     bus::ensure_topology(&js, &TopologyConfig::default()).await?;
     let workdir = tempfile::tempdir()?;

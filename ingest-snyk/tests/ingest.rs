@@ -63,13 +63,7 @@ async fn setup(extra: &[&str]) -> Setup {
     let config = Config::parse_from(args);
     let shutdown = CancellationToken::new();
     let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
-    let client = bus::connect(&bus::NatsSettings {
-        url: server.url().into(),
-        name: "test".into(),
-        credentials_file: None,
-    })
-    .await
-    .unwrap();
+    let client = bus::connect(&bus::NatsConnection::unauthenticated(server.url(), "test")).await.unwrap();
     Setup { _server: server, js: bus::jetstream(client), sim, ingest, shutdown }
 }
 
@@ -333,13 +327,7 @@ async fn several_orgs_and_a_scheduled_reconcile() {
     ]);
     let shutdown = CancellationToken::new();
     let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
-    let client = bus::connect(&bus::NatsSettings {
-        url: server.url().into(),
-        name: "test".into(),
-        credentials_file: None,
-    })
-    .await
-    .unwrap();
+    let client = bus::connect(&bus::NatsConnection::unauthenticated(server.url(), "test")).await.unwrap();
     let js = bus::jetstream(client);
     let expected = sim.org(ORG).unwrap().projects.len() + 30;
     // No sync_now: the schedule syncs both orgs by itself.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use bus::topology::{self, TopologyConfig};
-use bus::{NatsSettings, Publisher};
+use bus::{NatsConnection, Publisher};
 use contracts::{DesiredTicket, TicketChange};
 use local_nats::NatsServer;
 
@@ -33,8 +33,8 @@ impl TestBroker {
         TestBroker { server, publisher: Publisher::new(js.clone()), js }
     }
 
-    fn settings_for(url: &str) -> NatsSettings {
-        NatsSettings { url: url.to_owned(), name: "e2e-tests".into(), credentials_file: None }
+    fn settings_for(url: &str) -> NatsConnection {
+        NatsConnection::unauthenticated(url, "e2e-tests")
     }
 
     pub fn url(&self) -> &str {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bus::topology::{self, TopologyConfig};
-use bus::{JsonKv, NatsSettings, Publisher};
+use bus::{JsonKv, Publisher};
 use chrono::{DateTime, Utc};
 use contracts::{DesiredTicket, GroupKey, Lane, PayloadKind, RawEvent, Source, TicketBody, TicketState};
 use local_nats::NatsServer;
@@ -79,10 +79,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let server = NatsServer::start().expect("nats-server >= 2.10");
-    let client =
-        bus::connect(&NatsSettings { url: server.url().into(), name: "t".into(), credentials_file: None })
-            .await
-            .unwrap();
+    let client = bus::connect(&bus::NatsConnection::unauthenticated(server.url(), "t")).await.unwrap();
     let js = bus::jetstream(client);
     bus::ensure_topology(&js, &TopologyConfig::default()).await.unwrap();
     let groups = JsonKv::open(&js, topology::TRIAGE_GROUPS).await.unwrap();

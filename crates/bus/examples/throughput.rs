@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bus::consumer::{self, ConsumerOptions, Delivery, Handler};
 use bus::topology::{self, TopologyConfig};
-use bus::{Health, NatsSettings, Outgoing, Publisher};
+use bus::{Health, Outgoing, Publisher};
 use tokio_util::sync::CancellationToken;
 
 struct Count(AtomicU64);
@@ -36,12 +36,7 @@ fn payload(i: usize) -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let messages: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let server = local_nats::NatsServer::start()?;
-    let client = bus::connect(&NatsSettings {
-        url: server.url().into(),
-        name: "bench".into(),
-        credentials_file: None,
-    })
-    .await?;
+    let client = bus::connect(&bus::NatsConnection::unauthenticated(server.url(), "bench")).await?;
     let js = bus::jetstream(client);
     bus::ensure_topology(&js, &TopologyConfig::default()).await?;
     let publisher = Publisher::new(js.clone());

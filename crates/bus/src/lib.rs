@@ -34,29 +34,6 @@ pub use async_nats;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How to reach NATS without authentication or TLS beyond a credentials file: tests, tools and
-/// benchmarks against a local server. Services take [`NatsConnection`] (from
-/// `service_kit::NatsArgs`), which adds the other ways to authenticate and TLS.
-#[derive(Clone)]
-pub struct NatsSettings {
-    /// One URL or several, comma-separated (`nats://a:4222,nats://b:4222`).
-    pub url: String,
-    /// Connection name shown by the server (the service name).
-    pub name: String,
-    /// Optional credentials file (NGS / operator mode).
-    pub credentials_file: Option<std::path::PathBuf>,
-}
-
-impl std::fmt::Debug for NatsSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsSettings")
-            .field("url", &redact_url(&self.url))
-            .field("name", &self.name)
-            .field("credentials_file", &self.credentials_file)
-            .finish()
-    }
-}
-
 /// How a client proves who it is to nats-server. At most one way: the server's `authorization`
 /// block (deploy/nats/auth.conf) gives each service a user whose permissions cover only its
 /// own subjects, so a second, conflicting identity is a configuration mistake.
@@ -132,20 +109,11 @@ impl std::fmt::Debug for NatsConnection {
     }
 }
 
-impl From<&NatsSettings> for NatsConnection {
-    fn from(settings: &NatsSettings) -> Self {
-        NatsConnection {
-            url: settings.url.clone(),
-            name: settings.name.clone(),
-            auth: settings.credentials_file.clone().map(NatsAuth::CredentialsFile).unwrap_or_default(),
-            tls: NatsTls::default(),
-        }
-    }
-}
-
-impl From<&NatsConnection> for NatsConnection {
-    fn from(connection: &NatsConnection) -> Self {
-        connection.clone()
+impl NatsConnection {
+    /// A connection without credentials or TLS: tests, tools and benchmarks against a local
+    /// server. Services build theirs from `service_kit::NatsArgs`.
+    pub fn unauthenticated(url: impl Into<String>, name: impl Into<String>) -> Self {
+        NatsConnection { url: url.into(), name: name.into(), auth: NatsAuth::None, tls: NatsTls::default() }
     }
 }
 
@@ -162,10 +130,8 @@ pub fn redact_url(url: &str) -> String {
         .join(",")
 }
 
-/// Connects to NATS; keeps reconnecting for the life of the client. Takes a [`NatsSettings`]
-/// or a [`NatsConnection`].
-pub async fn connect(settings: impl Into<NatsConnection>) -> Result<async_nats::Client, BusError> {
-    let settings: NatsConnection = settings.into();
+/// Connects to NATS; keeps reconnecting for the life of the client.
+pub async fn connect(settings: &NatsConnection) -> Result<async_nats::Client, BusError> {
     let error = |source: async_nats::Error| BusError::Connect { url: redact_url(&settings.url), source };
     let mut options = async_nats::ConnectOptions::new()
         .name(&settings.name)

@@ -324,38 +324,21 @@ fn differences_to_result(differences: Vec<String>) -> Result<(), String> {
 }
 
 /// `check`, asked again while it fails, up to [`TOPOLOGY_PATIENCE`].
-async fn until_verified<F, Fut>(what: &str, mut check: F) -> Result<(), BusError>
+async fn until_verified<F, Fut>(what: &str, check: F) -> Result<(), BusError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let deadline = tokio::time::Instant::now() + TOPOLOGY_PATIENCE;
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match check().await {
-            Ok(()) => return Ok(()),
-            Err(why) if tokio::time::Instant::now() + delay < deadline => {
-                tracing::warn!(
-                    what,
-                    why,
-                    delay_ms = delay.as_millis() as u64,
-                    "Topology not as expected yet; checking again."
-                );
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(4));
-            }
-            Err(why) => {
-                return Err(BusError::Topology {
-                    what: what.to_owned(),
-                    source: format!(
-                        "{why} (this service only verifies the topology: run `infra-tickets topology --apply` \
-                         with an admin NATS credential, the Kubernetes topology Job)"
-                    )
-                    .into(),
-                });
-            }
+    patiently(what, check, |_| true, "Topology not as expected yet; checking again.").await.map_err(|why| {
+        BusError::Topology {
+            what: what.to_owned(),
+            source: format!(
+                "{why} (this service only verifies the topology: run `infra-tickets topology --apply` \
+                 with an admin NATS credential, the Kubernetes topology Job)"
+            )
+            .into(),
         }
-    }
+    })
 }
 
 /// How long a starting service waits for JetStream to answer a topology request.
@@ -367,7 +350,7 @@ const TOPOLOGY_PATIENCE: Duration = Duration::from_secs(60);
 /// at once.
 async fn until_answered<T, E, F, Fut>(
     what: &str,
-    mut request: F,
+    request: F,
     unanswered: fn(&E) -> bool,
 ) -> Result<T, BusError>
 where
@@ -375,17 +358,36 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    patiently(what, request, unanswered, "JetStream did not answer; trying again.")
+        .await
+        .map_err(|error| BusError::Topology { what: what.to_owned(), source: Box::new(error) })
+}
+
+/// The one wait of both: `attempt` tried again, after a pause doubling from 250 ms to 4 s, while
+/// `worth_waiting` says its error may pass and [`TOPOLOGY_PATIENCE`] is not spent; else its
+/// last error.
+async fn patiently<T, E, F, Fut>(
+    what: &str,
+    mut attempt: F,
+    worth_waiting: impl Fn(&E) -> bool,
+    retrying: &'static str,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
     let deadline = tokio::time::Instant::now() + TOPOLOGY_PATIENCE;
     let mut delay = Duration::from_millis(250);
     loop {
-        match request().await {
+        match attempt().await {
             Ok(answer) => return Ok(answer),
-            Err(error) if unanswered(&error) && tokio::time::Instant::now() + delay < deadline => {
-                tracing::warn!(what, %error, delay_ms = delay.as_millis() as u64, "JetStream did not answer; trying again.");
+            Err(error) if worth_waiting(&error) && tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(what, %error, delay_ms = delay.as_millis() as u64, "{retrying}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(4));
             }
-            Err(error) => return Err(BusError::Topology { what: what.to_owned(), source: Box::new(error) }),
+            Err(error) => return Err(error),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bus::consumer::{self, ConsumerOptions, Delivery, ErrorClass, Handler};
 use bus::topology::{self, TopologyConfig};
-use bus::{Classify, Health, NatsSettings, Outgoing, Publisher};
+use bus::{Classify, Health, Outgoing, Publisher};
 use local_nats::NatsServer;
 use tokio_util::sync::CancellationToken;
 
@@ -19,13 +19,8 @@ struct Broker {
 
 async fn broker(config: TopologyConfig) -> Broker {
     let server = NatsServer::start().expect("a nats-server >= 2.10 (run scripts/install-nats-server)");
-    let client = bus::connect(&NatsSettings {
-        url: server.url().to_owned(),
-        name: "bus-tests".into(),
-        credentials_file: None,
-    })
-    .await
-    .unwrap();
+    let client =
+        bus::connect(&bus::NatsConnection::unauthenticated(server.url(), "bus-tests")).await.unwrap();
     let js = bus::jetstream(client);
     bus::ensure_topology(&js, &config).await.unwrap();
     Broker { _server: server, publisher: Publisher::new(js.clone()), js }
