@@ -693,8 +693,9 @@ async fn the_sweep_closes_and_links_a_duplicate_that_slipped_through() {
             "labels": ["infra-tickets", d.group_key.token()]}}))
         .await
         .unwrap();
-    eventually("the duplicate to be closed", WAIT, || async {
-        world.sim.issue(&duplicate.key).is_some_and(|i| i.status_category == "done")
+    // The sweep closes the duplicate, then links it: wait for both before looking at the link.
+    eventually("the duplicate to be closed and linked", WAIT, || async {
+        world.sim.issue(&duplicate.key).is_some_and(|i| i.status_category == "done" && !i.links.is_empty())
     })
     .await;
     let closed = world.sim.issue(&duplicate.key).unwrap();
