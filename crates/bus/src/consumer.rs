@@ -151,6 +151,10 @@ pub struct ConsumerOptions {
     pub fetch_wait: Duration,
     /// On shutdown, how long in-flight handlers may take before they are released.
     pub shutdown_grace: Duration,
+    /// How often the consumer's lag (`itk_consumer_pending`, `itk_consumer_ack_pending`) is
+    /// read from the server. On a timer, not only on delivery: a stuck or paused consumer
+    /// receives nothing, and its lag must still rise on the dashboards and alerts.
+    pub lag_every: Duration,
 }
 
 impl ConsumerOptions {
@@ -163,6 +167,7 @@ impl ConsumerOptions {
             progress_every: Duration::from_secs(10),
             fetch_wait: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(25),
+            lag_every: Duration::from_secs(5),
         }
     }
 
@@ -203,7 +208,9 @@ struct Shared<H> {
     shutdown: CancellationToken,
 }
 
-fn component(stage: &str) -> String {
+/// The readiness component of a stage's consumer loop; a service registers it before the loop
+/// starts so that it is not reported ready in between.
+pub fn health_component(stage: &str) -> String {
     format!("consumer {stage}")
 }
 
@@ -218,7 +225,7 @@ pub async fn run<H: Handler>(
 ) -> Result<(), BusError> {
     let max_deliver = consumer.cached_info().config.max_deliver;
     let stage = options.stage.clone();
-    let health_name = component(&stage);
+    let health_name = health_component(&stage);
     health.register(&health_name);
     let shared = Arc::new(Shared {
         handler,
@@ -229,9 +236,12 @@ pub async fn run<H: Handler>(
         health: health.clone(),
         shutdown: shutdown.clone(),
     });
+    let lag =
+        tokio::spawn(report_lag(consumer.clone(), stage.clone(), shared.options.lag_every, shutdown.clone()));
     let slots = Arc::new(Semaphore::new(shared.options.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     tracing::info!(stage = %stage, max_deliver, concurrency = shared.options.concurrency, "Consumer started.");
+    metrics::gauge!("itk_consumer_paused", "stage" => stage.clone()).set(0.0);
 
     loop {
         while tasks.try_join_next().is_some() {}
@@ -289,6 +299,7 @@ pub async fn run<H: Handler>(
     }
 
     health.set_unready(&health_name, "stopping");
+    lag.abort();
     let in_flight = tasks.len();
     tracing::info!(stage = %stage, in_flight, "Consumer stopping; finishing in-flight messages.");
     let drained = tokio::time::timeout(shared.options.shutdown_grace, async {
@@ -302,6 +313,30 @@ pub async fn run<H: Handler>(
     }
     tracing::info!(stage = %stage, "Consumer stopped.");
     Ok(())
+}
+
+/// Sets the lag gauges of `stage` from the server's view of the consumer every `every` until
+/// `shutdown`: `num_pending` (stored, not yet delivered) and `num_ack_pending` (delivered, not
+/// yet acknowledged: held by a paused or slow handler). A failed read leaves the last values
+/// (the server is away; the readiness says so).
+async fn report_lag(consumer: PullConsumer, stage: String, every: Duration, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(every.max(Duration::from_millis(100)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match consumer.get_info().await {
+            Ok(info) => {
+                metrics::gauge!("itk_consumer_pending", "stage" => stage.clone())
+                    .set(info.num_pending as f64);
+                metrics::gauge!("itk_consumer_ack_pending", "stage" => stage.clone())
+                    .set(info.num_ack_pending as f64);
+            }
+            Err(error) => tracing::debug!(stage = %stage, %error, "Consumer lag not read."),
+        }
+    }
 }
 
 /// The outcome of one handler run, for metrics and logs.
@@ -397,9 +432,10 @@ async fn handle_and_settle<H: Handler>(shared: &Shared<H>, delivery: &Delivery) 
                 let reason = format!("paused: {error}");
                 tracing::error!(error = %error, pause_ms = after.as_millis() as u64, "Pausing the consumer until an operator acts.");
                 shared.gate.pause(Instant::now() + after, reason.clone());
-                shared.health.set_unready(&component(&shared.options.stage), reason);
+                shared.health.set_unready(&health_component(&shared.options.stage), reason);
                 metrics::counter!("itk_consumer_pauses_total", "stage" => shared.options.stage.clone())
                     .increment(1);
+                metrics::gauge!("itk_consumer_paused", "stage" => shared.options.stage.clone()).set(1.0);
                 let resumed = with_progress(delivery, shared.options.progress_every, async {
                     tokio::select! {
                         _ = tokio::time::sleep(after) => true,
@@ -436,7 +472,8 @@ async fn settle_after_panic<H>(shared: &Shared<H>, delivery: &Delivery, panic: S
 fn clear_pause<H>(shared: &Shared<H>) {
     if shared.gate.clear() {
         tracing::info!(stage = %shared.options.stage, "Consumer resumed.");
-        shared.health.set_ready(&component(&shared.options.stage));
+        metrics::gauge!("itk_consumer_paused", "stage" => shared.options.stage.clone()).set(0.0);
+        shared.health.set_ready(&health_component(&shared.options.stage));
     }
 }
 
