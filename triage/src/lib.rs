@@ -151,12 +151,46 @@ impl Handler for Triage {
     }
 }
 
+/// A started triage.
+pub struct Running {
+    /// Where `/healthz` and `/readyz` listen.
+    pub http_address: std::net::SocketAddr,
+    /// Where `/metrics` listens.
+    pub metrics_address: std::net::SocketAddr,
+    pub health: Health,
+    task: tokio::task::JoinHandle<Result<(), StartError>>,
+}
+
+impl Running {
+    /// Waits until the consumer drained and the HTTP servers stopped (after shutdown).
+    pub async fn wait(self) -> Result<(), StartError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(error) => {
+                tracing::error!(%error, "The triage task failed.");
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Runs triage until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    start(config, shutdown).await?.wait().await
+}
+
+/// Starts triage; returns once its endpoints listen and its consumer is bound.
+///
+/// Ready (`/readyz` 200) exactly while it can triage: connected to NATS and its consumer
+/// fetching. Until then, and while NATS is away or the consumer is paused, 503 with the reason.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
     let catalog = Arc::new(load_catalog(config.catalog.as_deref(), &config.default_team)?);
     let health = Health::new();
-    let http = service_kit::http::serve(
-        config.http.listen,
+    // Registered before anything runs, so that the service is not reported ready in between
+    // NATS connecting and the consumer loop starting.
+    health.register(&consumer::health_component(CONSUMER_STAGE));
+    let http = service_kit::http::serve_with_metrics(
+        &config.http,
         service_kit::http::health_router(health.clone()),
         shutdown.clone(),
     )
@@ -164,17 +198,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
     .map_err(|source| StartError::Http { address: config.http.listen, source })?;
 
     let client = bus::connect(&config.nats.settings("triage")).await?;
+    service_kit::readiness::watch_nats(client.clone(), health.clone(), shutdown.clone());
     let js = bus::jetstream(client.clone());
     bus::ensure_topology(&js, &config.topology.config()).await?;
     let publisher = Publisher::new(js.clone());
     let triage =
         Triage::new(&js, publisher.clone(), catalog, config.snyk, config.health, config.clock).await?;
     let consumer = topology::pull_consumer(&js, topology::TRIAGE).await?;
-    let options =
-        ConsumerOptions { concurrency: usize::from(config.concurrency), ..ConsumerOptions::new("triage") };
-    tracing::info!(address = %http.address, "Triage running.");
-    consumer::run(consumer, Arc::new(triage), publisher, options, health, shutdown).await?;
-    let _ = client.drain().await;
-    let _ = http.task.await;
-    Ok(())
+    let options = ConsumerOptions {
+        concurrency: usize::from(config.concurrency),
+        ..ConsumerOptions::new(CONSUMER_STAGE)
+    };
+    tracing::info!(address = %http.address, metrics = %http.metrics_address, "Triage running.");
+    let (http_address, metrics_address) = (http.address, http.metrics_address);
+    let loop_health = health.clone();
+    let task = tokio::spawn(async move {
+        consumer::run(consumer, Arc::new(triage), publisher, options, loop_health, shutdown).await?;
+        let _ = client.drain().await;
+        let _ = http.task.await;
+        Ok(())
+    });
+    Ok(Running { http_address, metrics_address, health, task })
 }
+
+/// The stage name of triage's consumer (metrics, dead letters, readiness).
+pub const CONSUMER_STAGE: &str = "triage";
