@@ -40,8 +40,15 @@ pub struct Config {
     #[arg(long = "health-sqs-batch", env = "HEALTH_SQS_BATCH", default_value_t = 10,
           value_parser = clap::value_parser!(i32).range(1..=10))]
     pub sqs_batch: i32,
-    /// AWS Region of the SQS queue and the Health API client.
-    #[arg(long = "health-aws-region", env = "HEALTH_AWS_REGION", default_value = "us-east-1")]
+    /// Region of the SQS queue. Without it, the Region the queue URL names
+    /// (`https://sqs.<region>.amazonaws.com/...`), else `--health-aws-region`. A Region that
+    /// contradicts the queue URL stops the start.
+    #[arg(long = "health-sqs-region", env = "HEALTH_SQS_REGION", value_parser = parse_region)]
+    pub sqs_region: Option<String>,
+    /// The AWS SDK's Region for everything else (the credential chain, e.g. STS for IRSA), and
+    /// the queue's when neither `--health-sqs-region` nor the queue URL names one.
+    #[arg(long = "health-aws-region", env = "HEALTH_AWS_REGION", default_value = "us-east-1",
+          value_parser = parse_region)]
     pub aws_region: String,
 
     /// Shared secret the EventBridge API destination sends in `--health-webhook-header`.
@@ -63,9 +70,16 @@ pub struct Config {
     /// Reconcile with the Health API every this often (e.g. 15m); 0s turns it off.
     #[arg(long = "health-api-interval", env = "HEALTH_API_INTERVAL", default_value = "0s", value_parser = parse_duration)]
     pub api_interval: Duration,
-    /// Health API endpoint override (the simulator in tests); the standard endpoint otherwise.
+    /// Health API endpoint override (the simulator in tests); the standard endpoint of
+    /// `--health-api-region` otherwise.
     #[arg(long = "health-api-endpoint-url", env = "HEALTH_API_ENDPOINT_URL")]
     pub api_endpoint_url: Option<String>,
+    /// Region of the Health API endpoint. The API is global and served from one Region per
+    /// partition (us-east-1, `health.us-east-1.amazonaws.com`, for the commercial partition;
+    /// cn-northwest-1 in China), whatever Region the queue is in.
+    #[arg(long = "health-api-region", env = "HEALTH_API_REGION", default_value = "us-east-1",
+          value_parser = parse_region)]
+    pub api_region: String,
     /// Use the organization operations (management or delegated-administrator account).
     #[arg(long = "health-api-organization", env = "HEALTH_API_ORGANIZATION", default_value_t = false)]
     pub api_organization: bool,
@@ -92,7 +106,51 @@ pub struct Config {
     pub aws: Option<aws_config::SdkConfig>,
 }
 
+/// A setting that cannot work, found at start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "--health-sqs-region (HEALTH_SQS_REGION) is {given} but the queue URL {queue_url} is in {in_url}: the queue is only reachable in its own Region"
+    )]
+    SqsRegionMismatch { given: String, in_url: String, queue_url: String },
+    #[error("--health-api-endpoint-url (HEALTH_API_ENDPOINT_URL) {url:?} is not an http(s) URL")]
+    ApiEndpoint { url: String },
+    #[error("--health-sqs-endpoint-url (HEALTH_SQS_ENDPOINT_URL) {url:?} is not an http(s) URL")]
+    SqsEndpoint { url: String },
+}
+
 impl Config {
+    /// The Region the SQS client signs for: `--health-sqs-region`, else the queue URL's, else
+    /// `--health-aws-region`.
+    pub fn sqs_region(&self) -> String {
+        self.sqs_region
+            .clone()
+            .or_else(|| self.sqs_queue_url.as_deref().and_then(region_of_queue_url))
+            .unwrap_or_else(|| self.aws_region.clone())
+    }
+
+    /// Checks what flags alone cannot: the SQS Region against the queue URL, and endpoints.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let (Some(given), Some(queue_url)) = (&self.sqs_region, &self.sqs_queue_url)
+            && let Some(in_url) = region_of_queue_url(queue_url)
+            && &in_url != given
+        {
+            return Err(ConfigError::SqsRegionMismatch {
+                given: given.clone(),
+                in_url,
+                queue_url: queue_url.clone(),
+            });
+        }
+        let is_http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        if let Some(url) = self.api_endpoint_url.as_deref().filter(|u| !is_http(u)) {
+            return Err(ConfigError::ApiEndpoint { url: url.to_owned() });
+        }
+        if let Some(url) = self.sqs_endpoint_url.as_deref().filter(|u| !is_http(u)) {
+            return Err(ConfigError::SqsEndpoint { url: url.to_owned() });
+        }
+        Ok(())
+    }
+
     /// The AWS SDK settings: [`Config::aws`], else the standard chain (environment, profile,
     /// web identity, container and instance credentials) in `--health-aws-region`.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
@@ -123,6 +181,36 @@ pub fn static_sdk_config(
         .build()
 }
 
+/// The Region an SQS queue URL names: `https://sqs.<region>.amazonaws.com[.cn]/<account>/<name>`
+/// or the legacy `https://<region>.queue.amazonaws.com/...`. `None` for other hosts (a local
+/// SQS, a VPC endpoint's DNS name).
+pub fn region_of_queue_url(queue_url: &str) -> Option<String> {
+    let rest = queue_url.split_once("://").map_or(queue_url, |(_, rest)| rest);
+    let host = rest.split(['/', ':']).next()?;
+    let labels: Vec<&str> = host.split('.').collect();
+    let region = match labels.as_slice() {
+        ["sqs", region, "amazonaws", ..] => region,
+        [region, "queue", "amazonaws", ..] => region,
+        _ => return None,
+    };
+    parse_region(region).ok()
+}
+
+/// An AWS Region name: lower-case letters, digits and dashes, like `eu-west-1`.
+fn parse_region(text: &str) -> Result<String, String> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let well_formed = parts.len() >= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    if well_formed {
+        Ok(text.to_owned())
+    } else {
+        Err("not an AWS Region name (e.g. us-east-1, eu-west-1)".into())
+    }
+}
+
 fn parse_backfill(text: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)?;
     if duration > MAX_BACKFILL {
@@ -146,5 +234,59 @@ mod tests {
         assert!(error.to_string().contains("90 days"), "{error}");
         let error = Config::try_parse_from(["ingest-health", "--health-sqs-wait-seconds", "60"]).unwrap_err();
         assert!(error.to_string().contains("--health-sqs-wait-seconds"), "{error}");
+    }
+
+    #[test]
+    fn the_queue_region_and_the_health_api_region_are_separate_settings() {
+        let queue = "https://sqs.eu-west-1.amazonaws.com/111111111111/health-events";
+        let config = Config::parse_from(["ingest-health", "--health-sqs-queue-url", queue]);
+        assert_eq!(config.sqs_region(), "eu-west-1", "taken from the queue URL");
+        assert_eq!(config.api_region, "us-east-1", "the Health API's global endpoint");
+        config.validate().expect("consistent");
+
+        let config = Config::parse_from([
+            "ingest-health",
+            "--health-sqs-queue-url",
+            "http://127.0.0.1:5000/111111111111/health-events",
+            "--health-sqs-region",
+            "ap-southeast-2",
+            "--health-api-region",
+            "cn-northwest-1",
+        ]);
+        assert_eq!(config.sqs_region(), "ap-southeast-2");
+        assert_eq!(config.api_region, "cn-northwest-1");
+        config.validate().expect("a local queue URL names no Region");
+
+        let legacy = Config::parse_from([
+            "ingest-health",
+            "--health-sqs-queue-url",
+            "https://eu-central-1.queue.amazonaws.com/1/q",
+        ]);
+        assert_eq!(legacy.sqs_region(), "eu-central-1");
+        let no_queue = Config::parse_from(["ingest-health", "--health-aws-region", "eu-north-1"]);
+        assert_eq!(no_queue.sqs_region(), "eu-north-1");
+    }
+
+    #[test]
+    fn contradicting_or_malformed_regions_fail_at_start() {
+        let config = Config::parse_from([
+            "ingest-health",
+            "--health-sqs-queue-url",
+            "https://sqs.eu-west-1.amazonaws.com/111111111111/health-events",
+            "--health-sqs-region",
+            "us-east-1",
+        ]);
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("--health-sqs-region") && error.contains("eu-west-1"), "{error}");
+        for flag in ["--health-sqs-region", "--health-api-region", "--health-aws-region"] {
+            let error = Config::try_parse_from(["ingest-health", flag, "Europe"]).unwrap_err().to_string();
+            assert!(error.contains(flag) && error.contains("not an AWS Region"), "{error}");
+        }
+        let config = Config::parse_from([
+            "ingest-health",
+            "--health-api-endpoint-url",
+            "health.us-east-1.amazonaws.com",
+        ]);
+        assert!(config.validate().unwrap_err().to_string().contains("--health-api-endpoint-url"));
     }
 }

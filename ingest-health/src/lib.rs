@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use aws_config::SdkConfig;
-pub use config::{Config, MAX_BACKFILL, static_sdk_config};
+pub use config::{Config, ConfigError, MAX_BACKFILL, region_of_queue_url, static_sdk_config};
 pub use intake::{Intake, Published};
 pub use reconcile::{Reconciler, Report};
 pub use sqs::SqsIntake;
@@ -42,6 +42,8 @@ pub enum StartError {
     )]
     NoIntake,
     #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
     Bus(#[from] BusError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
@@ -49,8 +51,10 @@ pub enum StartError {
 
 /// A started ingest-health.
 pub struct Running {
-    /// Where `/healthz`, `/readyz`, `/metrics` and the webhook listen.
+    /// Where `/healthz`, `/readyz` and the webhook listen.
     pub http_address: SocketAddr,
+    /// Where `/metrics` listens.
+    pub metrics_address: SocketAddr,
     pub health: Health,
     tasks: JoinSet<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -75,17 +79,38 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
     Ok(())
 }
 
+/// The readiness component of the API destination endpoint.
+pub const WEBHOOK_COMPONENT: &str = "webhook intake";
+
 /// Starts every configured intake and the HTTP endpoints; returns once they run.
+///
+/// Ready (`/readyz` 200) exactly while every configured intake can take events: NATS
+/// connected, the webhook listening (when a secret is set), the SQS queue answering (when a
+/// queue is set), the last Health API reconcile succeeded (when it is on). Each one that
+/// cannot is named in the 503 with its reason.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
     let reconcile_enabled = !config.api_interval.is_zero();
     if config.sqs_queue_url.is_none() && config.webhook_secret.is_none() && !reconcile_enabled {
         return Err(StartError::NoIntake);
     }
+    config.validate()?;
+    let health = Health::new();
+    // Every configured intake is registered before any runs, so that the service is not
+    // reported ready while one of them has not started yet.
+    if config.webhook_secret.is_some() {
+        health.register(WEBHOOK_COMPONENT);
+    }
+    if config.sqs_queue_url.is_some() {
+        health.register(sqs::COMPONENT);
+    }
+    if reconcile_enabled {
+        health.register(reconcile::COMPONENT);
+    }
     let client = bus::connect(&config.nats.settings("ingest-health")).await?;
+    service_kit::readiness::watch_nats(client.clone(), health.clone(), shutdown.clone());
     let js = bus::jetstream(client);
     bus::ensure_topology(&js, &config.topology.config()).await?;
     let intake = Intake::new(Publisher::new(js.clone()), config.clock.clone());
-    let health = Health::new();
 
     let mut router = service_kit::http::health_router(health.clone());
     if let Some(secret) = &config.webhook_secret {
@@ -96,9 +121,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             config.webhook_max_bytes,
         ));
     }
-    let server = service_kit::http::serve(config.http.listen, router, shutdown.clone())
+    let server = service_kit::http::serve_with_metrics(&config.http, router, shutdown.clone())
         .await
         .map_err(|source| StartError::Listen { address: config.http.listen, source })?;
+    if config.webhook_secret.is_some() {
+        service_kit::readiness::intake_listening(&health, WEBHOOK_COMPONENT, shutdown.clone());
+    }
 
     let mut tasks = JoinSet::new();
     if let Some(queue_url) = config.sqs_queue_url.clone() {
@@ -113,7 +141,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             backfill: config.api_backfill,
             overlap: config.api_overlap,
             account_id: config.api_account_id.clone(),
-            origin: format!("health-api:{}", config.aws_region),
+            origin: format!("health-api:{}", config.api_region),
             intake: intake.clone(),
             cursors: Some(JsonKv::open(&js, INTAKE_STATE).await?),
         };
@@ -123,7 +151,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         sqs = config.sqs_queue_url.is_some(),
         webhook = config.webhook_secret.is_some(),
         reconcile = reconcile_enabled,
+        sqs_region = %config.sqs_region(),
+        api_region = %config.api_region,
+        metrics = %server.metrics_address,
         "ingest-health started."
     );
-    Ok(Running { http_address: server.address, health, tasks, server: server.task })
+    Ok(Running {
+        http_address: server.address,
+        metrics_address: server.metrics_address,
+        health,
+        tasks,
+        server: server.task,
+    })
 }

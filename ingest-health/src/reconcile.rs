@@ -83,7 +83,9 @@ impl Reconciler {
     /// The Health client from the standard credential chain, with an optional endpoint.
     pub async fn client(config: &crate::Config) -> aws_sdk_health::Client {
         let shared = config.sdk_config().await;
-        let mut builder = aws_sdk_health::config::Builder::from(&shared);
+        // The Health API's own Region (global endpoint), not the queue's.
+        let mut builder = aws_sdk_health::config::Builder::from(&shared)
+            .region(aws_sdk_health::config::Region::new(config.api_region.clone()));
         if let Some(endpoint) = &config.api_endpoint_url {
             builder = builder.endpoint_url(endpoint);
         }

@@ -34,7 +34,9 @@ impl SqsIntake {
     /// Builds the client from the standard credential chain, with an optional endpoint.
     pub async fn connect(config: &crate::Config, queue_url: String, intake: Intake) -> Self {
         let shared = config.sdk_config().await;
-        let mut builder = aws_sdk_sqs::config::Builder::from(&shared);
+        // The queue's own Region, which need not be the Health API's (see Config::sqs_region).
+        let mut builder = aws_sdk_sqs::config::Builder::from(&shared)
+            .region(aws_sdk_sqs::config::Region::new(config.sqs_region()));
         if let Some(endpoint) = &config.sqs_endpoint_url {
             builder = builder.endpoint_url(endpoint);
         }
@@ -47,14 +49,17 @@ impl SqsIntake {
         }
     }
 
-    /// Polls until `shutdown`; receive errors are retried with backoff and reported as unready.
+    /// Polls until `shutdown`; receive errors are retried with backoff and reported as unready
+    /// with the reason. Ready once a receive succeeded: until then (at start, after an error)
+    /// it asks without waiting, so that readiness does not lag a long poll behind.
     pub async fn run(self, health: Health, shutdown: CancellationToken) {
         health.register(COMPONENT);
         let mut backoff = Duration::from_millis(500);
         while !shutdown.is_cancelled() {
+            let wait = if health.component_ready(COMPONENT) { self.wait_seconds } else { 0 };
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                received = self.receive() => received,
+                received = self.receive(wait) => received,
             };
             match received {
                 Ok(messages) => {
@@ -65,7 +70,7 @@ impl SqsIntake {
                     }
                 }
                 Err(error) => {
-                    health.set_unready(COMPONENT, error.clone());
+                    health.set_unready(COMPONENT, format!("receiving from the queue failed: {error}"));
                     tracing::warn!(queue = %self.queue_url, %error, "Receiving from SQS failed; retrying.");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -77,13 +82,13 @@ impl SqsIntake {
         }
     }
 
-    async fn receive(&self) -> Result<Vec<Message>, String> {
+    async fn receive(&self, wait_seconds: i32) -> Result<Vec<Message>, String> {
         let output = self
             .client
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(self.batch)
-            .wait_time_seconds(self.wait_seconds)
+            .wait_time_seconds(wait_seconds)
             .send()
             .await
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
