@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod nats;
+pub mod readiness;
 mod secret;
 pub mod shutdown;
 mod signature;
