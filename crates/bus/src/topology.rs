@@ -302,15 +302,21 @@ fn stream_differences(expected: &stream::Config, found: &stream::Config) -> Resu
     differ(&mut differences, "subjects", &expected.subjects, &found.subjects);
     differ(&mut differences, "replicas", expected.num_replicas, found.num_replicas);
     differ(&mut differences, "max_age", expected.max_age, found.max_age);
-    differ(&mut differences, "max_bytes", expected.max_bytes, found.max_bytes);
+    differ(&mut differences, "max_bytes", limit(expected.max_bytes), limit(found.max_bytes));
     differ(
         &mut differences,
         "max_messages_per_subject",
-        expected.max_messages_per_subject,
-        found.max_messages_per_subject,
+        limit(expected.max_messages_per_subject),
+        limit(found.max_messages_per_subject),
     );
     differ(&mut differences, "duplicate_window", expected.duplicate_window, found.duplicate_window);
     differences_to_result(differences)
+}
+
+/// A stream limit as the server reports it: a config sent with 0 ("not set") comes back as -1
+/// ("unlimited"), so both read as unlimited here, or no stream created by `apply` would verify.
+fn limit(value: i64) -> i64 {
+    if value <= 0 { -1 } else { value }
 }
 
 fn differ<T: PartialEq + std::fmt::Debug>(differences: &mut Vec<String>, field: &str, expected: T, found: T) {
