@@ -1,5 +1,5 @@
 use clap::{Parser, Subcommand};
-use service_kit::NatsArgs;
+use service_kit::{NatsArgs, TopologyArgs};
 
 /// glibc's allocator serialises the tokio workers on its arena lock under this workload
 /// (measured in docs/benchmarks.md); mimalloc does not.
@@ -18,10 +18,21 @@ struct Cli {
 enum Command {
     /// Print the desired tickets that Snyk or AWS Health payloads would produce, as JSON lines.
     Explain(infra_tickets::explain::ExplainArgs),
-    /// Show streams, consumers (pending, in flight) and key-value buckets.
+    /// Show streams, consumers (pending, in flight) and key-value buckets; `--apply` first
+    /// creates or updates them (the Kubernetes topology Job, with an admin NATS user), `--verify`
+    /// first checks them as a least-privilege service would at start.
     Topology {
         #[command(flatten)]
         nats: NatsArgs,
+        #[command(flatten)]
+        topology: TopologyArgs,
+        /// Create or update every stream, consumer and bucket, then report.
+        #[arg(long, conflicts_with = "verify")]
+        apply: bool,
+        /// Check every stream, consumer and bucket against this build's settings, then report;
+        /// exits non-zero naming what differs.
+        #[arg(long)]
+        verify: bool,
     },
     /// Re-drive the raw stream through triage after a policy or catalog change; `--diff` first
     /// shows which tickets would change, writing nothing.
@@ -99,7 +110,15 @@ async fn main() -> anyhow::Result<()> {
             infra_tickets::probe::probe(&url).await?;
             String::new()
         }
-        Command::Topology { nats } => infra_tickets::operate::topology_report(&nats).await?,
+        Command::Topology { nats, topology, apply, verify } => {
+            let mut out = String::new();
+            if apply || verify {
+                let mode = if apply { bus::TopologyMode::Apply } else { bus::TopologyMode::Verify };
+                out.push_str(&infra_tickets::operate::topology_set_up(&nats, &topology, mode).await?);
+            }
+            out.push_str(&infra_tickets::operate::topology_report(&nats).await?);
+            out
+        }
         Command::Dlq { nats, command } => match command {
             DlqCommand::List => infra_tickets::operate::dlq_list(&nats).await?,
             DlqCommand::Show { sequence } => infra_tickets::operate::dlq_show(&nats, sequence).await?,

@@ -3,11 +3,35 @@
 use std::fmt::Write as _;
 
 use bus::topology::{self, TopologyConfig};
-use service_kit::NatsArgs;
+use service_kit::{NatsArgs, TopologyArgs};
 
 async fn jetstream(nats: &NatsArgs) -> Result<async_nats::jetstream::Context, bus::BusError> {
     let client = bus::connect(&nats.settings("infra-tickets-cli")).await?;
     Ok(bus::jetstream(client))
+}
+
+/// Applies (creates or updates) or verifies the topology with the settings the services use,
+/// and says what it did: the Kubernetes topology Job runs `topology --apply` with an admin user
+/// so that the services can run with least-privilege users in `verify` mode.
+pub async fn topology_set_up(
+    nats: &NatsArgs,
+    settings: &TopologyArgs,
+    mode: bus::TopologyMode,
+) -> anyhow::Result<String> {
+    let js = jetstream(nats).await?;
+    let config = TopologyConfig { mode, ..settings.config() };
+    let report = topology::ensure_topology(&js, &config).await?;
+    let verb = match mode {
+        bus::TopologyMode::Apply => "applied",
+        bus::TopologyMode::Verify => "verified",
+    };
+    Ok(format!(
+        "{verb}: {} stream(s), {} consumer(s), {} bucket(s) at {} replica(s)\n\n",
+        report.streams.len(),
+        report.consumers.len(),
+        report.buckets.len(),
+        config.replicas
+    ))
 }
 
 /// Streams (messages, bytes), consumers (pending, in flight, redelivered) and buckets (keys).
@@ -25,7 +49,9 @@ pub async fn topology_report(nats: &NatsArgs) -> anyhow::Result<String> {
                     config.name, info.state.messages, info.state.bytes, info.config.num_replicas
                 )?;
             }
-            Err(_) => writeln!(out, "{:<18} missing (a service creates it at start)", config.name)?,
+            Err(_) => {
+                writeln!(out, "{:<18} missing (`infra-tickets topology --apply` creates it)", config.name)?
+            }
         }
     }
     writeln!(out)?;
