@@ -4,10 +4,16 @@
 //! `traceparent` that continues the trace; spans are exported over OTLP/HTTP only when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (without a collector an exporter would only log errors).
 
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::sync::{Arc, OnceLock};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+
+use tracing::dispatcher::WeakDispatch;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::args::{LogFormat, TelemetryArgs};
@@ -44,9 +50,7 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Telem
     // Logs are diagnostics: they go to stderr, so that stdout carries only what a command prints
     // (explain's JSON lines, the demo's board) and can be piped. Containers collect both.
     let fmt = match args.log_format {
-        LogFormat::Json => {
-            tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr).boxed()
-        }
+        LogFormat::Json => json_layer(std::io::stderr).boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
     };
     tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
@@ -55,6 +59,74 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Telem
     );
     opentelemetry::global::set_tracer_provider(provider.clone());
     Ok(TelemetryGuard { provider })
+}
+
+/// JSON log lines, one object per event with its fields flattened, carrying the `trace_id` and
+/// `span_id` of the span it happened in: a log line found in the log store leads to its trace,
+/// and a trace to every line logged along it (intake, triage, the JIRA call, the Slack message).
+fn json_layer<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let dispatch = Arc::new(OnceLock::new());
+    let json = tracing_subscriber::fmt::format().json().flatten_event(true);
+    tracing_subscriber::fmt::layer()
+        .json()
+        .event_format(WithTraceIds { format: json, dispatch: dispatch.clone() })
+        .with_writer(writer)
+        .and_then(KeepDispatch(dispatch))
+}
+
+/// Wraps the JSON event format and appends the OpenTelemetry ids of the current span.
+struct WithTraceIds<F> {
+    format: F,
+    /// The subscriber this layer belongs to, to ask the OpenTelemetry layer for a span's context:
+    /// while an event is dispatched, `dispatcher::get_default` answers "none" (no re-entry).
+    dispatch: Arc<OnceLock<WeakDispatch>>,
+}
+
+/// Remembers the dispatcher [`WithTraceIds`] is registered in.
+struct KeepDispatch(Arc<OnceLock<WeakDispatch>>);
+
+impl<S: tracing::Subscriber> Layer<S> for KeepDispatch {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.0.set(subscriber.downgrade());
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.format.format_event(ctx, Writer::new(&mut line), event)?;
+        // The JSON formatter has let go of the span's extensions by now; reading the OpenTelemetry
+        // context locks them again (it must not while they are held).
+        let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
+        let ids = ctx
+            .lookup_current()
+            .zip(dispatch)
+            .and_then(|(span, dispatch)| tracing_opentelemetry::get_otel_context(&span.id(), &dispatch));
+        let ids = ids.map(|cx| cx.span().span_context().clone()).filter(|ids| ids.is_valid());
+        match (ids, line.trim_end().strip_suffix('}')) {
+            (Some(ids), Some(object)) => writeln!(
+                writer,
+                r#"{object},"trace_id":"{}","span_id":"{}"}}"#,
+                ids.trace_id(),
+                ids.span_id()
+            ),
+            _ => writer.write_str(&line),
+        }
+    }
 }
 
 fn tracer_provider(service: &str) -> Result<SdkTracerProvider, TelemetryError> {
@@ -84,4 +156,55 @@ pub fn init_for_tests() {
             .try_init();
         opentelemetry::global::set_tracer_provider(provider);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    use super::*;
+
+    /// Collects what the layer writes, one buffer for the whole test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_the_trace_and_span_ids_of_the_span_they_were_logged_in() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let provider = tracer_provider("test").unwrap();
+        let subscriber = tracing_subscriber::registry()
+            .with(json_layer(move || writer.clone()))
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let expected = tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(outside = true, "before any span");
+            let span = tracing::info_span!("handle", subject = "desired.snyk");
+            let _entered = span.enter();
+            tracing::warn!(key = "snyk:acme/api", "Ticket filed.");
+            span.context().span().span_context().clone()
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> =
+            text.lines().map(|line| serde_json::from_str(line).expect(line)).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["message"], "before any span");
+        assert!(lines[0].get("trace_id").is_none(), "{text}");
+        assert_eq!(lines[1]["message"], "Ticket filed.");
+        assert_eq!(lines[1]["key"], "snyk:acme/api");
+        assert_eq!(lines[1]["trace_id"], expected.trace_id().to_string());
+        assert_eq!(lines[1]["span_id"], expected.span_id().to_string());
+        assert_eq!(lines[1]["trace_id"].as_str().unwrap().len(), 32);
+    }
 }
