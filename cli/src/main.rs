@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
             out
         }
         Command::Replay(args) if args.diff => {
-            let diffs = infra_tickets::replay::diff(args).await?;
+            let diffs = infra_tickets::replay::diff(args, &service_kit::Clock::system()).await?;
             let mut out = String::new();
             for diff in &diffs {
                 out.push_str(&format!("{diff}\n"));
@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
             out
         }
         Command::Replay(args) => {
-            let summary = infra_tickets::replay::replay(args).await?;
+            let summary = infra_tickets::replay::replay(args, service_kit::Clock::system()).await?;
             format!(
                 "replayed {} raw event(s); {} desired ticket(s) changed\n",
                 summary.events, summary.desired_published

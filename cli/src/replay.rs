@@ -23,8 +23,7 @@ use health_policy::{HealthPolicy, HealthSettings};
 use service_kit::{Clock, NatsArgs};
 use snyk_policy::{SnykPolicy, SnykSettings};
 use tokio_util::sync::CancellationToken;
-use triage::engine::GroupRecord;
-use triage_policy::{Policy, PolicyError};
+use triage_policy::{GroupRecord, Policy, PolicyError};
 
 /// Re-drive raw events through triage.
 #[derive(Debug, Clone, clap::Args)]
@@ -112,7 +111,8 @@ fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
 }
 
 /// Re-drives raw events through the production triage handler and waits until done.
-pub async fn replay(args: ReplayArgs) -> anyhow::Result<ReplaySummary> {
+/// `clock` is what triage folds with (`Clock::system()` in the CLI; tests pass their own).
+pub async fn replay(args: ReplayArgs, clock: Clock) -> anyhow::Result<ReplaySummary> {
     let js = connect(&args.nats).await?;
     let catalog = catalog_of(&args)?;
     let publisher = Publisher::new(js.clone());
@@ -120,7 +120,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ReplaySummary> {
     let last = raw.info().await?.state.last_sequence;
     let desired_before = js.get_stream(topology::DESIRED_TICKETS).await?.info().await?.state.last_sequence;
 
-    let name = format!("replay-{}", Utc::now().format("%Y%m%dT%H%M%S%.3f")).replace('.', "-");
+    let name = format!("replay-{}", clock.now().format("%Y%m%dT%H%M%S%.3f")).replace('.', "-");
     let pull = raw
         .create_consumer(consumer::pull::Config {
             durable_name: Some(name.clone()),
@@ -135,8 +135,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ReplaySummary> {
         })
         .await?;
     let total = pull.cached_info().num_pending;
-    let triage =
-        triage::Triage::new(&js, publisher.clone(), catalog, args.snyk, args.health, Clock::system()).await?;
+    let triage = triage::Triage::new(&js, publisher.clone(), catalog, args.snyk, args.health, clock).await?;
     let shutdown = CancellationToken::new();
     let options = bus::ConsumerOptions { concurrency: 64, ..bus::ConsumerOptions::new("replay") };
     let run = tokio::spawn(bus::consumer::run(
@@ -169,7 +168,8 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ReplaySummary> {
 }
 
 /// Lists the tickets a replay would change, writing nothing.
-pub async fn diff(args: ReplayArgs) -> anyhow::Result<Vec<TicketDiff>> {
+/// `clock` is what the fold uses as "now", as [`replay`] does.
+pub async fn diff(args: ReplayArgs, clock: &Clock) -> anyhow::Result<Vec<TicketDiff>> {
     let js = connect(&args.nats).await?;
     let catalog = catalog_of(&args)?;
     let current = current_desired(&js).await?;
@@ -197,7 +197,7 @@ pub async fn diff(args: ReplayArgs) -> anyhow::Result<Vec<TicketDiff>> {
             seen += 1;
             bar.inc(1);
             let Ok(event) = RawEvent::from_json(&message.payload) else { continue };
-            let now = Utc::now();
+            let now = clock.now();
             let tickets = match event.kind {
                 PayloadKind::SnykProjectSnapshot => snyk.fold(&event, now).await,
                 PayloadKind::AwsHealthEvent => health.fold(&event, now).await,
@@ -288,15 +288,9 @@ impl<P: Policy> Folding<P> {
             self.states.insert(key.clone(), stored);
         }
         let record = self.states.get_mut(&key).expect("inserted above");
-        match self.policy.apply(&mut record.stored.state, event, now) {
-            Ok(()) => {}
-            Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => return Ok(Vec::new()),
+        match triage_policy::fold(&self.policy, &mut record.stored, event, now) {
+            Ok(changed) => Ok(changed),
+            Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => Ok(Vec::new()),
         }
-        let desired = self.policy.desired(&record.stored.state, now);
-        let changed: Vec<DesiredTicket> = record.stored.changed(&desired).into_iter().cloned().collect();
-        for ticket in &changed {
-            record.stored.mark_published(ticket);
-        }
-        Ok(changed)
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use infra_tickets::replay::ReplayArgs;
 use infra_tickets_demo::{CATALOG, DemoReport, Stack, StackOptions};
+use service_kit::Clock;
 
 const SETTLE: Duration = Duration::from_secs(120);
 
@@ -140,7 +141,9 @@ async fn replaying_the_raw_stream_twice_writes_nothing_to_jira_and_sends_nothing
     let messages = stack.slack.all_messages().len();
     for _ in 0..2 {
         let summary =
-            infra_tickets::replay::replay(replay_args(&stack, &stack.catalog_path(), false)).await.unwrap();
+            infra_tickets::replay::replay(replay_args(&stack, &stack.catalog_path(), false), Clock::system())
+                .await
+                .unwrap();
         assert!(summary.events > 0);
         assert_eq!(summary.desired_published, 0, "nothing changed, nothing published");
         stack.settle(SETTLE).await.unwrap();
@@ -168,14 +171,15 @@ async fn replay_diff_after_a_catalog_change_lists_the_moves_and_replay_moves_the
     let catalog = dir.path().join("catalog.toml");
     std::fs::write(&catalog, changed).unwrap();
 
-    let diffs = infra_tickets::replay::diff(replay_args(&stack, &catalog, true)).await.unwrap();
+    let diffs =
+        infra_tickets::replay::diff(replay_args(&stack, &catalog, true), &Clock::system()).await.unwrap();
     assert_eq!(diffs.len(), 1, "exactly the ticket that moves team: {diffs:?}");
     assert!(diffs[0].group_key.ends_with("/image-resizer"));
     assert_eq!(diffs[0].changes, ["team media → payments"]);
     assert_eq!(jira_writes(&stack), jira_writes(&stack), "diff writes nothing");
 
     let writes = jira_writes(&stack);
-    infra_tickets::replay::replay(replay_args(&stack, &catalog, false)).await.unwrap();
+    infra_tickets::replay::replay(replay_args(&stack, &catalog, false), Clock::system()).await.unwrap();
     stack.settle(SETTLE).await.unwrap();
     let after = stack.report().await.unwrap();
     let moved = ticket(&after, "/image-resizer");

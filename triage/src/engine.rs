@@ -14,29 +14,13 @@
 
 use chrono::{DateTime, Utc};
 use contracts::{DesiredTicket, RawEvent};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+pub use triage_policy::GroupRecord;
 use triage_policy::Policy;
 
 use bus::{CasError, JsonKv, Outgoing, Publisher};
 
 use crate::TriageError;
-
-/// What triage stores per group: the policy's state, the content last published per ticket, and
-/// tickets written but not yet known to be published.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(bound = "S: Serialize + serde::de::DeserializeOwned + Default")]
-pub struct GroupRecord<S> {
-    #[serde(flatten)]
-    pub stored: triage_policy::StoredState<S>,
-    #[serde(default)]
-    pub pending: Vec<DesiredTicket>,
-}
-
-impl<S: Default> Default for GroupRecord<S> {
-    fn default() -> Self {
-        GroupRecord { stored: triage_policy::StoredState::default(), pending: Vec::new() }
-    }
-}
 
 /// One source policy with its state bucket.
 pub struct Engine<P: Policy> {
@@ -66,9 +50,7 @@ impl<P: Policy> Engine<P> {
             };
 
             let mut next = record.clone();
-            self.policy.apply(&mut next.stored.state, event, now)?;
-            let desired = self.policy.desired(&next.stored.state, now);
-            let changed: Vec<DesiredTicket> = next.stored.changed(&desired).into_iter().cloned().collect();
+            let changed = triage_policy::fold(&self.policy, &mut next.stored, event, now)?;
             if changed.is_empty() {
                 if same_json(&next.stored.state, &record.stored.state) {
                     return Ok(0);
@@ -78,9 +60,6 @@ impl<P: Policy> Engine<P> {
                     Err(CasError::Conflict) => continue,
                     Err(CasError::Bus(error)) => return Err(error.into()),
                 }
-            }
-            for ticket in &changed {
-                next.stored.mark_published(ticket);
             }
             next.pending = changed;
             let written = match self.groups.write(&key, &next, revision).await {

@@ -83,6 +83,43 @@ impl<S> StoredState<S> {
     }
 }
 
+/// What triage stores per group: the policy's state, the content last published per ticket, and
+/// tickets written but not yet known to be published. The triage service writes it; replay's
+/// `--diff` reads it (the layout lives here so neither depends on the other).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(bound = "S: Serialize + DeserializeOwned + Default")]
+pub struct GroupRecord<S> {
+    #[serde(flatten)]
+    pub stored: StoredState<S>,
+    #[serde(default)]
+    pub pending: Vec<DesiredTicket>,
+}
+
+impl<S: Default> Default for GroupRecord<S> {
+    fn default() -> Self {
+        GroupRecord { stored: StoredState::default(), pending: Vec::new() }
+    }
+}
+
+/// The one fold: applies `event` to the group's state, derives the desired tickets, and returns
+/// those whose content differs from what was last published, marking them published. The triage
+/// service, replay's `--diff`, `explain`, the benchmarks and [`InMemoryTriage`] all fold through
+/// here; they differ only in where the state is kept.
+pub fn fold<P: Policy>(
+    policy: &P,
+    stored: &mut StoredState<P::State>,
+    event: &RawEvent,
+    now: DateTime<Utc>,
+) -> Result<Vec<DesiredTicket>, PolicyError> {
+    policy.apply(&mut stored.state, event, now)?;
+    let desired = policy.desired(&stored.state, now);
+    let changed: Vec<DesiredTicket> = stored.changed(&desired).into_iter().cloned().collect();
+    for ticket in &changed {
+        stored.mark_published(ticket);
+    }
+    Ok(changed)
+}
+
 /// Triage in memory: the same folding and change detection as the service, for `explain`,
 /// tests and benchmarks.
 pub struct InMemoryTriage<P: Policy> {
@@ -105,12 +142,9 @@ impl<P: Policy> InMemoryTriage<P> {
     pub fn apply(&mut self, event: &RawEvent, now: DateTime<Utc>) -> Result<Vec<DesiredTicket>, PolicyError> {
         let key = self.policy.state_key(event)?;
         let stored = self.states.entry(key).or_default();
-        self.policy.apply(&mut stored.state, event, now)?;
-        let desired = self.policy.desired(&stored.state, now);
-        let changed: Vec<DesiredTicket> = stored.changed(&desired).into_iter().cloned().collect();
+        let changed = fold(&self.policy, stored, event, now)?;
         let mut published = Vec::with_capacity(changed.len());
         for mut ticket in changed {
-            stored.mark_published(&ticket);
             self.version += 1;
             ticket.upstream_version = self.version;
             self.latest.insert(ticket.group_key.token(), ticket.clone());
