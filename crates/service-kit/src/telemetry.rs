@@ -1,8 +1,10 @@
 //! Logs (text or JSON, fields first) and OpenTelemetry traces.
 //!
 //! A tracer provider is always installed, so spans have trace ids and every publish carries a
-//! `traceparent` that continues the trace; spans are exported over OTLP/HTTP only when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (without a collector an exporter would only log errors).
+//! `traceparent` that continues the trace; spans are exported over OTLP only when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set (without a collector an
+//! exporter would only log errors), over HTTP/protobuf or gRPC as
+//! `OTEL_EXPORTER_OTLP_PROTOCOL` (or `..._TRACES_PROTOCOL`) says: the OpenTelemetry names.
 
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -24,6 +26,13 @@ pub enum TelemetryError {
     Filter { filter: String, source: tracing_subscriber::filter::ParseError },
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error(
+        "unsupported OTLP protocol {0:?} (OTEL_EXPORTER_OTLP_PROTOCOL / OTEL_EXPORTER_OTLP_TRACES_PROTOCOL): \
+         use grpc or http/protobuf"
+    )]
+    Protocol(String),
+    #[error("cannot start the OTLP gRPC exporter's runtime: {0}")]
+    Runtime(#[from] std::io::Error),
     #[error("a global subscriber is already installed: {0}")]
     AlreadyInstalled(#[from] tracing_subscriber::util::TryInitError),
 }
@@ -31,19 +40,54 @@ pub enum TelemetryError {
 /// Flushes and shuts down the tracer provider when dropped.
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    /// The gRPC exporter's own runtime, when it exports over gRPC (see [`Exporting`]).
+    grpc_runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         let _ = self.provider.shutdown();
+        // Dropped from async code (the end of `main`): a runtime may not block there.
+        if let Some(runtime) = self.grpc_runtime.take() {
+            runtime.shutdown_background();
+        }
     }
+}
+
+/// How spans leave the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OtlpProtocol {
+    HttpProtobuf,
+    Grpc,
+}
+
+/// The OTLP protocol the environment asks for (the traces-specific variable first), as the
+/// OpenTelemetry specification names them; HTTP/protobuf when none is set.
+fn otlp_protocol(traces: Option<String>, general: Option<String>) -> Result<OtlpProtocol, TelemetryError> {
+    match traces.or(general).as_deref().map(str::trim) {
+        None | Some("") | Some("http/protobuf") => Ok(OtlpProtocol::HttpProtobuf),
+        Some("grpc") => Ok(OtlpProtocol::Grpc),
+        Some(other) => Err(TelemetryError::Protocol(other.to_owned())),
+    }
+}
+
+/// A tracer provider and, for gRPC, the runtime its exporter lives on.
+///
+/// The SDK's batch processor exports from its own thread with a plain executor; tonic's channel
+/// and its timers need a Tokio runtime that outlives every export (without one, the processor's
+/// thread panics with "no reactor running" and spans are dropped silently: a known trap of
+/// opentelemetry-otlp). So the gRPC channel is built inside a small runtime of its own, kept
+/// until the provider has shut down, whatever runtime the service itself uses.
+struct Exporting {
+    provider: SdkTracerProvider,
+    grpc_runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// Installs logging and tracing for a service.
 pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, TelemetryError> {
     let filter = EnvFilter::try_new(&args.log_level)
         .map_err(|source| TelemetryError::Filter { filter: args.log_level.clone(), source })?;
-    let provider = tracer_provider(service)?;
+    let Exporting { provider, grpc_runtime } = tracer_provider(service)?;
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service.to_owned()))
         .with_filter(EnvFilter::new("info,h2=off,hyper=off,reqwest=off,opentelemetry=off"));
@@ -58,7 +102,7 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Telem
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     opentelemetry::global::set_tracer_provider(provider.clone());
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { provider, grpc_runtime })
 }
 
 /// JSON log lines, one object per event with its fields flattened, carrying the `trace_id` and
@@ -129,16 +173,44 @@ where
     }
 }
 
-fn tracer_provider(service: &str) -> Result<SdkTracerProvider, TelemetryError> {
+fn tracer_provider(service: &str) -> Result<Exporting, TelemetryError> {
     let resource = opentelemetry_sdk::Resource::builder().with_service_name(service.to_owned()).build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    let mut grpc_runtime = None;
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
         || std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
     {
-        let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+        let protocol = otlp_protocol(
+            std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").ok(),
+            std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok(),
+        )?;
+        let exporter = match protocol {
+            OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder().with_http().build()?,
+            OtlpProtocol::Grpc => {
+                use opentelemetry_otlp::WithExportConfig as _;
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("otlp-grpc")
+                    .enable_all()
+                    .build()?;
+                let _inside = runtime.enter();
+                let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+                // tonic wants the endpoint's scheme; the variable may name only host:port.
+                if let Some(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                    .ok()
+                    .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+                    .filter(|endpoint| !endpoint.contains("://"))
+                {
+                    exporter = exporter.with_endpoint(format!("http://{endpoint}"));
+                }
+                let exporter = exporter.build()?;
+                grpc_runtime = Some(runtime);
+                exporter
+            }
+        };
         builder = builder.with_batch_exporter(exporter);
     }
-    Ok(builder.build())
+    Ok(Exporting { provider: builder.build(), grpc_runtime })
 }
 
 /// For tests: installs telemetry once per process (later calls do nothing). Logs go to the test
@@ -146,7 +218,7 @@ fn tracer_provider(service: &str) -> Result<SdkTracerProvider, TelemetryError> {
 pub fn init_for_tests() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let provider = tracer_provider("tests").expect("a tracer provider without exporter");
+        let provider = tracer_provider("tests").expect("a tracer provider without exporter").provider;
         let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("tests"));
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
         let _ = tracing_subscriber::registry()
@@ -181,10 +253,23 @@ mod tests {
     }
 
     #[test]
+    fn the_otlp_protocol_follows_the_opentelemetry_variables() {
+        let protocol = |traces: Option<&str>, general: Option<&str>| {
+            otlp_protocol(traces.map(str::to_owned), general.map(str::to_owned))
+        };
+        assert_eq!(protocol(None, None).unwrap(), OtlpProtocol::HttpProtobuf);
+        assert_eq!(protocol(None, Some("grpc")).unwrap(), OtlpProtocol::Grpc);
+        assert_eq!(protocol(Some("http/protobuf"), Some("grpc")).unwrap(), OtlpProtocol::HttpProtobuf);
+        assert_eq!(protocol(Some("grpc"), None).unwrap(), OtlpProtocol::Grpc);
+        let refused = protocol(None, Some("http/json")).unwrap_err().to_string();
+        assert!(refused.contains("http/json") && refused.contains("grpc or http/protobuf"), "{refused}");
+    }
+
+    #[test]
     fn json_lines_carry_the_trace_and_span_ids_of_the_span_they_were_logged_in() {
         let captured = Captured::default();
         let writer = captured.clone();
-        let provider = tracer_provider("test").unwrap();
+        let provider = tracer_provider("test").unwrap().provider;
         let subscriber = tracing_subscriber::registry()
             .with(json_layer(move || writer.clone()))
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
