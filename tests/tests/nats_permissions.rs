@@ -48,8 +48,30 @@ fn password(user: &str) -> String {
     format!("pw-{user}-Zq8vK2")
 }
 
-fn auth_conf() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats/auth.conf")
+fn repo_file(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// The authorization block of deploy/nats/values.yaml (`config.merge`), rendered into a server
+/// config as the NATS chart renders it (`nats.formatConfig`: pretty JSON, then each
+/// `"<< X >>"` written unquoted as `X`, here the password variables).
+fn chart_rendered_conf(dir: &std::path::Path) -> PathBuf {
+    let values = std::fs::read_to_string(repo_file("deploy/nats/values.yaml")).unwrap();
+    let key = "\n    authorization: ";
+    let start = values.find(key).expect("config.merge.authorization in values.yaml") + key.len();
+    let end = start + values[start..].find("\n    ]}").expect("the block's end") + "\n    ]}".len();
+    let block: serde_json::Value =
+        serde_json::from_str(&values[start..end]).expect("values.yaml's authorization block is JSON");
+    let mut rendered = serde_json::to_string_pretty(&serde_json::json!({ "authorization": block })).unwrap();
+    while let Some(open) = rendered.find("\"<< ") {
+        let close = open + rendered[open..].find(" >>\"").expect("a closing >>");
+        let raw = rendered[open + 4..close].trim().to_owned();
+        rendered.replace_range(open..close + 4, &raw);
+    }
+    assert!(rendered.contains("\"password\": $ITK_NATS_PASSWORD_NOTIFIER"), "{rendered}");
+    let path = dir.join("chart-nats.conf");
+    std::fs::write(&path, rendered).unwrap();
+    path
 }
 
 fn connection(url: &str, user: &str) -> NatsConnection {
@@ -89,14 +111,14 @@ struct Secured {
 }
 
 impl Secured {
-    async fn start() -> Secured {
+    async fn start(config: PathBuf) -> Secured {
         service_kit::telemetry::init_for_tests();
         let server = NatsServer::start_with(ServerOptions {
-            config_file: Some(auth_conf()),
+            config_file: Some(config),
             env: USERS.iter().map(|(user, var)| (var.to_string(), password(user))).collect(),
             ..ServerOptions::default()
         })
-        .expect("a nats-server >= 2.10 with deploy/nats/auth.conf");
+        .expect("a nats-server >= 2.10 with the authorization block");
         let admin = bus::connect(&connection(server.url(), "admin")).await.expect("admin connects");
         let admin = bus::jetstream(admin);
         // The topology Job: the only one that creates streams, consumers and buckets.
@@ -180,10 +202,10 @@ impl Drop for World {
     }
 }
 
-/// The whole pipeline, every service with its own least-privilege user.
-async fn world() -> World {
-    let nats = Secured::start().await;
+/// The whole pipeline on a server with this config, every service with its own user.
+async fn world(config: impl FnOnce(&std::path::Path) -> PathBuf) -> World {
     let dir = tempfile::tempdir().unwrap();
+    let nats = Secured::start(config(dir.path())).await;
     let catalog_path = dir.path().join("catalog.toml");
     std::fs::write(&catalog_path, CATALOG).unwrap();
     let catalog = catalog_path.to_str().unwrap();
@@ -306,7 +328,16 @@ impl World {
 
 #[tokio::test]
 async fn every_service_works_with_its_own_user_and_no_more() {
-    let world = world().await;
+    pipeline_and_refusals(world(|_| repo_file("deploy/nats/auth.conf")).await).await;
+}
+
+/// The same users as Kubernetes gets them: the Helm values' `config.merge`.
+#[tokio::test]
+async fn the_helm_values_grant_the_same_as_auth_conf() {
+    pipeline_and_refusals(world(chart_rendered_conf).await).await;
+}
+
+async fn pipeline_and_refusals(world: World) {
     world.settle().await;
 
     // A Snyk webhook: ingest-snyk's delivery dedup bucket under its own user.
