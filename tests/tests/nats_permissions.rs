@@ -52,16 +52,20 @@ fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-/// The authorization block of deploy/nats/values.yaml (`config.merge`), rendered into a server
-/// config as the NATS chart renders it (`nats.formatConfig`: pretty JSON, then each
-/// `"<< X >>"` written unquoted as `X`, here the password variables).
-fn chart_rendered_conf(dir: &std::path::Path) -> PathBuf {
+/// `config.merge.authorization` of deploy/nats/values.yaml (JSON, YAML's flow style).
+fn values_authorization() -> serde_json::Value {
     let values = std::fs::read_to_string(repo_file("deploy/nats/values.yaml")).unwrap();
     let key = "\n    authorization: ";
     let start = values.find(key).expect("config.merge.authorization in values.yaml") + key.len();
     let end = start + values[start..].find("\n    ]}").expect("the block's end") + "\n    ]}".len();
-    let block: serde_json::Value =
-        serde_json::from_str(&values[start..end]).expect("values.yaml's authorization block is JSON");
+    serde_json::from_str(&values[start..end]).expect("values.yaml's authorization block is JSON")
+}
+
+/// The authorization block of deploy/nats/values.yaml (`config.merge`), rendered into a server
+/// config as the NATS chart renders it (`nats.formatConfig`: pretty JSON, then each
+/// `"<< X >>"` written unquoted as `X`, here the password variables).
+fn chart_rendered_conf(dir: &std::path::Path) -> PathBuf {
+    let block = values_authorization();
     let mut rendered = serde_json::to_string_pretty(&serde_json::json!({ "authorization": block })).unwrap();
     while let Some(open) = rendered.find("\"<< ") {
         let close = open + rendered[open..].find(" >>\"").expect("a closing >>");
@@ -329,6 +333,49 @@ impl World {
 #[tokio::test]
 async fn every_service_works_with_its_own_user_and_no_more() {
     pipeline_and_refusals(world(|_| repo_file("deploy/nats/auth.conf")).await).await;
+}
+
+/// auth.conf and the Helm values grant exactly the same, user for user (the tests above show
+/// what is granted is enough and what is refused is refused; this, that neither grants more).
+#[test]
+fn auth_conf_and_the_helm_values_are_the_same_users() {
+    let conf = std::fs::read_to_string(repo_file("deploy/nats/auth.conf")).unwrap();
+    let conf = &conf[conf.find("authorization {").expect("an authorization block")..];
+    let quoted = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split('"').skip(1).step_by(2).map(str::to_owned).collect()
+    };
+    let mut from_conf = std::collections::BTreeMap::new();
+    for block in conf.split("user: ").skip(1) {
+        let user = block.split_whitespace().next().unwrap().to_owned();
+        let password = block.split("password: ").nth(1).unwrap().split_whitespace().next().unwrap();
+        let publish = &block[block.find("publish:").unwrap()..block.find("subscribe:").unwrap()];
+        let subscribe = &block[block.find("subscribe:").unwrap()..];
+        from_conf.insert(user, (password.to_owned(), quoted(publish), quoted(subscribe)));
+    }
+    let block = values_authorization();
+    let strings = |value: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        match value {
+            serde_json::Value::String(one) => [one.clone()].into(),
+            other => {
+                other["allow"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()
+            }
+        }
+    };
+    let mut from_values = std::collections::BTreeMap::new();
+    for user in block["users"].as_array().unwrap() {
+        let password = user["password"].as_str().unwrap();
+        let password = password.trim_start_matches("<<").trim_end_matches(">>").trim().to_owned();
+        let permissions = &user["permissions"];
+        from_values.insert(
+            user["user"].as_str().unwrap().to_owned(),
+            (password, strings(&permissions["publish"]), strings(&permissions["subscribe"])),
+        );
+    }
+    assert_eq!(from_conf.len(), USERS.len(), "{:?}", from_conf.keys());
+    for (user, variable) in USERS {
+        assert_eq!(from_conf[user].0, format!("${variable}"), "{user}'s password variable in auth.conf");
+    }
+    assert_eq!(from_conf, from_values, "auth.conf and values.yaml differ");
 }
 
 /// The same users as Kubernetes gets them: the Helm values' `config.merge`.
