@@ -5,6 +5,7 @@
 //! | endpoint | what |
 //! |---|---|
 //! | `GET /rest/orgs/{org_id}/projects` | JSON:API pages; `expand=target`, `ids`, `origins`, `types`, `target_id`, `meta.latest_issue_counts` |
+//! | `GET /rest/orgs` and `GET /rest/groups/{group_id}/orgs` | JSON:API pages of the orgs the token sees (of one group) |
 //! | `GET /rest/orgs/{org_id}/issues` | JSON:API pages; `scan_item.id`/`scan_item.type`, `type`, `effective_severity_level`, `status`, `ignored`, `created_/updated_after/before` |
 //!
 //! As Snyk does: `version` is required (400 without it), `limit` is 10–100 in tens, unknown
@@ -36,7 +37,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub use model::{
-    IssueStatus, NewIssue, ProjectStatus, REGISTRY, SEEDED_ORG_ID, SimIssue, SimOrg, SimProject,
+    IssueStatus, NewIssue, ProjectStatus, REGISTRY, SEEDED_GROUP_ID, SEEDED_ORG_ID, SimIssue, SimOrg,
+    SimProject,
 };
 
 /// The API version the simulator says it served.
@@ -114,6 +116,7 @@ impl SnykSim {
             .route("/rest/orgs/{org_id}/projects", get(list_projects))
             .route("/rest/orgs/{org_id}/issues", get(list_issues))
             .route("/rest/orgs", get(list_orgs))
+            .route("/rest/groups/{group_id}/orgs", get(list_group_orgs))
             .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -312,6 +315,15 @@ async fn list_orgs(State(state): State<Shared>, RawQuery(query): RawQuery, heade
     serve(&state, Listing::Orgs, "", query.unwrap_or_default(), &headers)
 }
 
+async fn list_group_orgs(
+    State(state): State<Shared>,
+    Path(group_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    serve(&state, Listing::GroupOrgs, &group_id, query.unwrap_or_default(), &headers)
+}
+
 async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, "The requested resource does not exist.", None)
 }
@@ -322,6 +334,8 @@ enum Listing {
     Issues,
     /// `GET /rest/orgs`: the orgs the token can see.
     Orgs,
+    /// `GET /rest/groups/{group_id}/orgs`: the orgs of one group.
+    GroupOrgs,
 }
 
 const PAGING: [&str; 4] = ["version", "starting_after", "ending_before", "limit"];
@@ -411,6 +425,7 @@ fn serve(state: &Shared, listing: Listing, org_id: &str, query: String, headers:
         Listing::Projects => format!("/rest/orgs/{org_id}/projects"),
         Listing::Issues => format!("/rest/orgs/{org_id}/issues"),
         Listing::Orgs => "/rest/orgs".to_owned(),
+        Listing::GroupOrgs => format!("/rest/groups/{org_id}/orgs"),
     };
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let mut record = RequestRecord {
@@ -488,6 +503,7 @@ fn answer(
         Listing::Projects => (&PROJECT_FILTERS, &PROJECT_UNSIMULATED),
         Listing::Issues => (&ISSUE_FILTERS, &[]),
         Listing::Orgs => (&[], &ORG_UNSIMULATED),
+        Listing::GroupOrgs => (&[], &GROUP_ORG_UNSIMULATED),
     };
     for (name, _) in params {
         if unsimulated.contains(&name.as_str()) {
@@ -531,7 +547,11 @@ fn answer(
     }
     // Filter and order first; only the page asked for is rendered.
     let listed = match listing {
-        Listing::Orgs => Ok(org_items(state)),
+        Listing::Orgs => Ok(org_items(state, None)),
+        Listing::GroupOrgs if !state.orgs.values().any(|o| o.group_id == org_id) => {
+            return error_body(StatusCode::NOT_FOUND, "Group not found.", None);
+        }
+        Listing::GroupOrgs => Ok(org_items(state, Some(org_id))),
         _ => {
             let Some(org) = state.orgs.get(org_id) else {
                 return error_body(StatusCode::NOT_FOUND, "Org not found.", None);
@@ -561,7 +581,7 @@ fn answer(
     let more = end < ids.len();
     // Snyk's links are relative, with the `/rest` prefix on issues and without on projects.
     let link_path = match listing {
-        Listing::Projects | Listing::Orgs => path.trim_start_matches("/rest").to_owned(),
+        Listing::Projects | Listing::Orgs | Listing::GroupOrgs => path.trim_start_matches("/rest").to_owned(),
         Listing::Issues => path.to_owned(),
     };
     let base_params: Vec<(String, String)> =
@@ -588,9 +608,12 @@ fn answer(
 /// Documented for orgs but not simulated: refused with a clear 400 rather than ignored.
 const ORG_UNSIMULATED: [&str; 5] = ["group_id", "is_personal", "slug", "name", "expand"];
 
-/// Every org, in id order (one token sees them all).
-fn org_items(state: &SimState) -> Listed<'_> {
-    let orgs: Vec<&SimOrg> = state.orgs.values().collect();
+/// Documented for a group's orgs but not simulated.
+const GROUP_ORG_UNSIMULATED: [&str; 2] = ["slug", "name"];
+
+/// Every org, or those of a group, in id order (one token sees them all).
+fn org_items<'a>(state: &'a SimState, group: Option<&str>) -> Listed<'a> {
+    let orgs: Vec<&SimOrg> = state.orgs.values().filter(|o| group.is_none_or(|g| o.group_id == g)).collect();
     let ids = orgs.iter().map(|o| o.id.clone()).collect();
     (
         ids,
@@ -598,6 +621,7 @@ fn org_items(state: &SimState) -> Listed<'_> {
             let org = orgs[i];
             json!({"type": "org", "id": org.id,
                    "attributes": {"name": org.name, "slug": org.slug, "is_personal": false,
+                                  "group_id": org.group_id,
                                   "created_at": "2024-03-01T09:00:00Z"}})
         }),
     )

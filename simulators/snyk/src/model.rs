@@ -110,6 +110,8 @@ pub struct SimOrg {
     pub id: String,
     pub name: String,
     pub slug: String,
+    /// The group the org belongs to (`GET /rest/groups/{group_id}/orgs`).
+    pub group_id: String,
     pub projects: Vec<SimProject>,
     pub issues: Vec<SimIssue>,
     /// Resources served as given, in their id's place in the listing: the shapes this model
@@ -120,6 +122,9 @@ pub struct SimOrg {
     pub raw_issues: Vec<serde_json::Value>,
     next_issue: u64,
 }
+
+/// The group of every org unless a test moves it (the group the webhook bodies name).
+pub const SEEDED_GROUP_ID: &str = "5d2c0000-0000-4000-8000-0000000000e8";
 
 /// The registry of the seeded org's images.
 pub const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -157,6 +162,7 @@ impl SimOrg {
             id: id.into(),
             name: name.into(),
             slug: slug.into(),
+            group_id: SEEDED_GROUP_ID.into(),
             projects: Vec::new(),
             issues: Vec::new(),
             raw_projects: Vec::new(),
