@@ -383,6 +383,19 @@ impl SnykClient {
         self.pages(base_url, first, snyk_policy::rest::read_orgs_page).await
     }
 
+    /// Every org of a group (`GET /groups/{group_id}/orgs`).
+    pub async fn group_orgs(&self, base_url: &str, group: &str) -> Result<Listing<OrgResource>, ApiError> {
+        let first = self.group_orgs_url(base_url, group);
+        self.pages(base_url, first, snyk_policy::rest::read_orgs_page).await
+    }
+
+    fn group_orgs_url(&self, base_url: &str, group: &str) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("version", &self.version);
+        query.append_pair("limit", &self.page_limit.to_string());
+        format!("{}/groups/{group}/orgs?{}", base_url.trim_end_matches('/'), query.finish())
+    }
+
     /// The first page of `GET /orgs` (built outside the async listing: the query serializer
     /// is not `Send`).
     fn orgs_url(&self, base_url: &str) -> String {

@@ -89,6 +89,12 @@ impl FromStr for RegionToken {
     }
 }
 
+/// A group and where its API is (read as an org target: the same UUID and location forms).
+fn group_target(text: &str) -> Result<OrgTarget, String> {
+    text.parse::<OrgTarget>()
+        .map_err(|e| e.replace("Snyk org id", "Snyk group id").replace("ORG_ID", "GROUP_ID"))
+}
+
 fn api_version(text: &str) -> Result<String, String> {
     let date = text.split('~').next().unwrap_or(text);
     chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
@@ -138,9 +144,16 @@ pub struct Config {
         visible_alias = "snyk-orgs",
         env = "SNYK_ORGS",
         value_delimiter = ',',
-        required_unless_present = "discover_orgs"
+        required_unless_present_any = ["discover_orgs", "groups"]
     )]
     pub orgs: Vec<OrgTarget>,
+
+    /// Also ingest every org of this Snyk group (`GET /rest/groups/{group_id}/orgs`, at start):
+    /// GROUP_ID, GROUP_ID@REGION or GROUP_ID@https://…/rest, narrowed by --snyk-org-include and
+    /// --snyk-org-exclude. Repeat the flag, or separate with commas.
+    #[arg(long = "snyk-group", visible_alias = "snyk-groups", env = "SNYK_GROUPS", value_delimiter = ',',
+          value_parser = group_target)]
+    pub groups: Vec<OrgTarget>,
 
     /// Also ingest every org the token can see (`GET /rest/orgs` at `--snyk-api-url`, at start),
     /// narrowed by --snyk-org-include and --snyk-org-exclude.
@@ -216,6 +229,14 @@ pub struct Config {
           default_value_t = crate::client::DEFAULT_MAX_RESPONSE_BYTES,
           value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
     pub max_response_bytes: u64,
+
+    /// Bytes of an org's issues (as JSON) a full sync holds to join them to their projects
+    /// with the fewest calls (one per 100 issues); an org with more is walked project by
+    /// project (one call per project), so memory stays bounded however large the org.
+    #[arg(long = "snyk-sync-issue-budget", env = "SNYK_SYNC_ISSUE_BUDGET",
+          default_value_t = crate::sync::DEFAULT_ISSUE_BUDGET_BYTES,
+          value_parser = clap::value_parser!(u64).range(0..=4_294_967_296))]
+    pub issue_budget_bytes: u64,
 
     /// Shared secret of the Snyk webhook; without it `POST /webhooks/snyk` is not served.
     #[arg(long = "snyk-webhook-secret", env = "SNYK_WEBHOOK_SECRET")]

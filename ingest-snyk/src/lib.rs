@@ -47,12 +47,16 @@ pub enum StartError {
     Config(String),
     #[error("cannot discover the token's Snyk orgs: {0}")]
     Discovery(#[source] ApiError),
+    #[error("cannot list the orgs of Snyk group {group}: {source}")]
+    GroupDiscovery { group: String, source: ApiError },
 }
 
 /// A started ingest-snyk.
 pub struct Running {
     /// Where `/healthz`, `/readyz`, `/metrics` and `POST /webhooks/snyk` listen.
     pub http_address: SocketAddr,
+    /// Where `/metrics` listens (`--metrics-listen`).
+    pub metrics_address: SocketAddr,
     pub health: Health,
     syncs: Arc<Syncs>,
     poller: JoinHandle<()>,
@@ -155,10 +159,17 @@ impl Syncs {
                 .set(if refused.contains_key(&org.id) { 1.0 } else { 0.0 });
             refused.clone()
         };
+        let named =
+            || refused.iter().map(|(org, why)| format!("org {org}: {why}")).collect::<Vec<_>>().join("; ");
         if refused.len() == self.orgs.len() && !refused.is_empty() {
-            let orgs: Vec<String> = refused.iter().map(|(org, why)| format!("org {org}: {why}")).collect();
-            self.health.set_unready(SNYK_COMPONENT, orgs.join("; "));
-        } else if result.is_ok() || !refused.is_empty() {
+            self.health.set_unready(SNYK_COMPONENT, named());
+        } else if !refused.is_empty() {
+            // The other orgs sync: the service stays ready, and says which org is refused.
+            self.health.set_degraded(
+                SNYK_COMPONENT,
+                format!("{} of {} orgs refused: {}", refused.len(), self.orgs.len(), named()),
+            );
+        } else if result.is_ok() {
             self.health.set_ready(SNYK_COMPONENT);
         }
         match &result {
@@ -216,7 +227,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         intake_state,
         config.clock.clone(),
         config.issue_severities.clone(),
-    );
+    )
+    .with_issue_budget(config.issue_budget_bytes);
     for region in config.region_tokens().map_err(StartError::Config)? {
         syncer = syncer.with_client_for(&region.base_url, client_with(region.token.clone()));
     }
@@ -237,6 +249,26 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             }
         }
         tracing::info!(orgs = orgs.len(), "Snyk orgs discovered from the token.");
+    }
+    for group in &config.groups {
+        let base_url = config.base_url(group);
+        let discovered = syncer
+            .client_for_url(&base_url)
+            .group_orgs(&base_url, &group.id)
+            .await
+            .map_err(|error| StartError::GroupDiscovery { group: group.id.clone(), source: error })?;
+        let before = orgs.len();
+        for org in discovered.items {
+            let id = org.id.to_ascii_lowercase();
+            if !config.keeps_discovered(&id, &org.attributes.slug) {
+                tracing::info!(org = %id, group = %group.id, slug = %org.attributes.slug.escape_debug(), "Snyk org of the group left out by the include/exclude lists.");
+                continue;
+            }
+            if !orgs.iter().any(|o| o.id == id) {
+                orgs.push(Org { id, base_url: base_url.clone() });
+            }
+        }
+        tracing::info!(group = %group.id, orgs = orgs.len() - before, "Snyk orgs discovered from the group.");
     }
 
     let mut router = service_kit::http::health_router(health.clone());
@@ -266,7 +298,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         webhook = config.webhook_secret.is_some(),
         "ingest-snyk started."
     );
-    Ok(Running { http_address: server.address, health, syncs, poller, server: server.task })
+    Ok(Running {
+        http_address: server.address,
+        metrics_address: server.metrics_address,
+        health,
+        syncs,
+        poller,
+        server: server.task,
+    })
 }
 
 /// A full sync at start and every `reconcile`, and incremental pulls every `poll` in between;

@@ -19,7 +19,20 @@ use snyk_policy::snapshot::rest_origin;
 use snyk_policy::{BaseImage, ProjectSnapshot};
 use tokio::sync::Mutex;
 
-use crate::client::{ApiError, SnykClient};
+use crate::client::{ApiError, Listing, SnykClient};
+
+/// Issues of an org's projects as compact JSON, by project id (a parsed issue costs several
+/// times its text).
+type IssuesByProject = BTreeMap<String, Vec<Box<str>>>;
+
+/// Projects whose issues are fetched at once when an org is walked project by project: enough
+/// to hide the latency of one call, few enough that their issues stay small.
+const PER_PROJECT_CONCURRENCY: usize = 8;
+
+/// The issue budget unless configured otherwise: the default severity (critical) of a large
+/// org fits (12,500 critical issues of 5,000 projects take about 16 MiB as JSON), every
+/// severity of it does not.
+pub const DEFAULT_ISSUE_BUDGET_BYTES: u64 = 24 * 1024 * 1024;
 
 /// One org and where its API is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +71,8 @@ pub struct SyncReport {
     pub held: usize,
     /// Values this version does not know (a new severity, status…), tolerated and counted.
     pub unknown_values: usize,
+    /// The org's issues exceeded the issue budget, so they were listed project by project.
+    pub per_project: bool,
 }
 
 /// Why a sync failed.
@@ -132,6 +147,7 @@ pub struct Syncer {
     rejected: JsonKv<RejectedRecord>,
     clock: Clock,
     severities: String,
+    issue_budget_bytes: u64,
     exclusive: Mutex<()>,
 }
 
@@ -154,6 +170,7 @@ impl Syncer {
             rejected: JsonKv::new(intake_state, bucket),
             clock,
             severities,
+            issue_budget_bytes: DEFAULT_ISSUE_BUDGET_BYTES,
             exclusive: Mutex::new(()),
         }
     }
@@ -166,6 +183,12 @@ impl Syncer {
         &self.client
     }
 
+    /// Holds at most `bytes` of an org's issues (as JSON) before walking it project by project.
+    pub fn with_issue_budget(mut self, bytes: u64) -> Self {
+        self.issue_budget_bytes = bytes;
+        self
+    }
+
     /// Uses `client` (its own token and rate limit) for the orgs at `base_url`.
     pub fn with_client_for(mut self, base_url: &str, client: SnykClient) -> Self {
         self.regional.insert(base_url.trim_end_matches('/').to_owned(), client);
@@ -174,34 +197,33 @@ impl Syncer {
 
     /// The client whose token serves an org's Region.
     fn client_for(&self, org: &Org) -> &SnykClient {
-        self.regional.get(org.base_url.trim_end_matches('/')).unwrap_or(&self.client)
+        self.client_for_url(&org.base_url)
+    }
+
+    /// The client whose token serves the API at `base_url`.
+    pub fn client_for_url(&self, base_url: &str) -> &SnykClient {
+        self.regional.get(base_url.trim_end_matches('/')).unwrap_or(&self.client)
     }
 
     /// Lists every project and its issues and publishes what changed, and what disappeared.
     /// A resource that cannot be read is dead-lettered alone; the rest of the org goes on.
     ///
-    /// Memory stays bounded by working page by page: the issues are listed first and kept per
-    /// project as compact JSON (a parsed issue costs several times its text), then the projects
+    /// Memory stays bounded: Snyk's issue listing is not ordered by project, so joining it to
+    /// the projects means holding it. The org's issues are listed first and kept per project as
+    /// compact JSON while they fit in the issue budget (`--snyk-sync-issue-budget`), which costs
+    /// the fewest calls (one per 100 issues). An org whose issues do not fit is walked project
+    /// by project instead: the org-wide listing is dropped and each project's issues are
+    /// fetched with it (`scan_item.id`, one call per project), a few projects at a time, so
+    /// what is held is a few projects' issues, however large the org. Either way the projects
     /// are walked one page at a time, each page's snapshots published before the next page is
     /// fetched.
     pub async fn sync_org(&self, org: &Org) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport { org: org.id.clone(), ..Default::default() };
         // Issues are the part that moves: the snapshot is as of when their listing started.
         let fetched_at = self.clock.now();
-        let mut issues_of: BTreeMap<String, Vec<Box<str>>> = BTreeMap::new();
-        let mut held: BTreeSet<String> = BTreeSet::new();
-        let mut issue_pages = self.client_for(org).issue_pages(&org.base_url, &org.id, &self.severities);
-        while let Some(page) = issue_pages.next_page(self.client_for(org)).await? {
-            report.issues += page.data.len();
-            report.unknown_values += count_unknown_values(org, &[], &page.data);
-            held.extend(page.rejected.iter().filter_map(|r| r.project_id.clone()));
-            report.rejected += self.dead_letter_rejected(org, page.rejected.iter()).await?;
-            for issue in page.data {
-                let Some(project) = issue.project_id().map(str::to_owned) else { continue };
-                let json = serde_json::to_string(&issue).expect("an issue always serialises");
-                issues_of.entry(project).or_default().push(json.into_boxed_str());
-            }
-        }
+        let listed = self.list_org_issues(org, &mut report).await?;
+        report.per_project = listed.is_none();
+        let (mut issues_of, held) = listed.unwrap_or_default();
         let _exclusive = self.exclusive.lock().await;
         let prefix = key_prefix(&org.id);
         let mut remembered: BTreeSet<String> =
@@ -209,12 +231,43 @@ impl Syncer {
         let mut project_pages = self.client_for(org).project_pages(&org.base_url, &org.id);
         while let Some(page) = project_pages.next_page(self.client_for(org)).await? {
             report.projects += page.data.len();
-            report.unknown_values += count_unknown_values(org, &page.data, &[]);
+            report.unknown_values +=
+                count_unknown_values(org, page.data.iter().flat_map(Project::unknown_values));
             // A listed project that cannot be read is not gone.
             for id in page.rejected.iter().filter_map(|r| r.project_id.as_deref()) {
                 remembered.remove(&project_key(&org.id, id));
             }
             report.rejected += self.dead_letter_rejected(org, page.rejected.iter()).await?;
+            if report.per_project {
+                let mut projects = page.data.into_iter().peekable();
+                while projects.peek().is_some() {
+                    let chunk: Vec<Project> = projects.by_ref().take(PER_PROJECT_CONCURRENCY).collect();
+                    let ids = chunk.iter().map(|p| p.id.clone()).collect();
+                    let fetched_at = self.clock.now();
+                    let mut listings = self.issues_per_project(org, ids).await?;
+                    for project in chunk {
+                        let key = project_key(&org.id, &project.id);
+                        remembered.remove(&key);
+                        let issues = listings
+                            .remove(&project.id)
+                            .unwrap_or_else(|| Listing { items: Vec::new(), rejected: Vec::new() });
+                        report.issues += issues.items.len();
+                        report.unknown_values +=
+                            count_unknown_values(org, issues.items.iter().flat_map(Issue::unknown_values));
+                        report.rejected += self.dead_letter_rejected(org, issues.rejected.iter()).await?;
+                        // One of its issues cannot be read: it keeps its last snapshot, so a bad
+                        // record never makes a finding look fixed.
+                        if !issues.rejected.is_empty() {
+                            report.held += 1;
+                            continue;
+                        }
+                        if self.publish_listed(org, &key, project, issues.items, None, fetched_at).await? {
+                            report.published += 1;
+                        }
+                    }
+                }
+                continue;
+            }
             for project in page.data {
                 let key = project_key(&org.id, &project.id);
                 remembered.remove(&key);
@@ -246,6 +299,7 @@ impl Syncer {
             org = %org.id,
             projects = report.projects,
             issues = report.issues,
+            per_project = report.per_project,
             published = report.published,
             disappeared = report.disappeared,
             rejected = report.rejected,
@@ -254,6 +308,74 @@ impl Syncer {
             "Snyk org synced."
         );
         Ok(report)
+    }
+
+    /// The org's open issues at the fetched severities, as compact JSON per project, and the
+    /// projects one of whose issues cannot be read; `None` once they exceed the issue budget
+    /// (the sync then goes project by project). Counts go into `report` only when the listing
+    /// is kept, so a dropped listing counts nothing twice.
+    async fn list_org_issues(
+        &self,
+        org: &Org,
+        report: &mut SyncReport,
+    ) -> Result<Option<(IssuesByProject, BTreeSet<String>)>, SyncError> {
+        let mut issues_of = IssuesByProject::new();
+        let mut held: BTreeSet<String> = BTreeSet::new();
+        let mut unknown: Vec<&'static str> = Vec::new();
+        let (mut issues, mut attached_rejected, mut bytes) = (0, 0, 0u64);
+        let mut issue_pages = self.client_for(org).issue_pages(&org.base_url, &org.id, &self.severities);
+        while let Some(page) = issue_pages.next_page(self.client_for(org)).await? {
+            issues += page.data.len();
+            unknown.extend(page.data.iter().flat_map(Issue::unknown_values));
+            held.extend(page.rejected.iter().filter_map(|r| r.project_id.clone()));
+            // Dead-lettered once per content, so the per-project walk does not repeat it.
+            let unattached = page.rejected.iter().filter(|r| r.project_id.is_none()).count();
+            let set_aside = self.dead_letter_rejected(org, page.rejected.iter()).await?;
+            // Those of no project are not listed again by the per-project walk.
+            report.rejected += unattached;
+            attached_rejected += set_aside - unattached;
+            for issue in page.data {
+                let Some(project) = issue.project_id().map(str::to_owned) else { continue };
+                let json = serde_json::to_string(&issue).expect("an issue always serialises");
+                bytes += (json.len() + project.len()) as u64;
+                issues_of.entry(project).or_default().push(json.into_boxed_str());
+            }
+            if bytes > self.issue_budget_bytes {
+                tracing::info!(org = %org.id, issues, budget_bytes = self.issue_budget_bytes,
+                    "The org's issues exceed the sync's issue budget; listing them project by project.");
+                metrics::counter!("itk_snyk_per_project_syncs_total").increment(1);
+                return Ok(None);
+            }
+        }
+        report.issues += issues;
+        report.rejected += attached_rejected;
+        report.unknown_values += count_unknown_values(org, unknown.into_iter());
+        Ok(Some((issues_of, held)))
+    }
+
+    /// The open issues at the fetched severities of each of `projects`, fetched together (each
+    /// listing under the token's rate limit).
+    async fn issues_per_project(
+        &self,
+        org: &Org,
+        projects: Vec<String>,
+    ) -> Result<BTreeMap<String, Listing<Issue>>, SyncError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for project in projects {
+            let client = self.client_for(org).clone();
+            let (base_url, org_id, severities) =
+                (org.base_url.clone(), org.id.clone(), self.severities.clone());
+            tasks.spawn(async move {
+                let listing = client.issues(&base_url, &org_id, &severities, Some(&project)).await;
+                (project, listing)
+            });
+        }
+        let mut listings = BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (project, listing) = joined.expect("a per-project issue listing never panics");
+            listings.insert(project, listing?);
+        }
+        Ok(listings)
     }
 
     /// Dead-letters each resource that could not be read, alone, with its id and reason;
@@ -377,8 +499,13 @@ impl Syncer {
                     .client_for(org)
                     .issues(&org.base_url, &org.id, &self.severities, Some(project_id))
                     .await?;
-                refreshed.unknown_values =
-                    count_unknown_values(org, std::slice::from_ref(&project), &issues.items);
+                refreshed.unknown_values = count_unknown_values(
+                    org,
+                    project
+                        .unknown_values()
+                        .into_iter()
+                        .chain(issues.items.iter().flat_map(Issue::unknown_values)),
+                );
                 refreshed.rejected += self.dead_letter_rejected(org, issues.rejected.iter()).await?;
                 if issues.rejected.is_empty() {
                     _exclusive = self.exclusive.lock().await;
@@ -466,11 +593,7 @@ struct Refreshed {
 }
 
 /// Counts (metric by field) the values this version does not know; returns how many.
-fn count_unknown_values(org: &Org, projects: &[Project], issues: &[Issue]) -> usize {
-    let fields = projects
-        .iter()
-        .flat_map(Project::unknown_values)
-        .chain(issues.iter().flat_map(Issue::unknown_values));
+fn count_unknown_values(org: &Org, fields: impl Iterator<Item = &'static str>) -> usize {
     let mut count = 0;
     for field in fields {
         metrics::counter!("itk_snyk_unknown_values_total", "field" => field).increment(1);

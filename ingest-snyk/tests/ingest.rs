@@ -631,7 +631,8 @@ async fn replayed_webhooks_with_new_transport_ids_coalesce_into_few_refreshes() 
 async fn one_orgs_refusal_affects_that_org_only() {
     service_kit::telemetry::init_for_tests();
     let server = NatsServer::start().expect("nats-server (set NATS_SERVER_BIN)");
-    let second = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    // An org id of this test alone: the metrics registry is the process's.
+    let second = "6b5a4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d";
     let sim = SnykSim::start_with(
         TOKEN,
         vec![snyk_sim::SimOrg::seeded(), snyk_sim::SimOrg::synthetic(second, 5, 10)],
@@ -662,10 +663,31 @@ async fn one_orgs_refusal_affects_that_org_only() {
     assert_eq!(results[0].as_ref().unwrap().published, sim.org(ORG).unwrap().projects.len());
     assert!(results[1].as_ref().unwrap_err().to_string().contains("refused the token"));
     let ready = reqwest::get(format!("http://{}/readyz", ingest.http_address)).await.unwrap();
-    assert_eq!(ready.status(), 200, "the other org is ingested: {}", ready.text().await.unwrap());
+    assert_eq!(ready.status(), 200, "the other org is ingested");
+    let detail = ready.text().await.unwrap();
+    assert!(
+        detail.contains("snyk api: degraded: 1 of 2 orgs refused: org 6b5a4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d")
+            && detail.contains("403")
+            && !detail.contains(ORG),
+        "the readiness detail names the refused org only: {detail}"
+    );
+    let refused = |metrics: &str, org: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("itk_snyk_org_refused{") && l.contains(&format!("org=\"{org}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    let metrics_url = format!("http://{}/metrics", ingest.metrics_address);
+    let metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    assert_eq!(refused(&metrics, second).as_deref(), Some("1"), "{metrics}");
     // The refused org recovers on its own at the next sync.
     let results = ingest.sync_now().await;
     assert_eq!(results[1].as_ref().unwrap().published, 5);
+    let ready = reqwest::get(format!("http://{}/readyz", ingest.http_address)).await.unwrap();
+    assert_eq!(ready.text().await.unwrap(), "nats: ok\nsnyk api: ok");
+    let metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    assert_eq!(refused(&metrics, second).as_deref(), Some("0"));
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
 }
@@ -764,4 +786,142 @@ async fn each_region_uses_its_own_token() {
 fn the_service_future_is_send(config: Config) {
     fn send<T: Send>(_: T) {}
     send(ingest_snyk::run(config, CancellationToken::new()));
+}
+
+/// Per project: its status and its issues' ids, as published.
+fn published_issues(
+    snapshots: &[ProjectSnapshot],
+) -> std::collections::BTreeMap<String, (SnapshotStatus, Vec<String>)> {
+    snapshots
+        .iter()
+        .map(|s| {
+            let mut ids: Vec<String> = s.issues.iter().map(|i| i.id.clone()).collect();
+            ids.sort();
+            (s.project.id.clone(), (s.status, ids))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_org_over_the_issue_budget_is_walked_project_by_project_with_the_same_snapshots() {
+    let every = "info,low,medium,high,critical";
+    // The same org, synced holding its whole issue listing, and under a budget it exceeds.
+    let fits = setup(&["--snyk-issue-severities", every]).await;
+    let over = setup(&["--snyk-issue-severities", every, "--snyk-sync-issue-budget", "1"]).await;
+    for s in [&fits, &over] {
+        // One unreadable issue holds its project in both ways of listing.
+        let payments = s.sim.project_id(ORG, "payments-api:2.7.3").unwrap();
+        s.sim.add_raw_issue(
+            ORG,
+            serde_json::json!({"id": "e0000000-0000-4000-8000-000000000001", "type": "issue",
+                "relationships": {"scan_item": {"data": {"id": payments, "type": "project"}}}}),
+        );
+    }
+    let (whole, walked) = (fits.sync().await, over.sync().await);
+    assert!(!whole.per_project && walked.per_project, "{whole:?} {walked:?}");
+    assert_eq!(
+        (whole.projects, whole.issues, whole.published, whole.held, whole.rejected),
+        (walked.projects, walked.issues, walked.published, walked.held, walked.rejected),
+        "{whole:?} {walked:?}"
+    );
+    assert_eq!((walked.held, walked.rejected), (1, 1));
+    assert!(whole.issues > whole.projects, "every severity: several issues per project");
+    let (a, b) = (fits.snapshots().await, over.snapshots().await);
+    assert_eq!(a.len(), whole.published);
+    assert_eq!(published_issues(&a), published_issues(&b), "the same snapshots either way");
+    assert_eq!(bus::dead_letter::list(&over.js).await.unwrap().len(), 1, "the bad issue once");
+
+    // What the walk cost: the first issues page (then dropped), the project pages, and one
+    // issue listing per project (its single page here).
+    let requests = over.sim.requests();
+    let issue_calls: Vec<_> = requests.iter().filter(|r| r.path.ends_with("/issues")).collect();
+    let per_project =
+        issue_calls.iter().filter(|r| r.params.iter().any(|(k, _)| k == "scan_item.id")).count();
+    let org_wide = issue_calls.len() - per_project;
+    let projects = fits.sim.org(ORG).unwrap().projects.len();
+    assert_eq!(org_wide, 1, "the org-wide listing stops at the page that exceeds the budget");
+    assert!(per_project >= projects, "{per_project} listings for {projects} projects");
+    // The requests follow the spec (the responses hold the bad issue on purpose).
+    let spec = snyk_sim::contract::Spec::load_default().unwrap();
+    for request in &requests {
+        let problems = spec.check_request(&request.path, &request.params);
+        assert!(problems.is_empty(), "{request:?}: {problems:#?}");
+    }
+
+    // Walked again, unchanged: nothing published.
+    let again = over.sync().await;
+    assert!(again.per_project);
+    assert_eq!((again.published, again.disappeared, again.held), (0, 0, 1));
+    // A fix is seen by the walk as by the whole listing.
+    over.sim.fix_issues(ORG, |p, _| p.name == "payments-api:2.8.0");
+    let fixed = over.sync().await;
+    assert_eq!(fixed.published, 1);
+    let last = over.snapshots().await.pop().unwrap();
+    assert_eq!((last.project.attributes.name.as_str(), last.issues.len()), ("payments-api:2.8.0", 0));
+}
+
+#[tokio::test]
+async fn orgs_are_discovered_from_a_group_with_include_and_exclude_lists() {
+    service_kit::telemetry::init_for_tests();
+    let server = NatsServer::start().expect("nats-server (set NATS_SERVER_BIN)");
+    let group = "3f2e1d0c-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
+    let (second, third) = ("7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d");
+    let in_group = |id: &str, projects, issues| {
+        let mut org = snyk_sim::SimOrg::synthetic(id, projects, issues);
+        org.group_id = group.into();
+        org
+    };
+    let mut third_org = in_group(third, 3, 6);
+    third_org.slug = "sandbox".into();
+    // The seeded org is in another group: not ingested.
+    let sim =
+        SnykSim::start_with(TOKEN, vec![snyk_sim::SimOrg::seeded(), in_group(second, 5, 10), third_org])
+            .await
+            .unwrap();
+    let config = Config::parse_from([
+        "ingest-snyk",
+        "--nats-url",
+        server.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-group",
+        &format!("{}@{}", group.to_uppercase(), sim.base_url()),
+        "--snyk-org-exclude",
+        "sandbox",
+        "--snyk-token",
+        TOKEN,
+        "--snyk-reconcile-interval",
+        "0s",
+        "--snyk-poll-interval",
+        "0s",
+    ]);
+    assert!(config.orgs.is_empty(), "no org listed by hand");
+    let shutdown = CancellationToken::new();
+    let ingest = ingest_snyk::start(config, shutdown.clone()).await.unwrap();
+    let results = ingest.sync_now().await;
+    let synced: Vec<(String, usize)> =
+        results.into_iter().map(|r| r.map(|r| (r.org, r.published)).unwrap()).collect();
+    assert_eq!(synced, [(second.to_owned(), 5)], "the group's org, without the excluded one");
+    let requests = sim.requests();
+    assert!(requests.iter().any(|r| r.path == format!("/rest/groups/{group}/orgs")), "{requests:#?}");
+    assert!(!requests.iter().any(|r| r.path.contains(third) || r.path.contains(ORG)), "never read");
+    let violations = snyk_sim::contract::Spec::load_default().unwrap().check_calls(&requests);
+    assert!(violations.is_empty(), "{violations:#?}");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), ingest.wait()).await.unwrap();
+
+    // A group the token cannot read fails the start with the group named.
+    let config = Config::parse_from([
+        "ingest-snyk",
+        "--nats-url",
+        server.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-group",
+        &format!("{group}@{}", sim.base_url()),
+        "--snyk-token",
+        "another-token",
+    ]);
+    let error = ingest_snyk::start(config, CancellationToken::new()).await.err().expect("refused");
+    assert!(error.to_string().contains(group) && error.to_string().contains("refused"), "{error}");
 }
