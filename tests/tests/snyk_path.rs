@@ -65,6 +65,11 @@ async fn start() -> Path {
 
 /// The path with this simulator, ingesting these of its orgs.
 async fn start_with(sim: SnykSim, orgs: &[&str]) -> Path {
+    start_with_flags(sim, orgs, &[]).await
+}
+
+/// As [`start_with`], with more ingest-snyk flags.
+async fn start_with_flags(sim: SnykSim, orgs: &[&str], extra: &[&str]) -> Path {
     let broker = TestBroker::start().await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("catalog.toml");
@@ -90,33 +95,32 @@ async fn start_with(sim: SnykSim, orgs: &[&str]) -> Path {
     tokio::spawn(async move { triage::run(triage, stop).await.expect("triage runs") });
 
     let org = orgs.iter().map(|org| format!("{org}@{}", sim.base_url())).collect::<Vec<_>>().join(",");
-    let mut ingest: ingest_snyk::Config = service_kit::config::try_parse_from(
-        flags([
-            "ingest-snyk",
-            "--nats-url",
-            broker.url(),
-            "--listen",
-            "127.0.0.1:0",
-            "--snyk-org",
-            &org,
-            "--snyk-token",
-            TOKEN,
-            "--snyk-webhook-secret",
-            SECRET,
-            "--snyk-webhook-max-bytes",
-            "65536",
-            "--snyk-reconcile-interval",
-            "0s",
-            "--snyk-poll-interval",
-            "0s",
-            "--snyk-page-limit",
-            "10",
-            "--snyk-backoff",
-            "20ms",
-        ]),
-        |_| None,
-    )
-    .expect("valid ingest-snyk flags");
+    let mut ingest_flags = flags([
+        "ingest-snyk",
+        "--nats-url",
+        broker.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--snyk-org",
+        &org,
+        "--snyk-token",
+        TOKEN,
+        "--snyk-webhook-secret",
+        SECRET,
+        "--snyk-webhook-max-bytes",
+        "65536",
+        "--snyk-reconcile-interval",
+        "0s",
+        "--snyk-poll-interval",
+        "0s",
+        "--snyk-page-limit",
+        "10",
+        "--snyk-backoff",
+        "20ms",
+    ]);
+    ingest_flags.extend(extra.iter().map(OsString::from));
+    let mut ingest: ingest_snyk::Config =
+        service_kit::config::try_parse_from(ingest_flags, |_| None).expect("valid ingest-snyk flags");
     ingest.clock = clock.clone();
     let ingest = ingest_snyk::start(ingest, shutdown.clone()).await.expect("ingest-snyk starts");
     Path { broker, sim, ingest, clock, shutdown, _dir: dir }
@@ -434,4 +438,36 @@ async fn an_incremental_pull_sees_a_finding_downgraded_below_the_floor() {
     let refreshed: Vec<_> =
         path.sim.requests().into_iter().filter(|r| r.params.iter().any(|(k, _)| k == "ids")).collect();
     assert_eq!(refreshed.len(), 1, "only ledger-worker's project: {refreshed:#?}");
+}
+
+#[tokio::test]
+async fn an_org_walked_project_by_project_gets_the_same_tickets() {
+    let every = ["--snyk-issue-severities", "info,low,medium,high,critical"];
+    let whole = start_with_flags(SnykSim::start(TOKEN).await.unwrap(), &[ORG], &every).await;
+    // Over the issue budget from the first page: the org is walked project by project.
+    let budget = [&every[..], &["--snyk-sync-issue-budget", "1"]].concat();
+    let walked = start_with_flags(SnykSim::start(TOKEN).await.unwrap(), &[ORG], &budget).await;
+    let (a, b) = (whole.sync().await, walked.sync().await);
+    assert!(!a.per_project && b.per_project, "{a:?} {b:?}");
+    let (mine, theirs) = (whole.tickets().await, walked.tickets().await);
+    assert!(mine.len() >= 4, "{:?}", mine.keys());
+    assert_eq!(mine.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    // Everything but the raw event's stream sequence, which the order of publication sets.
+    let content = |ticket: &DesiredTicket| {
+        let mut value = serde_json::to_value(ticket).unwrap();
+        value.as_object_mut().unwrap().remove("upstream_version");
+        value
+    };
+    for (key, ticket) in &mine {
+        assert_eq!(content(ticket), content(&theirs[key]), "{key}: the same ticket either way");
+    }
+    // A fix is seen the same way by the walk.
+    walked.sim.fix_issues(ORG, |p, _| p.name.starts_with("payments-api"));
+    whole.sim.fix_issues(ORG, |p, _| p.name.starts_with("payments-api"));
+    let (a, b) = (whole.sync().await, walked.sync().await);
+    assert_eq!(a.published, b.published);
+    let payments = image("payments-api");
+    let (mine, theirs) = (whole.tickets().await, walked.tickets().await);
+    assert_eq!(mine[&payments].state, TicketState::Resolved, "{:?}", mine[&payments]);
+    assert_eq!(theirs[&payments].state, TicketState::Resolved);
 }
