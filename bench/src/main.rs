@@ -63,6 +63,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the Snyk memory benchmark failed")?;
         println!("{report}");
+        let problems = report.problems();
+        anyhow::ensure!(problems.is_empty(), "ingest-snyk misses the memory goal: {problems:?}");
         return Ok(());
     }
     let report = pipeline_bench::run(scale, services).await.context("the benchmark failed")?;

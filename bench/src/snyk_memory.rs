@@ -60,6 +60,32 @@ impl std::fmt::Display for SnykMemoryReport {
     }
 }
 
+/// The goal of issue 15, point 9: ingest-snyk's peak on a full sync of the whole org.
+pub const PEAK_GOAL_MIB: f64 = 64.0;
+
+impl SnykMemoryReport {
+    /// What misses the goal (empty when both syncs stayed under it and the first published
+    /// every project).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, m) in [("first sync", &self.first), ("unchanged resync", &self.unchanged)] {
+            if m.peak_mib >= PEAK_GOAL_MIB {
+                problems.push(format!("{name}: peak {:.1} MiB, not under {PEAK_GOAL_MIB} MiB", m.peak_mib));
+            }
+        }
+        if self.first.published != self.projects as u64 {
+            problems.push(format!(
+                "the first sync published {} of {} projects",
+                self.first.published, self.projects
+            ));
+        }
+        if self.unchanged.published != 0 {
+            problems.push(format!("the unchanged resync published {}", self.unchanged.published));
+        }
+        problems
+    }
+}
+
 /// What runs ingest-snyk.
 #[derive(Debug, Clone)]
 pub enum IngestProgram {
