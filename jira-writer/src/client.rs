@@ -599,29 +599,32 @@ impl JiraClient {
         loop {
             let progress = self.call(Method::GET, &path, &[], None, "move progress", Repeat::Safe).await?;
             match progress.get("status").and_then(Value::as_str).unwrap_or_default() {
-                // A complete task can still report issues it could not move.
-                "COMPLETE" if !has_failures(progress.get("failedAccessibleIssues")) => break,
-                "COMPLETE" => {
+                // A complete task can still report issues it could not move: permanent (JIRA
+                // gave its reason; moving again would fail the same way), with the issue named.
+                "COMPLETE" => match move_failures(&progress) {
+                    None => break,
+                    Some(failures) => {
+                        return Err(JiraError::Rejected {
+                            operation: operation.into(),
+                            status: 200,
+                            message: one_line(
+                                &format!("JIRA could not move {key} to project {project}: {failures}"),
+                                1_000,
+                            ),
+                        });
+                    }
+                },
+                "FAILED" | "CANCELLED" | "CANCEL_REQUESTED" | "DEAD" => {
                     return Err(JiraError::Rejected {
                         operation: operation.into(),
                         status: 200,
                         message: one_line(
                             &format!(
-                                "moving {key} to {project} completed with failed issues: {}",
-                                progress["failedAccessibleIssues"]
+                                "moving {key} to project {project} ended {}: {}",
+                                progress["status"],
+                                move_failures(&progress).unwrap_or_else(|| "no reason given".into())
                             ),
                             1_000,
-                        ),
-                    });
-                }
-                "FAILED" | "CANCELLED" | "CANCEL_REQUESTED" | "DEAD" => {
-                    return Err(JiraError::Rejected {
-                        operation: operation.into(),
-                        status: 200,
-                        message: format!(
-                            "moving {key} to {project} ended {}: {}",
-                            progress["status"],
-                            progress.get("failedAccessibleIssues").cloned().unwrap_or(Value::Null)
                         ),
                     });
                 }
@@ -764,6 +767,50 @@ impl JiraClient {
     pub async fn fields(&self) -> Result<Vec<Value>, JiraError> {
         let value = self.call(Method::GET, "rest/api/3/field", &[], None, "get fields", Repeat::Safe).await?;
         decode(value, "get fields")
+    }
+
+    /// `GET /rest/api/3/user/search?query=`: the users whose name or e-mail address matches
+    /// `query` (JIRA matches the start of the display name, its words and the address; the
+    /// address is absent when the person's privacy settings hide it).
+    pub async fn find_users(&self, query: &str) -> Result<Vec<Value>, JiraError> {
+        let params = [("query", query.to_owned()), ("maxResults", "50".to_owned())];
+        let value = self
+            .call(Method::GET, "rest/api/3/user/search", &params, None, "find users", Repeat::Safe)
+            .await?;
+        decode(value, "find users")
+    }
+
+    /// `GET /gateway/api/public/teams/v1/org/{orgId}/teams` (Atlassian's Teams API through the
+    /// site): every team of the organisation as `(teamId, displayName, state)`, all pages.
+    pub async fn org_teams(
+        &self,
+        org_id: &str,
+        site_id: Option<&str>,
+    ) -> Result<Vec<(String, String, String)>, JiraError> {
+        let path = format!("gateway/api/public/teams/v1/org/{}/teams", segment(org_id));
+        let mut teams = Vec::new();
+        let mut cursor: Option<String> = None;
+        // Bounded: 100 pages of 300 teams.
+        for _ in 0..100 {
+            let mut params = vec![("size", "300".to_owned())];
+            if let Some(site) = site_id {
+                params.push(("siteId", site.to_owned()));
+            }
+            if let Some(cursor) = &cursor {
+                params.push(("cursor", cursor.clone()));
+            }
+            let page = self.call(Method::GET, &path, &params, None, "list teams", Repeat::Safe).await?;
+            let text =
+                |v: &Value, name: &str| v.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+            for team in page.get("entities").and_then(Value::as_array).into_iter().flatten() {
+                teams.push((text(team, "teamId"), text(team, "displayName"), text(team, "state")));
+            }
+            cursor = page.get("cursor").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_owned);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(teams)
     }
 
     /// `GET /rest/api/3/myself`: checks the credentials.
@@ -915,13 +962,36 @@ impl JiraClient {
     }
 }
 
-/// Whether a bulk task's `failedAccessibleIssues` (issue id → reasons) names any issue.
-fn has_failures(failed: Option<&Value>) -> bool {
-    match failed {
-        Some(Value::Object(map)) => !map.is_empty(),
-        Some(Value::Array(list)) => !list.is_empty(),
-        _ => false,
+/// What a finished bulk task reports it could not do, in words: each issue of
+/// `failedAccessibleIssues` (issue id → JIRA's reasons) and `invalidOrInaccessibleIssueCount`
+/// (issues it could not see). `None` when it reports no failure.
+fn move_failures(progress: &Value) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    match progress.get("failedAccessibleIssues") {
+        Some(Value::Object(map)) => {
+            for (issue, reasons) in map {
+                let reasons = match reasons {
+                    Value::Array(list) => list
+                        .iter()
+                        .map(|r| r.as_str().map(str::to_owned).unwrap_or_else(|| r.to_string()))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    other => other.as_str().map(str::to_owned).unwrap_or_else(|| other.to_string()),
+                };
+                let reasons = if reasons.is_empty() { "no reason given".to_owned() } else { reasons };
+                parts.push(format!("issue {issue}: {reasons}"));
+            }
+        }
+        Some(Value::Array(list)) if !list.is_empty() => {
+            parts.push(format!("issues {}", Value::Array(list.clone())))
+        }
+        _ => {}
     }
+    let invalid = progress.get("invalidOrInaccessibleIssueCount").and_then(Value::as_u64).unwrap_or(0);
+    if invalid > 0 {
+        parts.push(format!("{invalid} issue(s) invalid or not accessible to the bot"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// A body that is not JIRA's error JSON, as one short line: an HTML page (from a proxy or WAF in
@@ -1072,11 +1142,20 @@ mod tests {
 
     #[test]
     fn a_bulk_task_reporting_failed_issues_is_recognised() {
-        assert!(!has_failures(None));
-        assert!(!has_failures(Some(&json!({}))));
-        assert!(has_failures(Some(
-            &json!({"10001": ["The issue type is not valid in the target project."]})
-        )));
+        assert_eq!(move_failures(&json!({"status": "COMPLETE"})), None);
+        assert_eq!(
+            move_failures(&json!({"failedAccessibleIssues": {}, "invalidOrInaccessibleIssueCount": 0})),
+            None
+        );
+        assert_eq!(
+            move_failures(&json!({"failedAccessibleIssues":
+                {"10001": ["The issue type is not valid in the target project."]}})),
+            Some("issue 10001: The issue type is not valid in the target project.".into())
+        );
+        assert_eq!(
+            move_failures(&json!({"failedAccessibleIssues": {}, "invalidOrInaccessibleIssueCount": 2})),
+            Some("2 issue(s) invalid or not accessible to the bot".into())
+        );
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub struct LedgerEntry {
     /// afterwards is not overruled.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub synced_links: BTreeSet<String>,
+    /// Duplicates of this key's ticket that were closed and announced (duplicate issue id → the
+    /// key kept): a later sweep, or a replica that never saw the close, does it once only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub duplicates_closed: BTreeMap<String, String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -95,6 +99,7 @@ impl LedgerEntry {
             superseded: Vec::new(),
             created_unannounced: None,
             synced_links: BTreeSet::new(),
+            duplicates_closed: BTreeMap::new(),
             updated_at: at,
         }
     }

@@ -377,6 +377,17 @@ impl Writer {
         let issue = entry.issue.clone().expect("an issue");
         let Some(pending) = entry.created_unannounced.clone() else { return Ok(()) };
         let relates_to = pending.relates_to;
+        // The project's filed status, when it is not where JIRA starts a ticket: walked to before
+        // anything announces the ticket. Status-based, so a crash-finished create walks no further.
+        let project = entry
+            .written
+            .as_ref()
+            .map(|w| w.project.clone())
+            .unwrap_or_else(|| self.mapped(desired).values.project);
+        if let Some(filed) = self.settings.workflows.of(&project).filed.clone() {
+            let comment = format!("infra-tickets filed this ticket in {filed}.");
+            self.reach(&issue.key, &project, &filed, &comment).await?;
+        }
         let links = self.write_links(&issue.key, desired, &entry.links).await?;
         if let Some(old) = &relates_to {
             self.client.link_issues("Relates", old, &issue.key).await?;
@@ -413,7 +424,19 @@ impl Writer {
         let key = desired.group_key.token();
         let keep = found[0].clone();
         if found.len() > 1 {
-            self.close_duplicates(&keep, &found[1..]).await?;
+            let basis = self.change(
+                ChangeKind::DuplicateClosed,
+                desired,
+                &IssueRef { id: keep.id.clone(), key: keep.key.clone() },
+                None,
+                String::new(),
+                desired.upstream_version,
+            );
+            let closed =
+                self.close_duplicates(&keep, &found[1..], Some(&basis), &entry.duplicates_closed).await?;
+            for (kept, duplicate_id) in closed {
+                entry.duplicates_closed.insert(duplicate_id, kept);
+            }
         }
         let property = keep.property(PROPERTY_KEY).cloned().unwrap_or(Value::Null);
         let created_hash = property.get("contentHash").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -866,15 +889,24 @@ impl Writer {
 
     // ----- duplicates -----
 
-    /// Closes `duplicates` as duplicates of `keep` and links them ("Duplicate").
+    /// Closes `duplicates` as duplicates of `keep`, links them ("Duplicate": the closed one reads
+    /// "duplicates" the kept one) and announces each with a `duplicate_closed` change naming the
+    /// survivor, built on `basis` (what the ledger or the desired state says of the key; `None`:
+    /// the key has no ledger record, and nothing is announced). Skips the ones in `done` (closed
+    /// and announced before, by any replica). Returns `(kept key, closed issue id)` per duplicate
+    /// closed now, for the caller to record in the ledger.
     async fn close_duplicates(
         &self,
         keep: &Issue,
         duplicates: &[Issue],
+        basis: Option<&TicketChange>,
+        done: &BTreeMap<String, String>,
     ) -> Result<Vec<(String, String)>, WriterError> {
         let mut closed = Vec::new();
         for duplicate in duplicates {
-            if self.swept.lock().expect("swept lock").contains(&duplicate.id) {
+            if done.contains_key(&duplicate.id)
+                || self.swept.lock().expect("swept lock").contains(&duplicate.id)
+            {
                 continue;
             }
             if self.settings.dry_run {
@@ -889,12 +921,91 @@ impl Writer {
             }
             // The closed one reads "duplicates" the kept one.
             self.client.link_issues("Duplicate", &duplicate.key, &keep.key).await?;
+            match basis {
+                Some(basis) => self.publish_duplicate_closed(basis, keep, duplicate).await?,
+                None => {
+                    tracing::warn!(kept = %keep.key, duplicate = %duplicate.key, "No ledger record for the key: the closed duplicate is not announced.");
+                }
+            }
             self.swept.lock().expect("swept lock").insert(duplicate.id.clone());
             metrics::counter!("itk_jira_duplicates_closed_total").increment(1);
             tracing::warn!(kept = %keep.key, duplicate = %duplicate.key, "Closed a duplicate issue and linked it to the one kept.");
-            closed.push((keep.key.clone(), duplicate.key.clone()));
+            closed.push((keep.key.clone(), duplicate.id.clone()));
         }
         Ok(closed)
+    }
+
+    /// Publishes that `duplicate` was closed and `keep` survives, so the team hears which ticket to
+    /// follow. Its message id is the closed issue's (stored once however often it is retried).
+    async fn publish_duplicate_closed(
+        &self,
+        basis: &TicketChange,
+        keep: &Issue,
+        duplicate: &Issue,
+    ) -> Result<(), WriterError> {
+        let mut change = basis.clone();
+        change.schema = contracts::schema_for(ChangeKind::DuplicateClosed);
+        change.kind = ChangeKind::DuplicateClosed;
+        change.issue_id = duplicate.id.clone();
+        change.issue_key = duplicate.key.clone();
+        change.issue_url = self.client.browse_url(&duplicate.key);
+        change.previous_team = None;
+        if let Some(summary) = duplicate.summary().filter(|s| !s.trim().is_empty()) {
+            change.summary = mapping::truncate_chars(summary, mapping::MAX_SUMMARY);
+        }
+        change.reason =
+            format!("{} was a duplicate and is closed; {} is the ticket to follow.", duplicate.key, keep.key);
+        change.at = self.clock.now();
+        let document = contracts::DuplicateClosed {
+            survivor: contracts::IssueName {
+                issue_id: keep.id.clone(),
+                issue_key: keep.key.clone(),
+                issue_url: self.client.browse_url(&keep.key),
+            },
+            change,
+        };
+        let message = Outgoing::new(document.change.subject(), document.to_json())
+            .with_id(document.change.message_id());
+        self.publisher.publish_with_retry(message, 3).await?;
+        metrics::counter!("itk_ticket_changes_total", "kind" => ChangeKind::DuplicateClosed.as_str())
+            .increment(1);
+        Ok(())
+    }
+
+    /// A change about the key of `entry` as the ledger knows it (the sweep has no desired state):
+    /// `None` when the ledger does not know enough (no issue written yet).
+    fn change_from_ledger(&self, entry: &LedgerEntry) -> Option<TicketChange> {
+        let issue = entry.issue.as_ref()?;
+        let written = entry.written.as_ref()?;
+        let source = match entry.group_key.as_str().split('/').next()? {
+            s if s == contracts::Source::Snyk.as_str() => contracts::Source::Snyk,
+            s if s == contracts::Source::AwsHealth.as_str() => contracts::Source::AwsHealth,
+            _ => return None,
+        };
+        let lane = written
+            .labels
+            .iter()
+            .find_map(|l| l.strip_prefix("lane-").and_then(|lane| lane.parse::<contracts::Lane>().ok()))
+            .unwrap_or(contracts::Lane::P4);
+        Some(TicketChange {
+            schema: contracts::SCHEMA_VERSION,
+            kind: ChangeKind::Updated,
+            group_key: entry.group_key.clone(),
+            source,
+            issue_id: issue.id.clone(),
+            issue_key: issue.key.clone(),
+            issue_url: self.client.browse_url(&issue.key),
+            team: entry.team.clone(),
+            previous_team: None,
+            lane,
+            due_date: written.due_date,
+            summary: written.summary.clone(),
+            progress: None,
+            reason: String::new(),
+            content_hash: entry.content_hash.clone(),
+            upstream_version: entry.applied_version,
+            at: self.clock.now(),
+        })
     }
 
     /// One pass of the duplicate sweep: recently created issues with the base label, grouped by
@@ -936,17 +1047,47 @@ impl Writer {
             }
             oldest_first(&mut group);
             let keep = group[0].clone();
-            report.closed.extend(self.close_duplicates(&keep, &group[1..]).await?);
-            if let Some(mut record) = record
-                && record.value.issue.as_ref().is_some_and(|i| i.id != keep.id)
-                && !self.settings.dry_run
-            {
-                record.value.issue = Some(IssueRef { id: keep.id.clone(), key: keep.key.clone() });
-                record.value.content_hash = String::new();
-                let _ = self.ledger.update(&token, &record.value, record.revision).await;
+            let basis = record.as_ref().and_then(|r| self.change_from_ledger(&r.value));
+            let done = record.as_ref().map(|r| r.value.duplicates_closed.clone()).unwrap_or_default();
+            let closed = self.close_duplicates(&keep, &group[1..], basis.as_ref(), &done).await?;
+            let kept_elsewhere =
+                record.as_ref().is_some_and(|r| r.value.issue.as_ref().is_some_and(|i| i.id != keep.id));
+            if record.is_some() && (!closed.is_empty() || kept_elsewhere) && !self.settings.dry_run {
+                self.record_sweep(&token, &keep, &closed).await?;
             }
+            report.closed.extend(closed.into_iter().map(|(kept, id)| {
+                let key = group.iter().find(|i| i.id == id).map(|i| i.key.clone()).unwrap_or(id);
+                (kept, key)
+            }));
         }
         Ok(report)
+    }
+
+    /// Records in the ledger what a sweep did to a key: the duplicates closed (so no sweep closes
+    /// or announces them again) and the issue kept. Tried again when a message for the key wrote
+    /// the record meanwhile.
+    async fn record_sweep(
+        &self,
+        token: &str,
+        keep: &Issue,
+        closed: &[(String, String)],
+    ) -> Result<(), WriterError> {
+        for _ in 0..10 {
+            let Some(mut record) = self.ledger.get(token).await? else { return Ok(()) };
+            for (kept, duplicate_id) in closed {
+                record.value.duplicates_closed.insert(duplicate_id.clone(), kept.clone());
+            }
+            if record.value.issue.as_ref().is_some_and(|i| i.id != keep.id) {
+                record.value.issue = Some(IssueRef { id: keep.id.clone(), key: keep.key.clone() });
+                record.value.content_hash = String::new();
+            }
+            match self.ledger.update(token, &record.value, record.revision).await {
+                Ok(_) => return Ok(()),
+                Err(CasError::Conflict) => continue,
+                Err(CasError::Bus(e)) => return Err(e.into()),
+            }
+        }
+        Err(WriterError::Busy { key: token.to_owned() })
     }
 }
 

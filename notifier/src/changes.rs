@@ -1,5 +1,6 @@
-//! Ticket changes → messages: a new ticket, a ticket handed to another team, a reopened one and,
-//! if enabled, a resolved one, each to the owning team's channel, each exactly once.
+//! Ticket changes → messages: a new ticket, a ticket handed to another team, a reopened one, a
+//! duplicate the sweep closed (naming the ticket kept) and, if enabled, a resolved one, each to
+//! the owning team's channel, each exactly once.
 
 use std::sync::Arc;
 
@@ -36,7 +37,18 @@ pub fn notice_kind(change: &TicketChange, settings: &ChangeSettings) -> Option<N
         ChangeKind::Reopened => Some(NoticeKind::Reopened),
         ChangeKind::Resolved if settings.notify_resolved => Some(NoticeKind::Resolved),
         ChangeKind::Resolved | ChangeKind::Updated => None,
+        // Its survivor is in the document beyond the common change: see [`duplicate_notice_kind`].
+        ChangeKind::DuplicateClosed => None,
     }
+}
+
+/// The message kind of a `duplicate_closed` change: it names the ticket that survives.
+pub fn duplicate_notice_kind(payload: &[u8]) -> Result<NoticeKind, contracts::ContractError> {
+    let closed = contracts::DuplicateClosed::from_json(payload)?;
+    Ok(NoticeKind::DuplicateClosed {
+        survivor_key: closed.survivor.issue_key,
+        survivor_url: closed.survivor.issue_url,
+    })
 }
 
 /// The notice for a change; `today` is the receiving team's calendar day.
@@ -124,7 +136,11 @@ impl Handler for ChangeHandler {
     async fn handle(&self, delivery: &Delivery) -> Result<(), NotifyError> {
         let change = TicketChange::from_json(delivery.payload())?;
         self.index.record(&change).await?;
-        let Some(kind) = notice_kind(&change, &self.settings) else { return Ok(()) };
+        let kind = match change.kind {
+            ChangeKind::DuplicateClosed => Some(duplicate_notice_kind(delivery.payload())?),
+            _ => notice_kind(&change, &self.settings),
+        };
+        let Some(kind) = kind else { return Ok(()) };
         let message = notice(&change, kind.clone(), self.today_of(&change.team));
         self.send(&notice_key(&change), &change.team, &message).await?;
         if self.settings.notify_previous_team

@@ -15,6 +15,7 @@
 //!   so a moved due date re-arms the reminders;
 //! * `digest/<team>/<local date>`: a team's daily digest (instead of single reminders);
 //! * `notice/<issue id>/created`: one per issue, however often its creation is announced;
+//! * `notice/<issue id>/duplicate_closed`: one per duplicate the sweep closed;
 //! * `notice/<issue id>/<team_changed|reopened|resolved>/v<version>[/to-<team>]`: one per
 //!   ticket change;
 //! * `issue/<issue key>`: the index the notifier keeps from ticket changes (team, lane, summary);
@@ -75,6 +76,8 @@ pub fn notice_key(change: &TicketChange) -> String {
         // announced (a writer that adopts the issue it just created announces it again), one
         // message.
         ChangeKind::Created => format!("notice/{issue}/created"),
+        // A duplicate is closed once.
+        ChangeKind::DuplicateClosed => format!("notice/{issue}/duplicate_closed"),
         ChangeKind::TeamChanged => format!(
             "notice/{issue}/{}/v{}/to-{}",
             change.kind.as_str(),

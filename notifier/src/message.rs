@@ -37,10 +37,19 @@ pub const MAX_BLOCKS: usize = 50;
 #[serde(tag = "notice", rename_all = "snake_case")]
 pub enum NoticeKind {
     Created,
-    TeamChanged { previous_team: Option<String> },
+    TeamChanged {
+        previous_team: Option<String>,
+    },
     Reopened,
     Resolved,
-    Reminder { kind: ReminderKind },
+    /// The sweep closed this ticket as a duplicate: the message names the ticket that survives.
+    DuplicateClosed {
+        survivor_key: String,
+        survivor_url: String,
+    },
+    Reminder {
+        kind: ReminderKind,
+    },
 }
 
 impl NoticeKind {
@@ -51,6 +60,7 @@ impl NoticeKind {
             NoticeKind::TeamChanged { .. } => "team-changed",
             NoticeKind::Reopened => "reopened",
             NoticeKind::Resolved => "resolved",
+            NoticeKind::DuplicateClosed { .. } => "duplicate-closed",
             NoticeKind::Reminder { kind } => kind.as_str(),
         }
     }
@@ -152,6 +162,21 @@ pub fn render(notice: &Notice, links: &LinkPolicy) -> SlackMessage {
                "text": mrkdwn(&format!("{link} {}", cut_escaped(&summary, room, "…"))),
                "fields": fields}),
     ];
+    // A closed duplicate: the message is there to point at the ticket kept.
+    let survivor_link = match &notice.kind {
+        NoticeKind::DuplicateClosed { survivor_key, survivor_url } => {
+            let url = links.issue_link(survivor_url);
+            let text = match &url {
+                Some(url) => format!("<{url}|{}>", escape(&cut(&one_line(survivor_key), 255))),
+                None => format!("*{}*", escape(&cut(&one_line(survivor_key), 255))),
+            };
+            blocks.push(json!({"type": "section", "text": mrkdwn(&format!(
+                "{link} was a duplicate and is closed. Follow {text}, the ticket kept."
+            ))}));
+            Some(url)
+        }
+        _ => None,
+    };
     if let (Some(from), Some(to)) = (notice.due_moved_from, notice.due) {
         let moved = format!(
             "The due date moved from {} to {} since the last reminder.",
@@ -161,13 +186,18 @@ pub fn render(notice: &Notice, links: &LinkPolicy) -> SlackMessage {
         blocks.push(json!({"type": "section", "text": mrkdwn(&moved)}));
     }
     let reason = notice.reason.trim();
-    if !reason.is_empty() {
+    if !reason.is_empty() && survivor_link.is_none() {
         let title = "*Why it was filed*\n";
         let more = format!("… (more in {link})");
         let room = SECTION_TEXT_MAX - title.chars().count();
         blocks.push(json!({"type": "section", "text": mrkdwn(&format!("{title}{}", cut_escaped(reason, room, &more)))}));
     }
-    if let Some(url) = &issue_link {
+    // The button opens the ticket to work on: for a closed duplicate, the one kept.
+    let button = match &survivor_link {
+        Some(survivor) => survivor.as_ref(),
+        None => issue_link.as_ref(),
+    };
+    if let Some(url) = button {
         blocks.push(json!({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Open in JIRA"}, "url": url}
         ]}));
@@ -305,6 +335,9 @@ fn headline(notice: &Notice) -> String {
         NoticeKind::TeamChanged { previous_team: None } => format!("Handed to {team}: {summary}"),
         NoticeKind::Reopened => format!("Reopened: {summary}"),
         NoticeKind::Resolved => format!("Resolved: {summary}"),
+        NoticeKind::DuplicateClosed { survivor_key, .. } => {
+            format!("Closed as a duplicate of {}: {summary}", one_line(survivor_key))
+        }
         NoticeKind::Reminder { .. } => match notice.due {
             Some(due) => {
                 let days = (due - notice.today).num_days();
@@ -461,6 +494,30 @@ mod tests {
         assert!(all.contains("i-0a1b &lt;prod&gt;"), "reason is escaped: {all}");
         assert!(message.text.starts_with("PLAT-412: New ticket for fleet"), "{}", message.text);
         assert!(message.text.ends_with("(due Tue 9 Feb 2027)"), "{}", message.text);
+    }
+
+    #[test]
+    fn a_closed_duplicate_names_and_links_the_ticket_kept() {
+        let kind = NoticeKind::DuplicateClosed {
+            survivor_key: "PLAT-400".into(),
+            survivor_url: format!("{SITE}/browse/PLAT-400"),
+        };
+        let message = render(&notice(kind), &links());
+        let all = all_text(&message);
+        assert!(message.text.starts_with("PLAT-412: Closed as a duplicate of PLAT-400"), "{}", message.text);
+        assert!(all.contains("Follow <https://example.atlassian.net/browse/PLAT-400|PLAT-400>"), "{all}");
+        assert!(all.contains(r#""url":"https://example.atlassian.net/browse/PLAT-400""#), "{all}");
+        let elsewhere = NoticeKind::DuplicateClosed {
+            survivor_key: "<!channel>".into(),
+            survivor_url: "https://evil.example/browse/X-1".into(),
+        };
+        let message = render(&notice(elsewhere), &links());
+        let all = all_text(&message);
+        // No link to another site; the key is escaped wherever mrkdwn is parsed (the header is
+        // plain text, which Slack never parses).
+        assert!(!all.contains("evil.example"), "{all}");
+        assert!(!message.text.contains('<'), "{}", message.text);
+        assert!(all.contains("Follow *&lt;!channel&gt;*, the ticket kept"), "{all}");
     }
 
     #[test]

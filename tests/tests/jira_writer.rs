@@ -176,6 +176,26 @@ impl World {
         assert!(violations.is_empty(), "contract violations: {violations:#?}");
     }
 
+    /// [`World::assert_contract`] but for the bulk move's request: the official spec marks as
+    /// required `targetToMultipleSourceMapping` and `issueIdOrKeys`, names its own properties
+    /// (`targetToSourcesMapping`, `issueIdsOrKeys`, what JIRA takes) do not have, so no body can
+    /// satisfy it; everything else of every call is checked.
+    fn assert_contract_but_the_move_request(&self) {
+        let spec = Spec::load_default().expect("the JIRA contract description");
+        let violations: Vec<_> = spec
+            .check_calls(&self.sim.calls())
+            .into_iter()
+            .filter(|v| {
+                !(v.call.starts_with("POST /rest/api/3/bulk/issues/move ")
+                    && v.problem.starts_with("request of submitBulkMove breaks the schema")
+                    && v.problem.contains("\"issueIdOrKeys\" is a required property")
+                    && v.problem.contains("\"targetToMultipleSourceMapping\" is a required property")
+                    && v.problem.matches("; at ").count() == 1)
+            })
+            .collect();
+        assert!(violations.is_empty(), "contract violations: {violations:#?}");
+    }
+
     fn count(&self, method: &str, path_suffix: &str) -> usize {
         self.sim
             .calls()
@@ -676,14 +696,69 @@ async fn a_field_not_on_the_screen_dead_letters_with_jiras_message_and_the_write
     world.assert_contract();
 }
 
+/// The notifier as deployed beside the writer, posting to the Slack simulator.
+async fn start_notifier(
+    world: &World,
+    slack: &slack_sim::SlackSim,
+    catalog: &tempfile::NamedTempFile,
+) -> (notifier::Notifier, CancellationToken) {
+    let args: Vec<String> = [
+        "notifier",
+        "--nats-url",
+        world.broker.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--catalog",
+        catalog.path().to_str().unwrap(),
+        "--slack-api-url",
+        &slack.api_url(),
+        "--slack-bot-token",
+        slack_sim::DEFAULT_BOT_TOKEN,
+        "--jira-url",
+        &world.sim.url(),
+        "--jira-email",
+        BOT_EMAIL,
+        "--jira-api-token",
+        BOT_TOKEN,
+        "--jira-requests-per-second",
+        "0",
+        "--reminders",
+        "false",
+        "--channel-interval",
+        "20ms",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let mut config: notifier::Config =
+        service_kit::config::try_parse_from(args.into_iter().map(Into::into), |_| None).unwrap();
+    config.clock = world.clock.clone();
+    let shutdown = CancellationToken::new();
+    let running = notifier::start(config, shutdown.clone()).await.expect("the notifier starts");
+    (running, shutdown)
+}
+
+/// A duplicate that slipped through (another tool, or a writer without the ledger, filed the same
+/// ticket) is closed by the sweep and linked ("duplicates" on the closed one), one
+/// `duplicate_closed` change names the ticket kept, and the notifier posts one Slack message
+/// naming it. Exactly once: a restarted writer's sweeps (nothing in memory) do nothing again, and
+/// one whose ledger write after the announcement was lost announces it again under the same
+/// message id, which the stream stores once.
 #[tokio::test]
 async fn the_sweep_closes_and_links_a_duplicate_that_slipped_through() {
     let world = World::start(SimConfig::default()).await;
+    let slack = slack_sim::SlackSim::start().await.unwrap();
+    slack.add_channel("C0PAYMENTS", "payments", true);
+    let mut slack_catalog = tempfile::NamedTempFile::new().unwrap();
+    slack_catalog
+        .write_all(b"default_team = \"payments\"\n[teams.payments]\njira_project = \"PAY\"\nslack_channel = \"C0PAYMENTS\"\n")
+        .unwrap();
+    let (notifier, notifier_stop) = start_notifier(&world, &slack, &slack_catalog).await;
     let writer = world.start_writer(world.config(&["--sweep-every", "300ms"]));
     let d = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
     world.publish(&d).await;
     world.wait_applied(&d).await;
-    let kept = world.issues_of(&d)[0].key.clone();
+    let kept = world.issues_of(&d)[0].clone();
     // Another tool (or a writer without the ledger) files the same ticket again.
     let bot =
         JiraClient::new(JiraClientConfig::new(world.sim.url(), BOT_EMAIL, Secret::new(BOT_TOKEN))).unwrap();
@@ -693,19 +768,138 @@ async fn the_sweep_closes_and_links_a_duplicate_that_slipped_through() {
             "labels": ["infra-tickets", d.group_key.token()]}}))
         .await
         .unwrap();
-    // The sweep closes the duplicate, then links it: wait for both before looking at the link.
-    eventually("the duplicate to be closed and linked", WAIT, || async {
-        world.sim.issue(&duplicate.key).is_some_and(|i| i.status_category == "done" && !i.links.is_empty())
+    let closed_changes = || async {
+        world
+            .broker
+            .stream_payloads("TICKET_CHANGES")
+            .await
+            .into_iter()
+            .filter_map(|p| contracts::DuplicateClosed::from_json(&p).ok())
+            .collect::<Vec<_>>()
+    };
+    eventually("the duplicate's closure to be announced", WAIT, || async {
+        !closed_changes().await.is_empty()
     })
     .await;
     let closed = world.sim.issue(&duplicate.key).unwrap();
+    assert_eq!(closed.status_category, "done");
     assert!(
-        closed.links.iter().any(|(t, other, dir)| t == "Duplicate" && *other == kept && dir == "outward")
+        closed.links.iter().any(|(t, other, dir)| t == "Duplicate" && *other == kept.key && dir == "outward"),
+        "the closed one reads \"duplicates\" the kept one: {:?}",
+        closed.links
     );
-    assert_eq!(world.sim.issue(&kept).unwrap().status_category, "new");
-    assert_eq!(world.ledger(&d).await.unwrap().issue.unwrap().key, kept);
+    assert_eq!(world.sim.issue(&kept.key).unwrap().status_category, "new");
+    let entry = world.ledger(&d).await.unwrap();
+    assert_eq!(entry.issue.unwrap().key, kept.key);
+    assert_eq!(entry.duplicates_closed.get(&duplicate.id), Some(&kept.key), "recorded in the ledger");
+    let announced = closed_changes().await;
+    assert_eq!(announced.len(), 1);
+    let change = &announced[0];
+    assert_eq!(change.change.kind, ChangeKind::DuplicateClosed);
+    assert_eq!(change.change.schema, 2, "a reader of schema 1 refuses it instead of misreading it");
+    assert_eq!(
+        (change.change.issue_key.as_str(), change.change.team.as_str()),
+        (duplicate.key.as_str(), "payments")
+    );
+    assert_eq!(
+        (change.survivor.issue_id.as_str(), change.survivor.issue_key.as_str()),
+        (kept.id.as_str(), kept.key.as_str())
+    );
+    assert_eq!(change.change.group_key, d.group_key);
+    assert_eq!(change.change.lane, Lane::P1);
+
+    // The notifier posts one message naming the ticket kept, linking to it.
+    eventually("the duplicate message", WAIT, || async {
+        slack.messages("C0PAYMENTS").iter().any(|m| m.text.contains("duplicate"))
+    })
+    .await;
+    let about_duplicate = || {
+        slack
+            .messages("C0PAYMENTS")
+            .into_iter()
+            .filter(|m| {
+                m.metadata_field("idempotency_key")
+                    == Some(format!("notice/{}/duplicate_closed", duplicate.id).as_str())
+            })
+            .collect::<Vec<_>>()
+    };
+    let messages = about_duplicate();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let text = &messages[0].text;
+    assert!(text.starts_with(&format!("{}: Closed as a duplicate of {}", duplicate.key, kept.key)), "{text}");
+    let blocks = serde_json::to_string(&messages[0].blocks).unwrap();
+    assert!(blocks.contains(&format!("/browse/{}|{}>, the ticket kept", kept.key, kept.key)), "{blocks}");
+
+    // A restarted writer (nothing in memory) sweeps again and again: the ledger says it is done.
     writer.stop().await;
+    world.sim.clear_calls();
+    let writer = world.start_writer(world.config(&["--sweep-every", "300ms"]));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(world.count("POST", "/issueLink"), 0, "not linked again");
+    assert_eq!(world.count("POST", "/transitions"), 0, "not closed again");
+    assert_eq!(closed_changes().await.len(), 1, "not announced again");
+
+    // The ledger write after the announcement lost (a crash in between): the next sweep links and
+    // announces again, under the same message id: still one change, one message.
+    writer.stop().await;
+    let ledger = JsonKv::<LedgerEntry>::open(&world.broker.js, JIRA_LEDGER).await.unwrap();
+    let record = ledger.get(&d.group_key.token()).await.unwrap().unwrap();
+    let mut lost = record.value.clone();
+    lost.duplicates_closed.clear();
+    ledger.update(&d.group_key.token(), &lost, record.revision).await.unwrap();
+    world.sim.clear_calls();
+    let writer = world.start_writer(world.config(&["--sweep-every", "300ms"]));
+    eventually("the sweep to record it again", WAIT, || async {
+        world.ledger(&d).await.is_some_and(|e| e.duplicates_closed.contains_key(&duplicate.id))
+    })
+    .await;
+    assert_eq!(world.count("POST", "/transitions"), 0, "already closed: not transitioned");
+    assert_eq!(closed_changes().await.len(), 1, "the same message id is stored once");
+    world.broker.wait_until_drained("notifier", WAIT).await;
+    assert_eq!(about_duplicate().len(), 1, "one Slack message");
+    assert!(world.broker.dead_letters().await.is_empty());
+    writer.stop().await;
+    notifier_stop.cancel();
+    let _ = notifier.wait().await;
     world.assert_contract();
+}
+
+/// A move to another team's project that JIRA's task reports as failed for the issue (the
+/// target project requires a field the issue lacks) is an error, permanent for that message:
+/// dead-lettered naming the issue and JIRA's reason, the ticket left where it was; the next
+/// message goes through.
+#[tokio::test]
+async fn a_bulk_move_reporting_a_failed_issue_dead_letters_naming_the_issue_and_the_reason() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let v1 = desired("acme/checkout", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&v1).await;
+    world.wait_applied(&v1).await;
+    let issue = world.only_issue(&v1);
+    world.sim.refuse_moves_into("PAY", "Field 'Sprint' is required in the target project.");
+    let v2 = next_version(&v1, |d| d.team = "payments".into());
+    world.publish(&v2).await;
+    eventually("a dead letter", WAIT, || async { !world.broker.dead_letters().await.is_empty() }).await;
+    let letters = world.broker.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        letters[0].reason,
+        format!(
+            "JIRA refused move issue with 200: JIRA could not move {key} to project PAY: issue {id}: \
+             Field 'Sprint' is required in the target project.",
+            key = issue.key,
+            id = issue.id
+        )
+    );
+    assert_eq!(world.sim.issue(&issue.key).unwrap().project, "PLAT", "not moved");
+    assert_eq!(world.ledger(&v1).await.unwrap().applied_version, 1, "not recorded as applied");
+    assert!(world.broker.ticket_changes().await.iter().all(|c| c.kind != ChangeKind::TeamChanged));
+    let fine = desired("acme/fine", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&fine).await;
+    world.wait_applied(&fine).await;
+    world.only_issue(&fine);
+    writer.stop().await;
+    world.assert_contract_but_the_move_request();
 }
 
 #[tokio::test]
@@ -831,6 +1025,66 @@ fn next_version(d: &DesiredTicket, change: impl FnOnce(&mut DesiredTicket)) -> D
     next.upstream_version += 1;
     change(&mut next);
     next.seal()
+}
+
+/// The status a ticket is filed in is configured per project, with a default: on both workflows,
+/// PAY files in its own status (reached by transitions, before the Created change), PLAT keeps the
+/// default (where JIRA starts a ticket, at no extra call: create and remote link only).
+#[tokio::test]
+async fn the_filed_status_is_configured_per_project_with_a_default() {
+    for (workflow, default, pay, filed, started) in [
+        (
+            Workflow::jira_software(),
+            "resolve=Done,reopen=To Do,via=In Progress",
+            "PAY:filed=In Progress,resolve=Done,reopen=To Do,via=In Progress",
+            "In Progress",
+            "To Do",
+        ),
+        (
+            Workflow::seed_team(),
+            SEED_WORKFLOW,
+            "PAY:filed=Assigned,resolve=Done,reopen=ToDo,via=Assigned,decisions=Cancelled|Waiting",
+            "Assigned",
+            "ToDo",
+        ),
+    ] {
+        let world = World::start(sim_with(workflow.clone())).await;
+        let workflows = format!("{default};{pay}");
+        let writer = world.start_writer(world.config(&["--jira-workflow", &workflows]));
+        let platform = desired("acme/website", "platform", Lane::P2, "2026-12-27", 1);
+        world.publish(&platform).await;
+        world.wait_applied(&platform).await;
+        let calls: Vec<String> = world
+            .sim
+            .calls()
+            .iter()
+            .filter(|c| c.path != "/rest/api/3/field")
+            .map(|c| format!("{} {}", c.method, c.path))
+            .collect();
+        let plat = world.only_issue(&platform);
+        assert_eq!(plat.status, started, "{}: the default files where JIRA starts", workflow.name);
+        assert_eq!(
+            calls,
+            ["POST /rest/api/3/issue".to_owned(), format!("POST /rest/api/3/issue/{}/remotelink", plat.key)],
+            "{}: two calls",
+            workflow.name
+        );
+
+        world.sim.clear_calls();
+        let payments = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+        world.publish(&payments).await;
+        world.wait_applied(&payments).await;
+        let pay = world.only_issue(&payments);
+        assert_eq!(pay.status, filed, "{}: PAY files in its own status", workflow.name);
+        assert_eq!(world.count("POST", "/transitions"), 1, "{}", workflow.name);
+        assert!(pay.comments.last().unwrap().1.contains(&format!("filed this ticket in {filed}")));
+        let created: Vec<String> =
+            created_changes(&world).await.iter().map(|c| c.issue_key.clone()).collect();
+        assert_eq!(created, [plat.key.clone(), pay.key.clone()], "each announced once");
+        assert!(world.broker.dead_letters().await.is_empty());
+        writer.stop().await;
+        world.assert_contract();
+    }
 }
 
 /// Resolving and reopening follow each workflow's transitions: on JIRA Software one step, on the
@@ -1180,6 +1434,102 @@ async fn the_team_field_is_written_as_the_site_defines_it() {
     .expect("the start fails at once");
     let message = outcome.unwrap_err().to_string();
     assert!(message.contains("the site has no field customfield_99999"), "{message}");
+}
+
+/// The catalog may name the team (JIRA's Team field) or the person (user picker, by e-mail
+/// address or name) instead of giving ids: the writer looks each name up once at start (the
+/// organisation's teams in one listing, each person once) and writes the id; a name JIRA does not
+/// know fails the start naming the catalog team and the value.
+#[tokio::test]
+async fn team_and_person_names_in_the_catalog_are_looked_up_once_at_start() {
+    let catalog = |entries: &[(&str, &str, &str)]| {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "default_team = \"payments\"").unwrap();
+        for (team, project, value) in entries {
+            writeln!(file, "[teams.{team}]\njira_project = \"{project}\"\njira_team_field = \"{value}\"")
+                .unwrap();
+        }
+        file
+    };
+    let start_fails = |world: &World, extra: Vec<String>| {
+        let config = world.config(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+        async move {
+            let outcome = tokio::time::timeout(WAIT, jira_writer::run(config, CancellationToken::new()))
+                .await
+                .expect("the start fails at once");
+            outcome.unwrap_err().to_string()
+        }
+    };
+    for kind in [TeamFieldKind::Team, TeamFieldKind::UserPicker] {
+        let mut sim = SimConfig::default();
+        sim.team_field.kind = kind;
+        let (payments, platform, unknown, lookups) = match kind {
+            TeamFieldKind::Team => ("Payments", "Platform", "Paymnts", "/teams"),
+            _ => ("payments@example.com", "Platform", "nobody@example.com", "/user/search"),
+        };
+        let world = World::start(sim.clone()).await;
+        // Two catalog teams share one name: looked up once.
+        let names = catalog(&[
+            ("payments", "PAY", payments),
+            ("data", "DATA", payments),
+            ("platform", "PLAT", platform),
+        ]);
+        let path = names.path().to_str().unwrap().to_owned();
+        let writer =
+            world.start_writer(world.config(&["--catalog", &path, "--jira-org-id", jira_sim::ORG_ID]));
+        let d = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+        let p = desired("acme/website", "platform", Lane::P2, "2026-12-27", 1);
+        world.publish(&d).await;
+        world.publish(&p).await;
+        world.wait_applied(&d).await;
+        world.wait_applied(&p).await;
+        for (desired, name) in [(&d, "Payments"), (&p, "Platform")] {
+            let issue = world.only_issue(desired);
+            assert_eq!(issue.team.as_deref(), Some(name), "{kind:?}");
+            let create = world
+                .sim
+                .calls()
+                .into_iter()
+                .find(|c| {
+                    c.method == "POST"
+                        && c.path == "/rest/api/3/issue"
+                        && c.response_body.as_ref().is_some_and(|b| b["key"] == issue.key.as_str())
+                })
+                .unwrap();
+            let id = sim.team_field.id_for(name).unwrap();
+            let expected = match kind {
+                TeamFieldKind::Team => json!(id),
+                _ => json!({ "accountId": id }),
+            };
+            assert_eq!(create.request_body.unwrap()["fields"][TEAM_FIELD], expected, "{kind:?}");
+        }
+        let expected_lookups = if kind == TeamFieldKind::Team { 1 } else { 2 };
+        assert_eq!(world.count("GET", lookups), expected_lookups, "{kind:?}: each name once, at start");
+        assert!(world.broker.dead_letters().await.is_empty());
+        writer.stop().await;
+        world.assert_contract();
+
+        let wrong = catalog(&[("payments", "PAY", unknown)]);
+        let wrong_path = wrong.path().to_str().unwrap().to_owned();
+        let args =
+            vec!["--catalog".to_owned(), wrong_path.clone(), "--jira-org-id".into(), jira_sim::ORG_ID.into()];
+        let message = start_fails(&world, args).await;
+        let expected = match kind {
+            TeamFieldKind::Team => format!(
+                "catalog team payments: jira_team_field \"{unknown}\": no active Atlassian team is named \"{unknown}\" \
+                 (teams: Data, Fleet, Payments, Platform) in organisation {}",
+                jira_sim::ORG_ID
+            ),
+            _ => format!(
+                "catalog team payments: jira_team_field \"{unknown}\": no active JIRA user has the e-mail address"
+            ),
+        };
+        assert!(message.contains(&expected), "{kind:?}: {message}");
+        if kind == TeamFieldKind::Team {
+            let message = start_fails(&world, vec!["--catalog".to_owned(), path.clone()]).await;
+            assert!(message.contains("give --jira-org-id (ITK_JIRA_ORG_ID)"), "{message}");
+        }
+    }
 }
 
 /// A `Retry-After` holds back every request of the client, not only the one that was told: a

@@ -27,9 +27,12 @@ pub use desired::{
     UpstreamLink,
 };
 pub use raw::{PayloadKind, RawEvent, Source};
-pub use ticket_change::{ChangeKind, TicketChange};
+pub use ticket_change::{
+    ChangeKind, DuplicateClosed, IssueName, TICKET_CHANGE_SCHEMA, TicketChange, schema_for,
+};
 
-/// Version of every document in this crate. A consumer refuses (dead-letters) a document whose
+/// Version of every document in this crate (ticket changes have moved on to
+/// [`TICKET_CHANGE_SCHEMA`] for one kind). A consumer refuses (dead-letters) a document whose
 /// version is newer than the one it was built with, rather than misreading it.
 pub const SCHEMA_VERSION: u16 = 1;
 
@@ -53,14 +56,19 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned + Versioned>(
     document: &'static str,
     bytes: &[u8],
 ) -> Result<T, ContractError> {
+    decode_up_to(document, bytes, SCHEMA_VERSION)
+}
+
+/// Decodes a versioned document whose own schema has moved on to `supported`.
+pub(crate) fn decode_up_to<T: serde::de::DeserializeOwned + Versioned>(
+    document: &'static str,
+    bytes: &[u8],
+    supported: u16,
+) -> Result<T, ContractError> {
     let value: T =
         serde_json::from_slice(bytes).map_err(|source| ContractError::Malformed { document, source })?;
-    if value.schema() > SCHEMA_VERSION {
-        return Err(ContractError::UnsupportedVersion {
-            document,
-            found: value.schema(),
-            supported: SCHEMA_VERSION,
-        });
+    if value.schema() > supported {
+        return Err(ContractError::UnsupportedVersion { document, found: value.schema(), supported });
     }
     Ok(value)
 }

@@ -10,11 +10,14 @@
 //! | each project's workflow (`expand=transitions` on a get too) | `GET`/`POST /rest/api/3/issue/{key}/transitions` |
 //! | fields with their schema | `GET /rest/api/3/field` |
 //! | issue links (idempotent) | `POST /rest/api/3/issueLink` |
+//! | move to another project (a task that can report failed issues) | `POST /rest/api/3/bulk/issues/move`, `GET /rest/api/3/bulk/queue/{taskId}` |
 //! | remote links (`globalId` upsert) | `POST /rest/api/3/issue/{key}/remotelink` |
 //! | issue properties | `GET`/`PUT /rest/api/3/issue/{key}/properties/{property}` |
 //! | search with `nextPageToken`, `fields`, `properties`, `reconcileIssues`, index lag | `GET`/`POST /rest/api/3/search/jql` |
 //! | the removed legacy search: **410** | `/rest/api/{2,3,latest}/search` |
 //! | current user | `GET /rest/api/3/myself` |
+//! | people by name or e-mail (the user-picker team field's people, the site's accounts) | `GET /rest/api/3/user/search` |
+//! | the organisation's teams ([`ORG_ID`]; a Team field's teams) | `GET /gateway/api/public/teams/v1/org/{orgId}/teams` |
 //! | issue links on the issue | `fields=issuelinks` on a get or a search |
 //!
 //! A new issue link is announced to the webhook a test sets ([`JiraSim::set_webhook`]) as JIRA
@@ -202,6 +205,15 @@ pub const HUMAN_EMAIL: &str = "sre.person@example.com";
 pub const HUMAN_TOKEN: &str = "human-api-token";
 /// The team field id in [`SimConfig::default`].
 pub const TEAM_FIELD: &str = "customfield_10050";
+/// The site's Atlassian organisation (the Teams API's `orgId`).
+pub const ORG_ID: &str = "0c1d2e3f-4a5b-4c6d-8e7f-000000000042";
+
+/// The e-mail address of a person of a user-picker team field: `Payments Lead` →
+/// `payments.lead@example.com`.
+pub fn person_email(name: &str) -> String {
+    let local: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
+    format!("{}@example.com", local.join("."))
+}
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -448,6 +460,13 @@ impl JiraSim {
         for project in &mut site.config.projects {
             project.workflow = workflow.clone();
         }
+    }
+
+    /// Bulk moves into `project` complete without moving anything: the task reports each issue
+    /// in `failedAccessibleIssues` with `reason`, as JIRA does for an issue it cannot move
+    /// (a required field without a default, a status the target workflow lacks).
+    pub fn refuse_moves_into(&self, project: &str, reason: &str) {
+        self.shared.site.lock().expect("site lock").move_refusals.insert(project.into(), reason.into());
     }
 
     /// Takes `field` off the create and edit screens of `project`.
@@ -957,6 +976,16 @@ fn dispatch(
         }
         ("GET", ["rest", "api", "3", "myself"]) => (200, Some(model::user_json(&site.base_url, user))),
         ("GET", ["rest", "api", "3", "field"]) => site.fields(),
+        ("GET", ["rest", "api", "3", "user", "search"]) => site.user_search(
+            query_param(query, "query").as_deref(),
+            query_param(query, "maxResults").and_then(|m| m.parse().ok()),
+        ),
+        // With or without the trailing slash Atlassian's documentation writes.
+        ("GET", ["gateway", "api", "public", "teams", "v1", "org", org, "teams"]) => site.org_teams(
+            org,
+            query_param(query, "cursor").as_deref(),
+            query_param(query, "size").and_then(|m| m.parse().ok()),
+        ),
         ("POST", ["rest", "api", "3", "issue"]) => site.create_issue(body_or_empty),
         ("POST", ["rest", "api", "3", "bulk", "issues", "move"]) => site.bulk_move(body_or_empty, user),
         ("GET", ["rest", "api", "3", "bulk", "queue", task]) => site.bulk_task(task),

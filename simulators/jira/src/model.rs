@@ -118,6 +118,8 @@ pub struct Site {
     counters: BTreeMap<String, u64>,
     /// Fields removed from a project's screens by a test.
     pub off_screen: BTreeSet<(String, String)>,
+    /// Target projects whose bulk moves fail per issue, with the reason reported.
+    pub move_refusals: BTreeMap<String, String>,
     /// Bulk-operation tasks (`/rest/api/3/bulk/queue/{taskId}`), by task id.
     tasks: BTreeMap<u64, Value>,
 }
@@ -135,6 +137,7 @@ impl Site {
             next_other_id: 20_000,
             counters: BTreeMap::new(),
             off_screen: BTreeSet::new(),
+            move_refusals: BTreeMap::new(),
             tasks: BTreeMap::new(),
         }
     }
@@ -442,6 +445,91 @@ impl Site {
         }
     }
 
+    /// The people of a user-picker team field: (account id, display name, e-mail).
+    fn people(&self) -> Vec<(String, String, String)> {
+        let field = &self.config.team_field;
+        if field.kind != TeamFieldKind::UserPicker {
+            return Vec::new();
+        }
+        (0..field.options.len())
+            .map(|i| (field.id_of(i), field.options[i].clone(), crate::person_email(&field.options[i])))
+            .collect()
+    }
+
+    /// `GET /rest/api/3/user/search?query=`: active users whose display name or e-mail address
+    /// starts with the query, or a word of the display name does (case-insensitive), as JIRA
+    /// Cloud matches them; at most `maxResults` (50).
+    pub fn user_search(&self, query: Option<&str>, max_results: Option<usize>) -> Answer {
+        let Some(query) = query.map(str::trim).filter(|q| !q.is_empty()) else {
+            return error(400, "The query parameter 'query' is required.");
+        };
+        let wanted = query.to_lowercase();
+        let matches = |name: &str, email: &str| {
+            email.to_lowercase().starts_with(&wanted)
+                || name.to_lowercase().starts_with(&wanted)
+                || name.split_whitespace().any(|w| w.to_lowercase().starts_with(&wanted))
+        };
+        let mut users: Vec<Value> = self
+            .people()
+            .into_iter()
+            .filter(|(_, name, email)| matches(name, email))
+            .map(|(id, name, email)| {
+                json!({
+                    "self": format!("{}/rest/api/3/user?accountId={id}", self.base_url),
+                    "accountId": id,
+                    "accountType": "atlassian",
+                    "emailAddress": email,
+                    "displayName": name,
+                    "active": true,
+                    "timeZone": "UTC",
+                })
+            })
+            .collect();
+        for (email, _) in &self.config.users {
+            let user = user_json(&self.base_url, email);
+            if matches(user["displayName"].as_str().unwrap_or_default(), email) {
+                users.push(user);
+            }
+        }
+        users.truncate(max_results.unwrap_or(50).min(1000));
+        (200, Some(Value::Array(users)))
+    }
+
+    /// `GET /gateway/api/public/teams/v1/org/{orgId}/teams` (Atlassian's Teams API, served on the
+    /// site): the organisation's teams (those of a Team field), `size` per page (at most 300)
+    /// from `cursor`.
+    pub fn org_teams(&self, org_id: &str, cursor: Option<&str>, size: Option<usize>) -> Answer {
+        if org_id != crate::ORG_ID {
+            return error(404, &format!("Organization {org_id} was not found."));
+        }
+        let field = &self.config.team_field;
+        let teams: Vec<Value> = if field.kind == TeamFieldKind::Team {
+            (0..field.options.len())
+                .map(|i| {
+                    json!({
+                        "teamId": field.id_of(i),
+                        "displayName": field.options[i],
+                        "description": "",
+                        "organizationId": crate::ORG_ID,
+                        "state": "ACTIVE",
+                        "teamType": "OPEN",
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let start = cursor.and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+        let size = size.unwrap_or(50).clamp(1, 300);
+        let page: Vec<Value> = teams.iter().skip(start).take(size).cloned().collect();
+        let mut answer = json!({ "entities": page });
+        // The last page carries no cursor.
+        if start + size < teams.len() {
+            answer["cursor"] = json!((start + size).to_string());
+        }
+        (200, Some(answer))
+    }
+
     /// `GET /rest/api/3/field`: the system fields infra-tickets uses and the team field.
     pub fn fields(&self) -> Answer {
         let system = |id: &str, name: &str, kind: &str| {
@@ -644,7 +732,12 @@ impl Site {
         }
         let now = self.now();
         let mut processed = Vec::new();
+        let mut failed = Map::new();
         for (id, project, type_name) in moves {
+            if let Some(reason) = self.move_refusals.get(&project) {
+                failed.insert(id.to_string(), json!([reason]));
+                continue;
+            }
             let mut record = self.issues[&id].clone();
             if record.project != project {
                 let counter = self.counters.entry(project.clone()).or_insert(0);
@@ -676,9 +769,9 @@ impl Site {
                 "status": "COMPLETE",
                 "progressPercent": 100,
                 "processedAccessibleIssues": processed,
-                "failedAccessibleIssues": {},
+                "totalIssueCount": processed.len() + failed.len(),
+                "failedAccessibleIssues": failed,
                 "invalidOrInaccessibleIssueCount": 0,
-                "totalIssueCount": processed.len(),
                 "created": at,
                 "started": at,
                 "updated": at,
