@@ -433,19 +433,18 @@ impl SnykClient {
         self.pages(base_url, first, snyk_policy::rest::read_projects_page).await
     }
 
-    /// Issues of an org updated after `since`, open or resolved (a fix is an update too), at
-    /// every severity: a finding downgraded below the floor is a change too, which a filter on
-    /// the current severity would hide.
-    pub async fn issues_updated_after(
+    /// The pages of an org's issues updated after `since`, open or resolved (a fix is an update
+    /// too), at every severity, one at a time: a finding downgraded below the floor is a change
+    /// too, which a filter on the current severity would hide.
+    pub fn issue_update_pages(
         &self,
         base_url: &str,
         org: &str,
         since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Listing<Issue>, ApiError> {
+    ) -> Pager<Issue> {
         let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let extra = [("updated_after", since.as_str())];
-        let first = self.listing_url(base_url, org, "issues", &extra);
-        self.pages(base_url, first, snyk_policy::rest::read_issues_page).await
+        let first = self.listing_url(base_url, org, "issues", &[("updated_after", since.as_str())]);
+        Pager::new(base_url, first, snyk_policy::rest::read_issues_page)
     }
 
     /// Open issues of an org at the given severities (comma-separated), or of one project.

@@ -406,35 +406,44 @@ impl Syncer {
     /// Refreshes the projects whose issues changed since `since` (an incremental pull); the
     /// report counts the issues updated and the snapshots published.
     pub async fn pull_changes(&self, org: &Org, since: DateTime<Utc>) -> Result<SyncReport, SyncError> {
-        let changed = self.client_for(org).issues_updated_after(&org.base_url, &org.id, since).await?;
         let fetched: BTreeSet<&str> = self.severities.split(',').collect();
+        // Page by page, keeping only the projects that changed: after a rescan of a large org,
+        // most of its issues may have been updated since the last pull.
         let mut projects: BTreeSet<String> = BTreeSet::new();
-        for issue in &changed.items {
-            let Some(project) = issue.project_id() else { continue };
-            if projects.contains(project) {
-                continue;
+        let (mut issues, mut unattached_rejected) = (0, 0);
+        let mut pages = self.client_for(org).issue_update_pages(&org.base_url, &org.id, since);
+        while let Some(page) = pages.next_page(self.client_for(org)).await? {
+            issues += page.data.len();
+            for issue in &page.data {
+                let Some(project) = issue.project_id() else { continue };
+                if projects.contains(project) {
+                    continue;
+                }
+                let at_fetched_severity = issue
+                    .attributes
+                    .effective_severity_level
+                    .known()
+                    .is_some_and(|s| fetched.contains(s.as_str()));
+                // Below the fetched severities, only an issue the last snapshot held matters:
+                // it was downgraded out of it.
+                let was_published = || async {
+                    let seen = self.seen.get(&project_key(&org.id, project)).await?;
+                    Ok::<bool, SyncError>(seen.is_some_and(|s| s.value.issue_ids.contains(&issue.id)))
+                };
+                if at_fetched_severity || was_published().await? {
+                    projects.insert(project.to_owned());
+                }
             }
-            let at_fetched_severity = issue
-                .attributes
-                .effective_severity_level
-                .known()
-                .is_some_and(|s| fetched.contains(s.as_str()));
-            // Below the fetched severities, only an issue the last snapshot held matters: it
-            // was downgraded out of it.
-            let was_published = || async {
-                let seen = self.seen.get(&project_key(&org.id, project)).await?;
-                Ok::<bool, SyncError>(seen.is_some_and(|s| s.value.issue_ids.contains(&issue.id)))
-            };
-            if at_fetched_severity || was_published().await? {
-                projects.insert(project.to_owned());
-            }
+            // An issue that cannot be read still says which project changed.
+            projects.extend(page.rejected.iter().filter_map(|r| r.project_id.clone()));
+            let unattached = page.rejected.iter().filter(|r| r.project_id.is_none());
+            unattached_rejected += self.dead_letter_rejected(org, unattached).await?;
         }
-        // An issue that cannot be read still says which project changed.
-        projects.extend(changed.rejected.iter().filter_map(|r| r.project_id.clone()));
         let mut report = SyncReport {
             org: org.id.clone(),
             projects: projects.len(),
-            issues: changed.items.len(),
+            issues,
+            rejected: unattached_rejected,
             ..Default::default()
         };
         for project in &projects {
@@ -444,8 +453,6 @@ impl Syncer {
             report.rejected += refreshed.rejected;
             report.unknown_values += refreshed.unknown_values;
         }
-        let unattached = changed.rejected.iter().filter(|r| r.project_id.is_none());
-        report.rejected += self.dead_letter_rejected(org, unattached).await?;
         metrics::counter!("itk_snyk_snapshots_published_total", "trigger" => "poll")
             .increment(report.published as u64);
         tracing::info!(org = %org.id, %since, issues = report.issues, projects = report.projects, published = report.published,
