@@ -95,6 +95,8 @@ async fn watched_client(url: &str, user: &str) -> (async_nats::Client, Arc<Mutex
     let client = async_nats::ConnectOptions::new()
         .user_and_password(user.to_owned(), password(user))
         .name(format!("perm-probe-{user}"))
+        // As bus::connect does: replies come to the user's own inbox subjects.
+        .custom_inbox_prefix(bus::inbox_prefix(user))
         .event_callback(move |event| {
             let seen = seen.clone();
             async move {
@@ -490,10 +492,15 @@ async fn refusals(nats: &Secured) {
     for (user, _) in USERS.iter().skip(1) {
         checks.push(Box::pin(refused_topology_change(nats, user)));
     }
-    // Nor subscribes to another stage's subjects (the pipeline is read only through consumers).
-    for (user, subject) in
-        [("notifier", "desired.>"), ("ingest-snyk", "tickets.>"), ("triage", "$KV.jira_ledger.>")]
-    {
+    // Nor subscribes to another stage's subjects (the pipeline is read only through consumers),
+    // nor to the replies of another client (what triage pulls comes to triage's inbox).
+    for (user, subject) in [
+        ("notifier", "desired.>"),
+        ("ingest-snyk", "tickets.>"),
+        ("triage", "$KV.jira_ledger.>"),
+        ("notifier", "_INBOX_triage.>"),
+        ("notifier", "_INBOX.>"),
+    ] {
         checks.push(Box::pin(async move {
             let (client, errors) = watched_client(nats.url(), user).await;
             let _subscription = client.subscribe(subject).await.unwrap();

@@ -135,6 +135,10 @@ pub async fn connect(settings: &NatsConnection) -> Result<async_nats::Client, Bu
     let error = |source: async_nats::Error| BusError::Connect { url: redact_url(&settings.url), source };
     let mut options = async_nats::ConnectOptions::new()
         .name(&settings.name)
+        // Replies (publish acks, JetStream API answers, pulled messages) come to this client's
+        // own inbox subjects, so a least-privilege user may subscribe to its own replies only
+        // (`_INBOX_<name>.>` in deploy/nats/auth.conf), not to every client's `_INBOX.>`.
+        .custom_inbox_prefix(inbox_prefix(&settings.name))
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_secs(10)));
     match &settings.auth {
@@ -171,6 +175,17 @@ pub async fn connect(settings: &NatsConnection) -> Result<async_nats::Client, Bu
     }
     let urls: Vec<&str> = settings.url.split(',').map(str::trim).collect();
     options.connect(urls).await.map_err(|source| error(Box::new(source)))
+}
+
+/// `_INBOX_<name>`: the connection name with anything but letters, digits, `-` and `_` made
+/// `_`, so that it is one subject token whatever the name holds.
+pub fn inbox_prefix(name: &str) -> String {
+    let token: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(64)
+        .collect();
+    format!("_INBOX_{token}")
 }
 
 /// A JetStream context whose API requests time out rather than hang.
