@@ -31,12 +31,7 @@ impl FromStr for OrgTarget {
             Some((id, location)) => (id.trim(), Some(location.trim())),
             None => (text.trim(), None),
         };
-        let uuid_shaped = id.len() == 36
-            && id
-                .chars()
-                .enumerate()
-                .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
-        if !uuid_shaped {
+        if !is_uuid(id) {
             return Err(format!("{id:?} is not a Snyk org id (a UUID); expected ORG_ID[@REGION|@BASE_URL]"));
         }
         let base_url = match location {
@@ -57,6 +52,15 @@ impl FromStr for OrgTarget {
         };
         Ok(OrgTarget { id: id.to_ascii_lowercase(), base_url })
     }
+}
+
+/// Whether `id` has the shape of a UUID (as Snyk's org and group ids do).
+pub(crate) fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id
+            .chars()
+            .enumerate()
+            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
 /// A token for the orgs at one REST base URL.

@@ -240,6 +240,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let discovered = syncer.client().orgs(&base_url).await.map_err(StartError::Discovery)?;
         for org in discovered.items {
             let id = org.id.to_ascii_lowercase();
+            // The id goes into request paths and logs: only an org id is one.
+            if !config::is_uuid(&id) {
+                tracing::warn!(org = %id.escape_debug(), "A discovered Snyk org id is not a UUID; left out.");
+                continue;
+            }
             if !config.keeps_discovered(&id, &org.attributes.slug) {
                 tracing::info!(org = %id, slug = %org.attributes.slug.escape_debug(), "Discovered Snyk org left out by the include/exclude lists.");
                 continue;
@@ -260,6 +265,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let before = orgs.len();
         for org in discovered.items {
             let id = org.id.to_ascii_lowercase();
+            // The id goes into request paths and logs: only an org id is one.
+            if !config::is_uuid(&id) {
+                tracing::warn!(org = %id.escape_debug(), "A discovered Snyk org id is not a UUID; left out.");
+                continue;
+            }
             if !config.keeps_discovered(&id, &org.attributes.slug) {
                 tracing::info!(org = %id, group = %group.id, slug = %org.attributes.slug.escape_debug(), "Snyk org of the group left out by the include/exclude lists.");
                 continue;

@@ -874,10 +874,14 @@ async fn orgs_are_discovered_from_a_group_with_include_and_exclude_lists() {
     let mut third_org = in_group(third, 3, 6);
     third_org.slug = "sandbox".into();
     // The seeded org is in another group: not ingested.
-    let sim =
-        SnykSim::start_with(TOKEN, vec![snyk_sim::SimOrg::seeded(), in_group(second, 5, 10), third_org])
-            .await
-            .unwrap();
+    // An id that is not one (it would make another request path) is left out.
+    let crooked = in_group("../../orgs/x/projects", 1, 1);
+    let sim = SnykSim::start_with(
+        TOKEN,
+        vec![snyk_sim::SimOrg::seeded(), in_group(second, 5, 10), third_org, crooked],
+    )
+    .await
+    .unwrap();
     let config = Config::parse_from([
         "ingest-snyk",
         "--nats-url",
@@ -905,6 +909,7 @@ async fn orgs_are_discovered_from_a_group_with_include_and_exclude_lists() {
     let requests = sim.requests();
     assert!(requests.iter().any(|r| r.path == format!("/rest/groups/{group}/orgs")), "{requests:#?}");
     assert!(!requests.iter().any(|r| r.path.contains(third) || r.path.contains(ORG)), "never read");
+    assert!(!requests.iter().any(|r| r.path.contains("/orgs/x")), "{requests:#?}");
     let violations = snyk_sim::contract::Spec::load_default().unwrap().check_calls(&requests);
     assert!(violations.is_empty(), "{violations:#?}");
     shutdown.cancel();
