@@ -53,9 +53,11 @@ pub struct Config {
     #[arg(long = "jira-outage-pause", env = "ITK_JIRA_OUTAGE_PAUSE", default_value = "15s", value_parser = parse_duration)]
     pub jira_outage_pause: Duration,
     /// The statuses of a project's workflow:
-    /// `[PROJECT:]resolve=Done,reopen=ToDo,via=Assigned|In Progress,decisions=Cancelled|Waiting`;
-    /// repeat (or separate with `;`) for several projects; one without `PROJECT:` is the default
-    /// (JIRA Software's `resolve=Done,reopen=To Do,via=In Progress` when none is given).
+    /// `[PROJECT:]filed=ToDo,resolve=Done,reopen=ToDo,via=Assigned|In Progress,decisions=Cancelled|Waiting`
+    /// (`filed`, the status new tickets are walked to, is optional: without it they stay where
+    /// JIRA starts them); repeat (or separate with `;`) for several projects; one without
+    /// `PROJECT:` is the default (JIRA Software's `resolve=Done,reopen=To Do,via=In Progress`
+    /// when none is given).
     #[arg(long = "jira-workflow", env = "ITK_JIRA_WORKFLOWS", value_delimiter = ';',
           value_parser = crate::workflow::parse_workflow)]
     pub jira_workflows: Vec<(Option<String>, crate::workflow::WorkflowSettings)>,
@@ -112,6 +114,15 @@ pub struct Config {
     /// The team custom field id (customfield_NNNNN), set from the catalog's jira_team_field.
     #[arg(long = "jira-team-field", env = "ITK_JIRA_TEAM_FIELD")]
     pub jira_team_field: Option<String>,
+
+    /// The Atlassian organisation id (admin.atlassian.com → Settings), needed when the team field
+    /// is JIRA's Team field and the catalog names teams rather than giving their ids: the names
+    /// are looked up once at start in the Teams API.
+    #[arg(long = "jira-org-id", env = "ITK_JIRA_ORG_ID")]
+    pub jira_org_id: Option<String>,
+    /// The site's cloud id, passed to the Teams API for site-scoped teams.
+    #[arg(long = "jira-site-id", env = "ITK_JIRA_SITE_ID")]
+    pub jira_site_id: Option<String>,
 
     /// How long JIRA's search may lag behind a create: a claim younger than this is waited
     /// out, not re-created.

@@ -9,7 +9,11 @@
 //!
 //! [`run`] consumes `DESIRED_TICKETS` with the durable consumer `jira-writer`, publishes a
 //! [`contracts::TicketChange`] after every JIRA write, serves `/healthz`, `/readyz` (unready
-//! while paused on 401/403) and `/metrics`, and sweeps duplicates periodically.
+//! while paused on 401/403) and `/metrics`, and sweeps duplicates periodically: a duplicate is
+//! closed, linked ("duplicates" the kept one) and announced once with a `duplicate_closed`
+//! change naming the ticket that survives (the ledger records it, so no later sweep repeats it).
+//! At start it reads the team field's type and looks up, once, the ids of the teams (JIRA's Team
+//! field) or people (user picker) the catalog gives by name.
 
 pub mod client;
 pub mod config;
@@ -103,7 +107,7 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
 /// Runs the jira-writer until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WriterError> {
     let mut settings = settings_from(&config)?;
-    let catalog = match &config.catalog {
+    let mut catalog = match &config.catalog {
         Some(path) => Catalog::load(path)?,
         None => Catalog::default_only("unowned"),
     };
@@ -111,6 +115,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     if let Some(field) = &settings.mapping.team_field {
         settings.team_field_kind = team_field_kind(&client, field, &shutdown).await?;
         tracing::info!(field = %field, kind = ?settings.team_field_kind, "Team field type read from JIRA.");
+        resolve_team_values(&client, &mut catalog, settings.team_field_kind, &config, &shutdown).await?;
     }
     let nats = bus::connect(&config.nats.settings("jira-writer")).await?;
     let js = bus::jetstream(nats);
@@ -183,6 +188,95 @@ async fn team_field_kind(
             }
             Err(error) if matches!(error, JiraError::Unavailable { .. } | JiraError::RateLimited { .. }) => {
                 tracing::warn!(%error, "Cannot read the site's fields yet; trying again.");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = shutdown.cancelled() => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Replaces the catalog's team field values that name a team (JIRA's Team field) or a person
+/// (user picker) with the id JIRA takes, looked up once here: the teams of the organisation in one
+/// listing, each person once. A name JIRA does not know fails the start, naming the catalog team.
+async fn resolve_team_values(
+    client: &JiraClient,
+    catalog: &mut Catalog,
+    kind: mapping::TeamFieldKind,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<(), WriterError> {
+    use mapping::TeamFieldKind;
+    let to_resolve: Vec<(String, String)> = catalog
+        .teams
+        .iter()
+        .filter_map(|(team, entry)| entry.jira_team_field.clone().map(|value| (team.clone(), value)))
+        .filter(|(_, value)| match kind {
+            TeamFieldKind::Team => !mapping::is_team_id(value),
+            TeamFieldKind::UserPicker => !mapping::is_account_id(value),
+            TeamFieldKind::SingleSelect | TeamFieldKind::MultiSelect => false,
+        })
+        .collect();
+    if to_resolve.is_empty() {
+        return Ok(());
+    }
+    let fail = |team: &str, value: &str, why: String| {
+        WriterError::Config(format!("catalog team {team}: jira_team_field {value:?}: {why}"))
+    };
+    let mut resolved: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut teams: Option<Vec<(String, String, String)>> = None;
+    for (team, value) in &to_resolve {
+        if resolved.contains_key(value) {
+            continue;
+        }
+        let id = match kind {
+            TeamFieldKind::Team => {
+                let Some(org) = config.jira_org_id.as_deref().filter(|o| !o.trim().is_empty()) else {
+                    return Err(fail(
+                        team,
+                        value,
+                        "a team's name, not its id: give --jira-org-id (ITK_JIRA_ORG_ID) so the name can be \
+                         looked up, or put the team's id in the catalog"
+                            .into(),
+                    ));
+                };
+                if teams.is_none() {
+                    let site = config.jira_site_id.as_deref();
+                    teams =
+                        Some(patiently(shutdown, "list teams", || client.org_teams(org.trim(), site)).await?);
+                }
+                mapping::pick_team(teams.as_deref().unwrap_or_default(), value)
+                    .map_err(|why| fail(team, value, format!("{why} in organisation {org}")))?
+            }
+            _ => {
+                let users = patiently(shutdown, "find users", || client.find_users(value)).await?;
+                mapping::pick_user(&users, value).map_err(|why| fail(team, value, why))?
+            }
+        };
+        tracing::info!(team = %team, value = %value, id = %id, "Team field value looked up in JIRA.");
+        resolved.insert(value.clone(), id);
+    }
+    for entry in catalog.teams.values_mut() {
+        if let Some(id) = entry.jira_team_field.as_ref().and_then(|v| resolved.get(v)) {
+            entry.jira_team_field = Some(id.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Calls JIRA until it answers, while it is unavailable or slowing us down (until shutdown).
+async fn patiently<T, F, Fut>(shutdown: &CancellationToken, what: &str, mut call: F) -> Result<T, WriterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, JiraError>>,
+{
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) if matches!(error, JiraError::Unavailable { .. } | JiraError::RateLimited { .. }) => {
+                tracing::warn!(%error, what, "JIRA cannot answer yet; trying again.");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                     _ = shutdown.cancelled() => return Err(error.into()),

@@ -145,9 +145,11 @@ pub enum TeamFieldKind {
     SingleSelect,
     /// A multi select: `[{"value": "Payments"}]`.
     MultiSelect,
-    /// JIRA's Team field (Atlassian teams): the team's id as a string (the catalog holds the id).
+    /// JIRA's Team field (Atlassian teams): the team's id as a string (the catalog holds the id
+    /// or the team's name, looked up at start).
     Team,
-    /// A user picker: `{"accountId": "..."}` (the catalog holds the account id).
+    /// A user picker: `{"accountId": "..."}` (the catalog holds the account id, or the person's
+    /// e-mail address or name, looked up at start).
     UserPicker,
 }
 
@@ -168,6 +170,85 @@ pub fn team_field_kind(fields: &[Value], field_id: &str) -> Result<TeamFieldKind
             "field {field_id} ({name}) is of type {custom:?}; infra-tickets writes a single or multi select, \
              JIRA's Team field or a user picker (or leave --jira-team-field unset to use labels and components)"
         )),
+    }
+}
+
+/// Whether a catalog value is already a Team field id (Atlassian team ids are UUIDs), not a
+/// team's name to look up.
+pub fn is_team_id(value: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit());
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() == 5
+        && hex(parts[0], 8)
+        && hex(parts[1], 4)
+        && hex(parts[2], 4)
+        && hex(parts[3], 4)
+        && hex(parts[4], 12)
+}
+
+/// Whether a catalog value is already an Atlassian account id (`712020:` and a UUID, or the
+/// older 24 hexadecimal digits), not a person's e-mail address or name to look up.
+pub fn is_account_id(value: &str) -> bool {
+    let hex24 = value.len() == 24 && value.chars().all(|c| c.is_ascii_hexdigit());
+    let prefixed = value.split_once(':').is_some_and(|(prefix, rest)| {
+        !prefix.is_empty()
+            && prefix.chars().all(|c| c.is_ascii_digit())
+            && !rest.is_empty()
+            && rest.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    });
+    hex24 || prefixed
+}
+
+/// The id of the team named `name` among `(teamId, displayName, state)`: the exact name, else
+/// the one name equal ignoring case; active teams only. The error says what is known.
+pub fn pick_team(teams: &[(String, String, String)], name: &str) -> Result<String, String> {
+    let active: Vec<&(String, String, String)> = teams
+        .iter()
+        .filter(|(_, _, state)| state.is_empty() || state.eq_ignore_ascii_case("ACTIVE"))
+        .collect();
+    if let Some((id, _, _)) = active.iter().find(|(_, n, _)| n == name) {
+        return Ok(id.clone());
+    }
+    let loose: Vec<_> =
+        active.iter().filter(|(_, n, _)| n.trim().eq_ignore_ascii_case(name.trim())).collect();
+    match loose.as_slice() {
+        [(id, _, _)] => Ok(id.clone()),
+        [] => {
+            let mut known: Vec<&str> = active.iter().map(|(_, n, _)| n.as_str()).collect();
+            known.sort_unstable();
+            let shown = known.iter().take(20).copied().collect::<Vec<_>>().join(", ");
+            Err(format!(
+                "no active Atlassian team is named {name:?} (teams: {})",
+                if shown.is_empty() { "none".to_owned() } else { shown }
+            ))
+        }
+        _ => Err(format!("{} teams are named {name:?} apart from case; give the team's id", loose.len())),
+    }
+}
+
+/// The account id of the one active person `query` (an e-mail address or a display name)
+/// names among the users `GET /rest/api/3/user/search` found: the address, else the display
+/// name, matched whole (ignoring case). None or several is an error saying so.
+pub fn pick_user(users: &[Value], query: &str) -> Result<String, String> {
+    let text = |u: &Value, name: &str| u.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let people: Vec<&Value> = users
+        .iter()
+        .filter(|u| u.get("active").and_then(Value::as_bool).unwrap_or(true))
+        .filter(|u| matches!(text(u, "accountType").as_str(), "" | "atlassian"))
+        .collect();
+    let wanted = query.trim();
+    let by = |field: &str| -> Vec<&&Value> {
+        people.iter().filter(|u| text(u, field).trim().eq_ignore_ascii_case(wanted)).collect()
+    };
+    let found = if wanted.contains('@') { by("emailAddress") } else { by("displayName") };
+    match found.as_slice() {
+        [one] => Ok(text(one, "accountId")),
+        [] if wanted.contains('@') => Err(format!(
+            "no active JIRA user has the e-mail address {wanted:?} (or their privacy settings hide it: give the \
+             account id)"
+        )),
+        [] => Err(format!("no active JIRA user is named {wanted:?}")),
+        several => Err(format!("{} JIRA users match {wanted:?}; give the account id", several.len())),
     }
 }
 
@@ -606,6 +687,34 @@ mod tests {
                 || node.get("content").and_then(Value::as_array).is_some_and(|c| c.iter().any(empty_text))
         }
         assert!(!empty_text(&doc), "{doc}");
+    }
+
+    #[test]
+    fn team_and_people_names_resolve_to_ids_with_clear_errors() {
+        assert!(is_team_id("5f1c2d3e-0000-4000-8000-000000000001"));
+        assert!(!is_team_id("Payments"));
+        assert!(is_account_id("712020:0a1b2c3d-0000-4000-8000-000000000001"));
+        assert!(is_account_id("5b10a2844c20165700ede21g".replace('g', "f").as_str()));
+        assert!(!is_account_id("lead@example.com") && !is_account_id("Payments Lead"));
+        let teams = vec![
+            ("t-1".to_owned(), "Payments".to_owned(), "ACTIVE".to_owned()),
+            ("t-2".to_owned(), "Data".to_owned(), "ARCHIVED".to_owned()),
+        ];
+        assert_eq!(pick_team(&teams, "Payments").unwrap(), "t-1");
+        assert_eq!(pick_team(&teams, "payments ").unwrap(), "t-1");
+        let unknown = pick_team(&teams, "Data").unwrap_err();
+        assert!(
+            unknown.contains("no active Atlassian team is named \"Data\" (teams: Payments)"),
+            "{unknown}"
+        );
+        let users = vec![
+            json!({"accountId": "a-1", "displayName": "Payments Lead", "emailAddress": "p.lead@example.com", "active": true, "accountType": "atlassian"}),
+            json!({"accountId": "a-2", "displayName": "Payments Lead", "active": true, "accountType": "atlassian"}),
+            json!({"accountId": "a-3", "displayName": "Gone", "emailAddress": "gone@example.com", "active": false}),
+        ];
+        assert_eq!(pick_user(&users, "P.Lead@example.com").unwrap(), "a-1");
+        assert!(pick_user(&users, "Payments Lead").unwrap_err().contains("2 JIRA users match"));
+        assert!(pick_user(&users, "gone@example.com").unwrap_err().contains("no active JIRA user"));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! that are people's decisions (Cancelled, Won't Do, Waiting) are never left by the writer.
 //!
 //! Configured per project, with a default, as
-//! `[PROJECT:]resolve=Done,reopen=ToDo,via=Assigned|In Progress,decisions=Cancelled|Waiting,linked=Assigned`.
+//! `[PROJECT:]filed=ToDo,resolve=Done,reopen=ToDo,via=Assigned|In Progress,decisions=Cancelled|Waiting,linked=Assigned`
+//! (`filed` and `linked` optional).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,9 @@ use crate::client::Transition;
 /// The statuses of one project's workflow that the writer uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowSettings {
+    /// The status a new ticket is filed in (`None`: wherever JIRA's workflow starts it, which
+    /// costs no call). When set, the writer walks a new ticket there before announcing it.
+    pub filed: Option<String>,
     /// The status the source resolving a ticket moves it to.
     pub resolve: String,
     /// The status a ticket whose source came back is reopened to.
@@ -34,6 +38,7 @@ impl Default for WorkflowSettings {
     /// JIRA Software's workflow.
     fn default() -> Self {
         WorkflowSettings {
+            filed: None,
             resolve: "Done".into(),
             reopen: "To Do".into(),
             via: vec!["In Progress".into()],
@@ -100,16 +105,17 @@ pub fn parse_workflow(text: &str) -> Result<(Option<String>, WorkflowSettings), 
         }
         _ => (None, text),
     };
-    let (mut resolve, mut reopen, mut via, mut decisions, mut linked) =
-        (None, None, Vec::new(), Vec::new(), None);
+    let (mut filed, mut resolve, mut reopen, mut via, mut decisions, mut linked) =
+        (None, None, None, Vec::new(), Vec::new(), None);
     for pair in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("{pair:?} is not NAME=VALUE (resolve, reopen, via, decisions)"))?;
+        let (name, value) = pair.split_once('=').ok_or_else(|| {
+            format!("{pair:?} is not NAME=VALUE (filed, resolve, reopen, via, decisions, linked)")
+        })?;
         let list = || -> Vec<String> {
             value.split('|').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
         };
         match name.trim() {
+            "filed" => filed = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
             "resolve" => resolve = Some(value.trim().to_owned()),
             "reopen" => reopen = Some(value.trim().to_owned()),
             "via" => via = list(),
@@ -117,7 +123,7 @@ pub fn parse_workflow(text: &str) -> Result<(Option<String>, WorkflowSettings), 
             "linked" => linked = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
             other => {
                 return Err(format!(
-                    "unknown workflow setting {other:?} (resolve, reopen, via, decisions, linked)"
+                    "unknown workflow setting {other:?} (filed, resolve, reopen, via, decisions, linked)"
                 ));
             }
         }
@@ -126,6 +132,7 @@ pub fn parse_workflow(text: &str) -> Result<(Option<String>, WorkflowSettings), 
         value.filter(|v| !v.is_empty()).ok_or_else(|| format!("the workflow {text:?} names no {name} status"))
     };
     let settings = WorkflowSettings {
+        filed,
         resolve: required(resolve, "resolve")?,
         reopen: required(reopen, "reopen")?,
         via,
@@ -133,7 +140,9 @@ pub fn parse_workflow(text: &str) -> Result<(Option<String>, WorkflowSettings), 
         linked,
     };
     for target in
-        [Some(&settings.resolve), Some(&settings.reopen), settings.linked.as_ref()].into_iter().flatten()
+        [settings.filed.as_ref(), Some(&settings.resolve), Some(&settings.reopen), settings.linked.as_ref()]
+            .into_iter()
+            .flatten()
     {
         if settings.is_decision(target) {
             return Err(format!("{target:?} is both a target and a people's decision in {text:?}"));
@@ -229,6 +238,11 @@ mod tests {
         assert!(parse_workflow("resolve=Done,reopen=ToDo,colour=red").unwrap_err().contains("colour"));
         assert!(parse_workflow("resolve=Done,reopen=ToDo,decisions=Done").unwrap_err().contains("both"));
         assert!(parse_workflow("a b:resolve=Done,reopen=ToDo").unwrap_err().contains("project key"));
+        let (_, filed) = parse_workflow("filed=Assigned,resolve=Done,reopen=ToDo,via=Assigned").unwrap();
+        assert_eq!(filed.filed.as_deref(), Some("Assigned"));
+        assert_eq!(parse_workflow("resolve=Done,reopen=ToDo").unwrap().1.filed, None, "JIRA's own start");
+        let held = "filed=Waiting,resolve=Done,reopen=ToDo,decisions=Waiting";
+        assert!(parse_workflow(held).unwrap_err().contains("both"));
         let both = [
             parse_workflow("resolve=Done,reopen=To Do").unwrap(),
             parse_workflow("resolve=X,reopen=Y").unwrap(),
