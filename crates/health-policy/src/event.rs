@@ -11,18 +11,19 @@ use triage_policy::PolicyError;
 use crate::dates::{from_epoch_seconds, parse_timestamp};
 
 /// The AWS Health event categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Category {
-    #[value(name = "scheduledChange")]
+    #[cfg_attr(feature = "clap", value(name = "scheduledChange"))]
     #[serde(rename = "scheduledChange")]
     ScheduledChange,
-    #[value(name = "accountNotification")]
+    #[cfg_attr(feature = "clap", value(name = "accountNotification"))]
     #[serde(rename = "accountNotification")]
     AccountNotification,
-    #[value(name = "issue")]
+    #[cfg_attr(feature = "clap", value(name = "issue"))]
     #[serde(rename = "issue")]
     Issue,
-    #[value(name = "investigation")]
+    #[cfg_attr(feature = "clap", value(name = "investigation"))]
     #[serde(rename = "investigation")]
     Investigation,
 }
