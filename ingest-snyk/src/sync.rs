@@ -106,6 +106,26 @@ fn cursor_key(org: &str) -> String {
     format!("snyk.cursor.{}", key_token(org))
 }
 
+fn walked_key(org: &str) -> String {
+    format!("snyk.walked.{}", key_token(org))
+}
+
+/// An org whose last full sync was walked project by project: enough to tell whether the next
+/// one would fit the issue budget, so that it does not list the whole org only to drop it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Walked {
+    /// Bytes per issue (as held: compact JSON) when the org-wide listing exceeded the budget.
+    pub bytes_per_issue: u64,
+    /// Issues the walk listed.
+    pub issues: u64,
+}
+
+/// The org-wide issue listing: held per project, or over the budget.
+enum OrgIssues {
+    Held { issues_of: IssuesByProject, held: BTreeSet<String> },
+    OverBudget { bytes_per_issue: u64 },
+}
+
 /// Where the next incremental pull of an org starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
@@ -144,6 +164,7 @@ pub struct Syncer {
     publisher: Publisher,
     seen: JsonKv<SeenProject>,
     cursors: JsonKv<Cursor>,
+    walked: JsonKv<Walked>,
     rejected: JsonKv<RejectedRecord>,
     clock: Clock,
     severities: String,
@@ -167,6 +188,7 @@ impl Syncer {
             publisher,
             seen: JsonKv::new(intake_state.clone(), bucket),
             cursors: JsonKv::new(intake_state.clone(), bucket),
+            walked: JsonKv::new(intake_state.clone(), bucket),
             rejected: JsonKv::new(intake_state, bucket),
             clock,
             severities,
@@ -221,9 +243,23 @@ impl Syncer {
         let mut report = SyncReport { org: org.id.clone(), ..Default::default() };
         // Issues are the part that moves: the snapshot is as of when their listing started.
         let fetched_at = self.clock.now();
-        let listed = self.list_org_issues(org, &mut report).await?;
-        report.per_project = listed.is_none();
-        let (mut issues_of, held) = listed.unwrap_or_default();
+        // Walked last time and not shrunk enough to fit since: walked again, without first
+        // listing the org's issues up to the budget.
+        let last_walk = self.walked.get(&walked_key(&org.id)).await?.map(|v| v.value);
+        let still_over = last_walk
+            .as_ref()
+            .is_some_and(|w| w.issues.saturating_mul(w.bytes_per_issue) > self.issue_budget_bytes);
+        let listed = match &last_walk {
+            Some(walk) if still_over => OrgIssues::OverBudget { bytes_per_issue: walk.bytes_per_issue },
+            _ => self.list_org_issues(org, &mut report).await?,
+        };
+        let (mut issues_of, held, bytes_per_issue) = match listed {
+            OrgIssues::Held { issues_of, held } => (issues_of, held, None),
+            OrgIssues::OverBudget { bytes_per_issue } => {
+                (IssuesByProject::new(), BTreeSet::new(), Some(bytes_per_issue))
+            }
+        };
+        report.per_project = bytes_per_issue.is_some();
         let _exclusive = self.exclusive.lock().await;
         let prefix = key_prefix(&org.id);
         let mut remembered: BTreeSet<String> =
@@ -293,6 +329,10 @@ impl Syncer {
                 report.disappeared += 1;
             }
         }
+        if let Some(bytes_per_issue) = bytes_per_issue {
+            let walked = Walked { bytes_per_issue, issues: report.issues as u64 };
+            self.walked.put(&walked_key(&org.id), &walked).await?;
+        }
         metrics::counter!("itk_snyk_snapshots_published_total", "trigger" => "sync")
             .increment(report.published as u64);
         tracing::info!(
@@ -314,11 +354,7 @@ impl Syncer {
     /// projects one of whose issues cannot be read; `None` once they exceed the issue budget
     /// (the sync then goes project by project). Counts go into `report` only when the listing
     /// is kept, so a dropped listing counts nothing twice.
-    async fn list_org_issues(
-        &self,
-        org: &Org,
-        report: &mut SyncReport,
-    ) -> Result<Option<(IssuesByProject, BTreeSet<String>)>, SyncError> {
+    async fn list_org_issues(&self, org: &Org, report: &mut SyncReport) -> Result<OrgIssues, SyncError> {
         let mut issues_of = IssuesByProject::new();
         let mut held: BTreeSet<String> = BTreeSet::new();
         let mut unknown: Vec<&'static str> = Vec::new();
@@ -344,13 +380,13 @@ impl Syncer {
                 tracing::info!(org = %org.id, issues, budget_bytes = self.issue_budget_bytes,
                     "The org's issues exceed the sync's issue budget; listing them project by project.");
                 metrics::counter!("itk_snyk_per_project_syncs_total").increment(1);
-                return Ok(None);
+                return Ok(OrgIssues::OverBudget { bytes_per_issue: bytes.div_ceil(issues.max(1) as u64) });
             }
         }
         report.issues += issues;
         report.rejected += attached_rejected;
         report.unknown_values += count_unknown_values(org, unknown.into_iter());
-        Ok(Some((issues_of, held)))
+        Ok(OrgIssues::Held { issues_of, held })
     }
 
     /// The open issues at the fetched severities of each of `projects`, fetched together (each

@@ -848,16 +848,32 @@ async fn an_org_over_the_issue_budget_is_walked_project_by_project_with_the_same
         assert!(problems.is_empty(), "{request:?}: {problems:#?}");
     }
 
-    // Walked again, unchanged: nothing published.
+    // Walked again, unchanged: nothing published, and the org's issues are not listed up to
+    // the budget first (the last walk showed they do not fit).
+    let before = over.sim.requests().len();
     let again = over.sync().await;
     assert!(again.per_project);
     assert_eq!((again.published, again.disappeared, again.held), (0, 0, 1));
+    let requests = over.sim.requests();
+    let org_wide = requests[before..]
+        .iter()
+        .filter(|r| r.path.ends_with("/issues") && !r.params.iter().any(|(k, _)| k == "scan_item.id"))
+        .count();
+    assert_eq!(org_wide, 0);
     // A fix is seen by the walk as by the whole listing.
     over.sim.fix_issues(ORG, |p, _| p.name == "payments-api:2.8.0");
     let fixed = over.sync().await;
     assert_eq!(fixed.published, 1);
     let last = over.snapshots().await.pop().unwrap();
     assert_eq!((last.project.attributes.name.as_str(), last.issues.len()), ("payments-api:2.8.0", 0));
+
+    // Once the walk finds the org fits the budget, the next sync lists it whole again.
+    over.sim.fix_issues(ORG, |_, _| true);
+    let emptied = over.sync().await;
+    assert!(emptied.per_project && emptied.issues == 0, "{emptied:?}");
+    let whole_again = over.sync().await;
+    assert!(!whole_again.per_project, "{whole_again:?}");
+    assert_eq!((whole_again.published, whole_again.held), (0, 1));
 }
 
 #[tokio::test]
