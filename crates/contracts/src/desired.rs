@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{ContractError, Source, Versioned, default_schema};
+use crate::{ContractError, Source, SchemaVersioned, default_schema};
 
 /// What makes two inputs the same ticket, in words a person can read:
 /// `snyk/ecr/123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments-api`,
@@ -237,7 +237,7 @@ pub struct DesiredTicket {
     pub upstream_version: u64,
 }
 
-impl Versioned for DesiredTicket {
+impl SchemaVersioned for DesiredTicket {
     fn schema(&self) -> u16 {
         self.schema
     }

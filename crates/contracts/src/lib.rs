@@ -52,7 +52,7 @@ pub enum ContractError {
 }
 
 /// Decodes a versioned document, refusing versions newer than this build.
-pub(crate) fn decode<T: serde::de::DeserializeOwned + Versioned>(
+pub(crate) fn decode<T: serde::de::DeserializeOwned + SchemaVersioned>(
     document: &'static str,
     bytes: &[u8],
 ) -> Result<T, ContractError> {
@@ -60,7 +60,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned + Versioned>(
 }
 
 /// Decodes a versioned document whose own schema has moved on to `supported`.
-pub(crate) fn decode_up_to<T: serde::de::DeserializeOwned + Versioned>(
+pub(crate) fn decode_up_to<T: serde::de::DeserializeOwned + SchemaVersioned>(
     document: &'static str,
     bytes: &[u8],
     supported: u16,
@@ -73,7 +73,9 @@ pub(crate) fn decode_up_to<T: serde::de::DeserializeOwned + Versioned>(
     Ok(value)
 }
 
-pub(crate) trait Versioned {
+/// A contract that carries its schema version (`bus::kv::Versioned` is a KV value with its revision:
+/// a different thing, hence the different name).
+pub(crate) trait SchemaVersioned {
     fn schema(&self) -> u16;
 }
 

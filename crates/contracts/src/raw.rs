@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ContractError, Versioned, default_schema};
+use crate::{ContractError, SchemaVersioned, default_schema};
 
 /// Where an event comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ pub struct RawEvent {
     pub payload: serde_json::Value,
 }
 
-impl Versioned for RawEvent {
+impl SchemaVersioned for RawEvent {
     fn schema(&self) -> u16 {
         self.schema
     }

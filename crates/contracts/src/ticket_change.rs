@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ContractError, GroupKey, Lane, Source, Versioned, default_schema};
+use crate::{ContractError, GroupKey, Lane, Source, SchemaVersioned, default_schema};
 
 /// The kind of change made to a ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,7 +84,7 @@ pub struct TicketChange {
     pub at: DateTime<Utc>,
 }
 
-impl Versioned for TicketChange {
+impl SchemaVersioned for TicketChange {
     fn schema(&self) -> u16 {
         self.schema
     }
