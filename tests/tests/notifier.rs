@@ -304,6 +304,59 @@ async fn created_and_team_changed_tickets_produce_one_message_each_in_the_right_
     notifier.wait().await.unwrap();
 }
 
+/// A duplicate the writer's sweep closed: one message to the team naming and linking the ticket
+/// kept, however often the change is stored (a retry after the duplicate window, another sweep
+/// with the key at a later version); a `duplicate_closed` change without its survivor is
+/// dead-lettered, not announced half.
+#[tokio::test]
+async fn a_closed_duplicate_is_announced_once_naming_the_ticket_kept() {
+    let world = World::start().await;
+    let (notifier, shutdown) = world.start_notifier(world.config(&["--reminders", "false"])).await;
+    let mut closed = world.change(ChangeKind::DuplicateClosed, ("10007", "PLAT-7"), "platform", None, 3);
+    closed.schema = contracts::schema_for(ChangeKind::DuplicateClosed);
+    closed.reason = "PLAT-7 was a duplicate and is closed; PLAT-6 is the ticket to follow.".into();
+    let document = contracts::DuplicateClosed {
+        change: closed.clone(),
+        survivor: contracts::IssueName {
+            issue_id: "10006".into(),
+            issue_key: "PLAT-6".into(),
+            issue_url: format!("{}/browse/PLAT-6", world.jira.url()),
+        },
+    };
+    let publish = |bytes: Vec<u8>, id: &str| {
+        let outgoing = bus::Outgoing::new(closed.subject(), bytes).with_id(id);
+        let publisher = world.broker.publisher.clone();
+        async move { publisher.publish(outgoing).await.unwrap() }
+    };
+    publish(document.to_json(), &closed.message_id()).await;
+    publish(document.to_json(), "a-later-retry").await;
+    let mut later = document.clone();
+    later.change.upstream_version = 5;
+    publish(later.to_json(), "another-sweep").await;
+    // Without the survivor: refused.
+    publish(closed.to_json(), "no-survivor").await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+
+    let messages = world.slack.messages("C0PLATFORM");
+    assert_eq!(keys_of(&messages), ["notice/10007/duplicate_closed"], "one message");
+    assert!(messages[0].text.starts_with("PLAT-7: Closed as a duplicate of PLAT-6"), "{}", messages[0].text);
+    let text = messages[0].all_text();
+    assert!(
+        text.contains(&format!("Follow <{}/browse/PLAT-6|PLAT-6>, the ticket kept", world.jira.url())),
+        "{text}"
+    );
+    let letters = world.broker.dead_letters().await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(
+        letters[0].reason.contains("malformed duplicate closed change")
+            && letters[0].reason.contains("survivor"),
+        "{}",
+        letters[0].reason
+    );
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
 #[tokio::test]
 async fn reminders_follow_a_tickets_life_once_each_and_honour_due_dates_changed_in_jira() {
     let world = World::start().await;
