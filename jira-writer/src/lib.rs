@@ -15,7 +15,8 @@
 //! At start it reads the team field's type and looks up, once, the ids of the teams (JIRA's Team
 //! field) or people (user picker) the catalog gives by name.
 
-pub mod client;
+/// The JIRA client lives in `crates/jira` (the notifier uses it too).
+pub use jira as client;
 pub mod config;
 pub mod ledger;
 pub mod mapping;

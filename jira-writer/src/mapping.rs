@@ -14,8 +14,7 @@ use sha2::{Digest, Sha256};
 pub const MAX_SUMMARY: usize = 255;
 pub const MAX_DESCRIPTION: usize = 32_767;
 pub const MAX_LABEL: usize = 255;
-/// The issue property that carries the group key into JIRA.
-pub const PROPERTY_KEY: &str = "infra-tickets";
+pub use jira::PROPERTY_KEY;
 /// Version of the property's value.
 pub const PROPERTY_SCHEMA: u32 = 1;
 
@@ -484,15 +483,7 @@ fn single_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// At most `max` characters, with `…` when cut.
-pub fn truncate_chars(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
+pub use jira::truncate_chars;
 
 pub fn hash_json(value: &Value) -> String {
     hex::encode(Sha256::digest(value.to_string().as_bytes()))

@@ -18,7 +18,7 @@ pub enum NotifyError {
     #[error(transparent)]
     Slack(#[from] SlackError),
     #[error(transparent)]
-    Jira(#[from] jira_writer::JiraError),
+    Jira(#[from] jira::JiraError),
     #[error(transparent)]
     Bus(#[from] BusError),
     /// Another notifier holds a fresh claim on the message; it will finish or its claim expires.
@@ -57,7 +57,7 @@ pub enum StartError {
     #[error(transparent)]
     Bus(#[from] BusError),
     #[error(transparent)]
-    Jira(#[from] jira_writer::JiraError),
+    Jira(#[from] jira::JiraError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("cannot serve HTTP: {0}")]

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use bus::topology::{self, NOTIFIER, NOTIFIER_MARKERS};
 use bus::{ConsumerOptions, Health, JsonKv, Publisher};
 use catalog::Catalog;
-use jira_writer::{JiraClient, JiraClientConfig};
+use jira::{JiraClient, JiraClientConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -703,7 +703,7 @@ impl JiraClient {
     /// Moves an issue to a status of `category` (`done`, `new`, `indeterminate`) by the first
     /// available transition leading there. `Ok(false)` when none is available. For people's
     /// actions in tests and tools: the writer follows its configured workflow instead
-    /// ([`crate::workflow`]), since the first transition into a category can be any of several.
+    /// (jira-writer's `workflow` module), since the first transition into a category can be any of several.
     pub async fn transition_to_category(
         &self,
         key: &str,
@@ -1030,7 +1030,7 @@ pub fn describe_body(text: &str) -> String {
 pub fn one_line(text: &str, max: usize) -> String {
     let joined = text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty());
     let line = joined.collect::<Vec<_>>().join(" ");
-    crate::mapping::truncate_chars(&line, max)
+    truncate_chars(&line, max)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: Value, operation: &str) -> Result<T, JiraError> {
@@ -1058,6 +1058,20 @@ fn describe_transport(error: reqwest::Error) -> String {
     } else {
         error.without_url().to_string()
     }
+}
+
+/// The issue property that carries the group key into JIRA (jira-writer writes it; the
+/// notifier's reminder scan and the ledger recovery read it).
+pub const PROPERTY_KEY: &str = "infra-tickets";
+
+/// At most `max` characters, with `…` when cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 #[cfg(test)]
