@@ -14,55 +14,70 @@ use crate::event::{Category, HealthEvent};
 pub struct HealthSettings {
     /// Event categories that are ticketed (issue and investigation are service incidents, not
     /// work with a deadline).
-    #[cfg_attr(feature = "clap", arg(
-        id = "health-event-categories",
-        long = "health-event-categories",
-        env = "HEALTH_EVENT_CATEGORIES",
-        value_enum,
-        value_delimiter = ',',
-        default_value = "scheduledChange,accountNotification"
-    ))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            id = "health-event-categories",
+            long = "health-event-categories",
+            env = "HEALTH_EVENT_CATEGORIES",
+            value_enum,
+            value_delimiter = ',',
+            default_value = "scheduledChange,accountNotification"
+        )
+    )]
     pub event_categories: Vec<Category>,
 
     /// Ticket public events (eventScopeCode PUBLIC) too; they concern a whole Region, not your
     /// resources.
-    #[cfg_attr(feature = "clap", arg(
-        id = "health-ticket-public-events",
-        long = "health-ticket-public-events",
-        env = "HEALTH_TICKET_PUBLIC_EVENTS",
-        default_value_t = false
-    ))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            id = "health-ticket-public-events",
+            long = "health-ticket-public-events",
+            env = "HEALTH_TICKET_PUBLIC_EVENTS",
+            default_value_t = false
+        )
+    )]
     pub ticket_public_events: bool,
 
     /// Ticket notices whose `actionability` is INFORMATIONAL too; by default they are not: they
     /// ask nothing of the team.
-    #[cfg_attr(feature = "clap", arg(
-        id = "health-ticket-informational",
-        long = "health-ticket-informational",
-        env = "HEALTH_TICKET_INFORMATIONAL",
-        default_value_t = false
-    ))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            id = "health-ticket-informational",
+            long = "health-ticket-informational",
+            env = "HEALTH_TICKET_INFORMATIONAL",
+            default_value_t = false
+        )
+    )]
     pub ticket_informational: bool,
 
     /// Event type codes that are ticketed, as globs (`AWS_EC2_*`); none means all.
-    #[cfg_attr(feature = "clap", arg(
-        id = "health-allow-event-types",
-        long = "health-allow-event-types",
-        env = "HEALTH_ALLOW_EVENT_TYPES",
-        value_delimiter = ',',
-        default_value = ""
-    ))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            id = "health-allow-event-types",
+            long = "health-allow-event-types",
+            env = "HEALTH_ALLOW_EVENT_TYPES",
+            value_delimiter = ',',
+            default_value = ""
+        )
+    )]
     pub allow_event_types: Vec<String>,
 
     /// Event type codes that are never ticketed, as globs. Reserved Instance and billing notices
     /// are never ticketed whatever this says.
-    #[cfg_attr(feature = "clap", arg(
-        id = "health-deny-event-types",
-        long = "health-deny-event-types",
-        env = "HEALTH_DENY_EVENT_TYPES",
-        value_delimiter = ',',
-        default_value = ""
-    ))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            id = "health-deny-event-types",
+            long = "health-deny-event-types",
+            env = "HEALTH_DENY_EVENT_TYPES",
+            value_delimiter = ',',
+            default_value = ""
+        )
+    )]
     pub deny_event_types: Vec<String>,
 }
 

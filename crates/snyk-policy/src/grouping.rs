@@ -60,9 +60,8 @@ pub const SOURCE_ORIGINS: [(&str, &str, Option<&str>); 6] = [
 pub const MONITORED_ORIGINS: [&str; 2] = ["cli", "api"];
 
 /// Which kinds of target are ticketed (`--snyk-ticketed-origins`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum OriginClass {
     /// Container registries (ECR, ACR, GCR / Artifact Registry, Docker Hub, Quay, Harbor, …).

@@ -8,57 +8,67 @@ use crate::severity::Severity;
 
 /// How Snyk findings are triaged. Every flag starts with `--snyk-` and has a `SNYK_…`
 /// environment variable and a default.
-#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct SnykSettings {
     /// Lowest effective severity that counts (qualifying findings are at or above it).
-    #[arg(long = "snyk-severity-floor", env = "SNYK_SEVERITY_FLOOR", value_enum, default_value_t = Severity::Critical)]
+    #[cfg_attr(feature = "clap", arg(long = "snyk-severity-floor", env = "SNYK_SEVERITY_FLOOR", value_enum, default_value_t = Severity::Critical))]
     pub severity_floor: Severity,
 
     /// Whether a CVSSv3 `Functional` exploit counts as mature (as `High` and CVSSv4
     /// `Attacked` do).
-    #[arg(long = "snyk-functional-is-mature", env = "SNYK_FUNCTIONAL_IS_MATURE", default_value_t = true,
-          action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "clap", arg(long = "snyk-functional-is-mature", env = "SNYK_FUNCTIONAL_IS_MATURE", default_value_t = true,
+          action = clap::ArgAction::Set))]
     pub functional_is_mature: bool,
 
     /// Exposure assumed for a group none of whose projects says `external` or `internal`
     /// (and the catalog does not override); the ticket says it was assumed.
-    #[arg(long = "snyk-unknown-exposure", env = "SNYK_UNKNOWN_EXPOSURE", value_enum,
-          default_value_t = Exposure::InternetFacing)]
+    #[cfg_attr(feature = "clap", arg(long = "snyk-unknown-exposure", env = "SNYK_UNKNOWN_EXPOSURE", value_enum,
+          default_value_t = Exposure::InternetFacing))]
     pub unknown_exposure: Exposure,
 
     /// First day of any sprint (YYYY-MM-DD); sprints tile the calendar from it.
-    #[arg(long = "snyk-sprint-anchor", env = "SNYK_SPRINT_ANCHOR", default_value = "2026-01-05")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "snyk-sprint-anchor", env = "SNYK_SPRINT_ANCHOR", default_value = "2026-01-05")
+    )]
     pub sprint_anchor: NaiveDate,
 
     /// Sprint length in days (P1 is due at the end of the next sprint).
-    #[arg(long = "snyk-sprint-days", env = "SNYK_SPRINT_DAYS", default_value_t = 14,
-          value_parser = clap::value_parser!(u32).range(1..=90))]
+    #[cfg_attr(feature = "clap", arg(long = "snyk-sprint-days", env = "SNYK_SPRINT_DAYS", default_value_t = 14,
+          value_parser = clap::value_parser!(u32).range(1..=90)))]
     pub sprint_days: u32,
 
     /// Months a P2 group has (from when it first qualified).
-    #[arg(long = "snyk-p2-months", env = "SNYK_P2_MONTHS", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=24))]
+    #[cfg_attr(feature = "clap", arg(long = "snyk-p2-months", env = "SNYK_P2_MONTHS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=24)))]
     pub p2_months: u32,
 
     /// Months a P3 group has.
-    #[arg(long = "snyk-p3-months", env = "SNYK_P3_MONTHS", default_value_t = 3,
-          value_parser = clap::value_parser!(u32).range(1..=36))]
+    #[cfg_attr(feature = "clap", arg(long = "snyk-p3-months", env = "SNYK_P3_MONTHS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=36)))]
     pub p3_months: u32,
 
     /// Which origins are ticketed: container registries, GitHub, other source control (GitLab,
     /// Bitbucket, Azure Repos), the CLI and API. Projects of the others are logged with the
     /// reason and counted as ignored.
-    #[arg(
-        long = "snyk-ticketed-origins",
-        env = "SNYK_TICKETED_ORIGINS",
-        value_enum,
-        value_delimiter = ',',
-        default_value = "container,github,scm,cli"
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "snyk-ticketed-origins",
+            env = "SNYK_TICKETED_ORIGINS",
+            value_enum,
+            value_delimiter = ',',
+            default_value = "container,github,scm,cli"
+        )
     )]
     pub ticketed_origins: Vec<crate::grouping::OriginClass>,
 
     /// Base URL of the Snyk web app, for links in tickets.
-    #[arg(long = "snyk-app-url", env = "SNYK_APP_URL", default_value = "https://app.snyk.io")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "snyk-app-url", env = "SNYK_APP_URL", default_value = "https://app.snyk.io")
+    )]
     pub app_url: String,
 }
 
