@@ -29,7 +29,13 @@ pub enum ConfigFileError {
 
 /// Parses the process's arguments and environment; exits with clap's message on error.
 pub fn parse<T: Parser>() -> T {
-    match try_parse_from::<T, _, _>(std::env::args_os(), |name| std::env::var_os(name)) {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] with the arguments given (the program name first): the one-binary image passes the
+/// arguments after the service's name.
+pub fn parse_from<T: Parser>(args: impl IntoIterator<Item = OsString>) -> T {
+    match try_parse_from::<T, _, _>(args, |name| std::env::var_os(name)) {
         Ok(config) => config,
         Err(ParseError::Clap(error)) => error.exit(),
         Err(ParseError::File(error)) => {
