@@ -24,6 +24,7 @@ use std::time::Duration;
 use bus::topology::{INTAKE_STATE, WEBHOOK_DELIVERIES};
 use bus::{BusError, Health, JsonKv, Publisher};
 use service_kit::Secret;
+use snyk_policy::rest::OrgResource;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -238,21 +239,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     if config.discover_orgs {
         let base_url = config.api_url.trim_end_matches('/').to_owned();
         let discovered = syncer.client().orgs(&base_url).await.map_err(StartError::Discovery)?;
-        for org in discovered.items {
-            let id = org.id.to_ascii_lowercase();
-            // The id goes into request paths and logs: only an org id is one.
-            if !config::is_uuid(&id) {
-                tracing::warn!(org = %id.escape_debug(), "A discovered Snyk org id is not a UUID; left out.");
-                continue;
-            }
-            if !config.keeps_discovered(&id, &org.attributes.slug) {
-                tracing::info!(org = %id, slug = %org.attributes.slug.escape_debug(), "Discovered Snyk org left out by the include/exclude lists.");
-                continue;
-            }
-            if !orgs.iter().any(|o| o.id == id) {
-                orgs.push(Org { id, base_url: base_url.clone() });
-            }
-        }
+        add_discovered(&mut orgs, discovered.items, &base_url, &config, "the token");
         tracing::info!(orgs = orgs.len(), "Snyk orgs discovered from the token.");
     }
     for group in &config.groups {
@@ -263,21 +250,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .await
             .map_err(|error| StartError::GroupDiscovery { group: group.id.clone(), source: error })?;
         let before = orgs.len();
-        for org in discovered.items {
-            let id = org.id.to_ascii_lowercase();
-            // The id goes into request paths and logs: only an org id is one.
-            if !config::is_uuid(&id) {
-                tracing::warn!(org = %id.escape_debug(), "A discovered Snyk org id is not a UUID; left out.");
-                continue;
-            }
-            if !config.keeps_discovered(&id, &org.attributes.slug) {
-                tracing::info!(org = %id, group = %group.id, slug = %org.attributes.slug.escape_debug(), "Snyk org of the group left out by the include/exclude lists.");
-                continue;
-            }
-            if !orgs.iter().any(|o| o.id == id) {
-                orgs.push(Org { id, base_url: base_url.clone() });
-            }
-        }
+        add_discovered(&mut orgs, discovered.items, &base_url, &config, &format!("group {}", group.id));
         tracing::info!(group = %group.id, orgs = orgs.len() - before, "Snyk orgs discovered from the group.");
     }
 
@@ -351,6 +324,32 @@ async fn schedule(syncs: Arc<Syncs>, reconcile: Duration, poll: Duration, shutdo
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+/// Adds the discovered orgs that are UUIDs and pass the include/exclude lists, once each;
+/// `from` says where they were found (the token, or which group) in the log.
+fn add_discovered(
+    orgs: &mut Vec<Org>,
+    discovered: Vec<OrgResource>,
+    base_url: &str,
+    config: &Config,
+    from: &str,
+) {
+    for org in discovered {
+        let id = org.id.to_ascii_lowercase();
+        // The id goes into request paths and logs: only an org id is one.
+        if !config::is_uuid(&id) {
+            tracing::warn!(org = %id.escape_debug(), from, "A discovered Snyk org id is not a UUID; left out.");
+            continue;
+        }
+        if !config.keeps_discovered(&id, &org.attributes.slug) {
+            tracing::info!(org = %id, from, slug = %org.attributes.slug.escape_debug(), "Discovered Snyk org left out by the include/exclude lists.");
+            continue;
+        }
+        if !orgs.iter().any(|o| o.id == id) {
+            orgs.push(Org { id, base_url: base_url.to_owned() });
         }
     }
 }
