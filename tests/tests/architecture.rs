@@ -32,7 +32,8 @@ fn workspace() -> BTreeMap<String, (String, BTreeSet<String>)> {
         .iter()
         .map(|package| {
             let manifest = package["manifest_path"].as_str().unwrap();
-            let folder = manifest.trim_start_matches(&root).trim_start_matches('/').trim_end_matches("/Cargo.toml");
+            let folder =
+                manifest.trim_start_matches(&root).trim_start_matches('/').trim_end_matches("/Cargo.toml");
             let dependencies = package["dependencies"]
                 .as_array()
                 .unwrap()

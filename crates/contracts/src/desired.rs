@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{ContractError, Source, SchemaVersioned, default_schema};
+use crate::{ContractError, SchemaVersioned, Source, default_schema};
 
 /// What makes two inputs the same ticket, in words a person can read:
 /// `snyk/ecr/123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments-api`,

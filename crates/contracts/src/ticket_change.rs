@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ContractError, GroupKey, Lane, Source, SchemaVersioned, default_schema};
+use crate::{ContractError, GroupKey, Lane, SchemaVersioned, Source, default_schema};
 
 /// The kind of change made to a ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
