@@ -891,7 +891,7 @@ async fn orgs_are_discovered_from_a_group_with_include_and_exclude_lists() {
     third_org.slug = "sandbox".into();
     // The seeded org is in another group: not ingested.
     // An id that is not one (it would make another request path) is left out.
-    let crooked = in_group("../../orgs/x/projects", 1, 1);
+    let crooked = in_group("orgs%2Fx/projects?all", 1, 1);
     let sim = SnykSim::start_with(
         TOKEN,
         vec![snyk_sim::SimOrg::seeded(), in_group(second, 5, 10), third_org, crooked],
