@@ -177,9 +177,10 @@ fn tracer_provider(service: &str) -> Result<Exporting, TelemetryError> {
     let resource = opentelemetry_sdk::Resource::builder().with_service_name(service.to_owned()).build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     let mut grpc_runtime = None;
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
-        || std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
-    {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .ok()
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok());
+    if let Some(endpoint) = endpoint {
         let protocol = otlp_protocol(
             std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").ok(),
             std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok(),
@@ -187,23 +188,7 @@ fn tracer_provider(service: &str) -> Result<Exporting, TelemetryError> {
         let exporter = match protocol {
             OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder().with_http().build()?,
             OtlpProtocol::Grpc => {
-                use opentelemetry_otlp::WithExportConfig as _;
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("otlp-grpc")
-                    .enable_all()
-                    .build()?;
-                let _inside = runtime.enter();
-                let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-                // tonic wants the endpoint's scheme; the variable may name only host:port.
-                if let Some(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                    .ok()
-                    .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
-                    .filter(|endpoint| !endpoint.contains("://"))
-                {
-                    exporter = exporter.with_endpoint(format!("http://{endpoint}"));
-                }
-                let exporter = exporter.build()?;
+                let (exporter, runtime) = grpc_exporter(&endpoint)?;
                 grpc_runtime = Some(runtime);
                 exporter
             }
@@ -211,6 +196,27 @@ fn tracer_provider(service: &str) -> Result<Exporting, TelemetryError> {
         builder = builder.with_batch_exporter(exporter);
     }
     Ok(Exporting { provider: builder.build(), grpc_runtime })
+}
+
+/// The OTLP/gRPC exporter, built inside the runtime its channel will live on (see [`Exporting`]).
+fn grpc_exporter(
+    endpoint: &str,
+) -> Result<(opentelemetry_otlp::SpanExporter, tokio::runtime::Runtime), TelemetryError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("otlp-grpc")
+        .enable_all()
+        .build()?;
+    let entered = runtime.enter();
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+    // tonic wants the endpoint's scheme; the variable may name only host:port.
+    if !endpoint.contains("://") {
+        exporter = exporter.with_endpoint(format!("http://{endpoint}"));
+    }
+    let exporter = exporter.build()?;
+    drop(entered);
+    Ok((exporter, runtime))
 }
 
 /// For tests: installs telemetry once per process (later calls do nothing). Logs go to the test
