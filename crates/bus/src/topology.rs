@@ -231,7 +231,7 @@ pub async fn ensure_topology(
         until_answered(
             &format!("key-value bucket {name}"),
             || js.create_or_update_key_value(bucket_config.clone()),
-            |e| matches!(e.kind(), CreateKeyValueErrorKind::TimedOut),
+            bucket_unanswered,
         )
         .await?;
         report.buckets.push(name);
@@ -347,6 +347,29 @@ where
     })
 }
 
+/// Whether creating or updating a bucket failed only because JetStream gave no answer.
+/// `create_or_update_key_value` reports every failure of its account query and of its stream
+/// request as `JetStream`, timeouts included (only `create_key_value` has `TimedOut`), so the
+/// cause underneath says whether it may pass: a service restarted while the cluster elects a
+/// leader got "jetstream request timed out" and exited instead of waiting.
+fn bucket_unanswered(error: &async_nats::jetstream::context::CreateKeyValueError) -> bool {
+    use async_nats::jetstream::context::{AccountError, AccountErrorKind, CreateStreamError};
+    match error.kind() {
+        CreateKeyValueErrorKind::TimedOut => true,
+        CreateKeyValueErrorKind::JetStream => std::error::Error::source(error).is_some_and(|cause| {
+            cause.downcast_ref::<CreateStreamError>().is_some_and(|e| {
+                matches!(
+                    e.kind(),
+                    CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
+                )
+            }) || cause.downcast_ref::<AccountError>().is_some_and(|e| {
+                matches!(e.kind(), AccountErrorKind::TimedOut | AccountErrorKind::JetStreamUnavailable)
+            })
+        }),
+        _ => false,
+    }
+}
+
 /// How long a starting service waits for JetStream to answer a topology request.
 const TOPOLOGY_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -435,4 +458,29 @@ pub async fn stored_messages(
         }
     }
     Ok(messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::jetstream::context::{
+        AccountError, AccountErrorKind, CreateKeyValueError, CreateStreamError,
+    };
+
+    use super::*;
+
+    #[test]
+    fn a_bucket_request_that_timed_out_underneath_is_waited_for_and_a_refusal_is_not() {
+        let wrapped = |cause| CreateKeyValueError::with_source(CreateKeyValueErrorKind::JetStream, cause);
+        let stream_timeout = CreateStreamError::new(CreateStreamErrorKind::TimedOut);
+        assert!(bucket_unanswered(&wrapped(
+            Box::new(stream_timeout) as Box<dyn std::error::Error + Send + Sync>
+        )));
+        let no_jetstream = AccountError::new(AccountErrorKind::JetStreamUnavailable);
+        assert!(bucket_unanswered(&wrapped(Box::new(no_jetstream))));
+        assert!(bucket_unanswered(&CreateKeyValueError::new(CreateKeyValueErrorKind::TimedOut)));
+
+        let refused = CreateStreamError::new(CreateStreamErrorKind::InvalidStreamName);
+        assert!(!bucket_unanswered(&wrapped(Box::new(refused))));
+        assert!(!bucket_unanswered(&CreateKeyValueError::new(CreateKeyValueErrorKind::InvalidStoreName)));
+    }
 }
