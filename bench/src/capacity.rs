@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer;
 use bus::topology::{self, TRIAGE_GROUPS};
-use bus::{Health, Outgoing, Publisher};
+use bus::{Readiness, Outgoing, Publisher};
 use chrono::Utc;
 use contracts::RawEvent;
 use local_nats::NatsServer;
@@ -217,7 +217,7 @@ pub async fn replay(scale: &Scale, templates: &[StoredRaw]) -> Result<Replay, Be
         Arc::new(triage),
         publisher,
         options,
-        Health::new(),
+        Readiness::new(),
         shutdown.clone(),
     ));
     let deadline = started + scale.timeout;

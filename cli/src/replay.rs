@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use bus::topology::{self, TRIAGE_GROUPS};
-use bus::{Health, JsonKv, Publisher};
+use bus::{Readiness, JsonKv, Publisher};
 use catalog::Catalog;
 use chrono::{DateTime, Utc};
 use contracts::{DesiredTicket, PayloadKind, RawEvent, TicketState};
@@ -143,7 +143,7 @@ pub async fn replay(args: ReplayArgs, clock: Clock) -> anyhow::Result<ReplaySumm
         Arc::new(triage),
         publisher,
         options,
-        Health::new(),
+        Readiness::new(),
         shutdown.clone(),
     ));
 

@@ -24,7 +24,7 @@ pub mod webhook;
 use std::net::SocketAddr;
 
 use bus::topology::INTAKE_STATE;
-use bus::{BusError, Health, JsonKv, Publisher};
+use bus::{BusError, Readiness, JsonKv, Publisher};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +55,7 @@ pub struct Running {
     pub http_address: SocketAddr,
     /// Where `/metrics` listens.
     pub metrics_address: SocketAddr,
-    pub health: Health,
+    pub health: Readiness,
     tasks: JoinSet<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -94,7 +94,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         return Err(StartError::NoIntake);
     }
     config.validate()?;
-    let health = Health::new();
+    let health = Readiness::new();
     // Every configured intake is registered before any runs, so that the service is not
     // reported ready while one of them has not started yet.
     if config.webhook_secret.is_some() {

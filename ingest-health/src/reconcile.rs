@@ -11,7 +11,7 @@ use aws_sdk_health::types::{
     AffectedEntity, DateTimeRange, EntityAccountFilter, EntityFilter, Event, EventAccountFilter,
     EventDescription, EventFilter, OrganizationEvent, OrganizationEventFilter,
 };
-use bus::{BusError, Health, JsonKv};
+use bus::{BusError, Readiness, JsonKv};
 use chrono::{DateTime, Utc};
 use contracts::RawEvent;
 use serde_json::{Value, json};
@@ -97,7 +97,7 @@ impl Reconciler {
     }
 
     /// Reconciles every `interval` until `shutdown`, starting now.
-    pub async fn run(self, interval: Duration, health: Health, shutdown: CancellationToken) {
+    pub async fn run(self, interval: Duration, health: Readiness, shutdown: CancellationToken) {
         health.register(COMPONENT);
         loop {
             match self.reconcile_once().await {

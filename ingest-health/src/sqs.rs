@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
-use bus::Health;
+use bus::Readiness;
 use tokio_util::sync::CancellationToken;
 
 use crate::intake::Intake;
@@ -52,7 +52,7 @@ impl SqsIntake {
     /// Polls until `shutdown`; receive errors are retried with backoff and reported as unready
     /// with the reason. Ready once a receive succeeded: until then (at start, after an error)
     /// it asks without waiting, so that readiness does not lag a long poll behind.
-    pub async fn run(self, health: Health, shutdown: CancellationToken) {
+    pub async fn run(self, health: Readiness, shutdown: CancellationToken) {
         health.register(COMPONENT);
         let mut backoff = Duration::from_millis(500);
         while !shutdown.is_cancelled() {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::topology::{INTAKE_STATE, WEBHOOK_DELIVERIES};
-use bus::{BusError, Health, JsonKv, Publisher};
+use bus::{BusError, Readiness, JsonKv, Publisher};
 use service_kit::Secret;
 use snyk_policy::rest::OrgResource;
 use tokio::task::JoinHandle;
@@ -58,7 +58,7 @@ pub struct Running {
     pub http_address: SocketAddr,
     /// Where `/metrics` listens (`--metrics-listen`).
     pub metrics_address: SocketAddr,
-    pub health: Health,
+    pub health: Readiness,
     syncs: Arc<Syncs>,
     poller: JoinHandle<()>,
     server: JoinHandle<std::io::Result<()>>,
@@ -90,7 +90,7 @@ impl Running {
 struct Syncs {
     syncer: Arc<Syncer>,
     orgs: Vec<Org>,
-    health: Health,
+    health: Readiness,
     /// Orgs whose last sync Snyk refused (401/403), with why: one org's refusal is that org's
     /// problem; the service is unready only when Snyk refuses every org.
     refused: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
@@ -202,7 +202,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
 
 /// Connects, serves HTTP and starts the poller; returns once they run.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
-    let health = Health::new();
+    let health = Readiness::new();
     health.register("nats");
     health.register(SNYK_COMPONENT);
     let client = bus::connect(&config.nats.settings(STAGE)).await?;

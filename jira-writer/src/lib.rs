@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::topology::{self, JIRA_LEDGER, JIRA_WRITER};
-use bus::{ConsumerOptions, Health, JsonKv, Publisher};
+use bus::{ConsumerOptions, Readiness, JsonKv, Publisher};
 use catalog::Catalog;
 use tokio_util::sync::CancellationToken;
 
@@ -123,7 +123,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     bus::ensure_topology(&js, &config.topology.config()).await?;
     let ledger = JsonKv::open(&js, JIRA_LEDGER).await?;
     let publisher = Publisher::new(js.clone());
-    let health = Health::new();
+    let health = Readiness::new();
     // Everything below stops on shutdown, or at once on a (test) crash.
     let stop = shutdown.child_token();
     let crash = CancellationToken::new();

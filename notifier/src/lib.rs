@@ -37,7 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bus::topology::{self, NOTIFIER, NOTIFIER_MARKERS};
-use bus::{ConsumerOptions, Health, JsonKv, Publisher};
+use bus::{ConsumerOptions, Readiness, JsonKv, Publisher};
 use catalog::Catalog;
 use jira::{JiraClient, JiraClientConfig};
 use tokio::task::JoinHandle;
@@ -73,7 +73,7 @@ pub struct Notifier {
     pub address: SocketAddr,
     /// Where `/metrics` is served.
     pub metrics_address: SocketAddr,
-    pub health: Health,
+    pub health: Readiness,
     /// What the reminder scans did (empty when reminders are off).
     pub scans: Arc<ScanLog>,
     consumer: JoinHandle<Result<(), bus::BusError>>,
@@ -179,7 +179,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         config.faults.clone(),
     ));
     let destinations = Arc::new(destinations);
-    let health = Health::new();
+    let health = Readiness::new();
     let catalog = Arc::new(catalog);
     let waits = Arc::new(ChannelWaits::new(
         parked,

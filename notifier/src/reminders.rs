@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bus::Health;
+use bus::Readiness;
 use catalog::Catalog;
 use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::StreamExt;
@@ -173,7 +173,7 @@ pub struct ReminderScanner {
 
 impl ReminderScanner {
     /// Scans every `scan_interval` (and once at start) until `shutdown`.
-    pub async fn run(self, health: Health, log: Arc<ScanLog>, shutdown: CancellationToken) {
+    pub async fn run(self, health: Readiness, log: Arc<ScanLog>, shutdown: CancellationToken) {
         health.register(HEALTH_COMPONENT);
         let mut ticker = tokio::time::interval(self.settings.scan_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bus::{BusError, CasError, Health, JsonKv};
+use bus::{BusError, CasError, Readiness, JsonKv};
 use catalog::Catalog;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,7 @@ struct Problem {
 pub struct ChannelWaits {
     parked: JsonKv<ParkedMessage>,
     problems: Mutex<BTreeMap<String, Problem>>,
-    health: Health,
+    health: Readiness,
     /// To render a parked notice when it goes: the receiving team's day, the allowed links.
     catalog: Arc<Catalog>,
     clock: Clock,
@@ -69,7 +69,7 @@ pub struct ChannelWaits {
 impl ChannelWaits {
     pub fn new(
         parked: JsonKv<ParkedMessage>,
-        health: Health,
+        health: Readiness,
         catalog: Arc<Catalog>,
         clock: Clock,
         links: LinkPolicy,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::consumer::{self, ConsumerOptions, Delivery, ErrorClass, Handler};
-use bus::{Classify, Health, Outgoing};
+use bus::{Classify, Readiness, Outgoing};
 use e2e_tests::{TestBroker, eventually};
 use tokio_util::sync::CancellationToken;
 
@@ -62,7 +62,7 @@ async fn the_lag_gauge_shows_waiting_messages_while_the_consumer_is_paused() {
         ..ConsumerOptions::new(stage)
     };
     let shutdown = CancellationToken::new();
-    let health = Health::new();
+    let health = Readiness::new();
     let running = tokio::spawn(consumer::run(
         pull,
         Arc::new(Pausing),

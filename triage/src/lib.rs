@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bus::consumer::{self, ConsumerOptions, Delivery, ErrorClass, Handler};
 use bus::topology::{self, TRIAGE_GROUPS};
-use bus::{Classify, Health, JsonKv, Publisher};
+use bus::{Classify, Readiness, JsonKv, Publisher};
 use catalog::Catalog;
 use contracts::{PayloadKind, RawEvent};
 use health_policy::{HealthPolicy, HealthSettings};
@@ -157,7 +157,7 @@ pub struct Running {
     pub http_address: std::net::SocketAddr,
     /// Where `/metrics` listens.
     pub metrics_address: std::net::SocketAddr,
-    pub health: Health,
+    pub health: Readiness,
     task: tokio::task::JoinHandle<Result<(), StartError>>,
 }
 
@@ -185,7 +185,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
 /// fetching. Until then, and while NATS is away or the consumer is paused, 503 with the reason.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
     let catalog = Arc::new(load_catalog(config.catalog.as_deref(), &config.default_team)?);
-    let health = Health::new();
+    let health = Readiness::new();
     // Registered before anything runs, so that the service is not reported ready in between
     // NATS connecting and the consumer loop starting.
     health.register(&consumer::health_component(CONSUMER_STAGE));

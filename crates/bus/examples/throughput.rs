@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bus::consumer::{self, ConsumerOptions, Delivery, Handler};
 use bus::topology::{self, TopologyConfig};
-use bus::{Health, Outgoing, Publisher};
+use bus::{Readiness, Outgoing, Publisher};
 use tokio_util::sync::CancellationToken;
 
 struct Count(AtomicU64);
@@ -71,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         counter.clone(),
         publisher,
         options,
-        Health::new(),
+        Readiness::new(),
         shutdown.clone(),
     ));
     while counter.0.load(Ordering::Relaxed) < total {

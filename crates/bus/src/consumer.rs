@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::dead_letter::{self, DeadLetterClass};
-use crate::{BusError, Health, Publisher};
+use crate::{BusError, Publisher, Readiness};
 
 /// What to do with a message whose handler failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +204,7 @@ struct Shared<H> {
     options: ConsumerOptions,
     max_deliver: i64,
     gate: PauseGate,
-    health: Health,
+    health: Readiness,
     shutdown: CancellationToken,
 }
 
@@ -220,7 +220,7 @@ pub async fn run<H: Handler>(
     handler: Arc<H>,
     publisher: Publisher,
     options: ConsumerOptions,
-    health: Health,
+    health: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
     let max_deliver = consumer.cached_info().config.max_deliver;

@@ -15,18 +15,18 @@
 pub mod consumer;
 pub mod dead_letter;
 mod error;
-mod health;
 mod kv;
 mod publish;
+mod readiness;
 pub mod safe;
 pub mod topology;
 pub mod trace;
 
 pub use consumer::{Classify, ConsumerOptions, Delivery, ErrorClass, Handler};
 pub use error::BusError;
-pub use health::Health;
 pub use kv::{CasError, JsonKv, Versioned};
 pub use publish::{Outgoing, Publisher};
+pub use readiness::Readiness;
 pub use topology::{TopologyConfig, TopologyMode, ensure_topology};
 
 pub use async_nats;

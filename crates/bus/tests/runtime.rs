@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bus::consumer::{self, ConsumerOptions, Delivery, ErrorClass, Handler};
 use bus::topology::{self, TopologyConfig};
-use bus::{Classify, Health, Outgoing, Publisher};
+use bus::{Classify, Readiness, Outgoing, Publisher};
 use local_nats::NatsServer;
 use tokio_util::sync::CancellationToken;
 
@@ -122,9 +122,9 @@ fn start(
     broker: &Broker,
     handler: Arc<Recorder>,
     options: ConsumerOptions,
-) -> (CancellationToken, tokio::task::JoinHandle<()>, Health) {
+) -> (CancellationToken, tokio::task::JoinHandle<()>, Readiness) {
     let shutdown = CancellationToken::new();
-    let health = Health::new();
+    let health = Readiness::new();
     let js = broker.js.clone();
     let publisher = broker.publisher.clone();
     let (token, h) = (shutdown.clone(), health.clone());
@@ -373,7 +373,7 @@ async fn a_traceparent_published_by_one_stage_is_seen_by_the_next() {
         forwarder,
         broker.publisher.clone(),
         fast_options("triage"),
-        Health::new(),
+        Readiness::new(),
         shutdown.clone(),
     ));
     let mut desired = broker.js.get_stream(topology::DESIRED_TICKETS).await.unwrap();

@@ -52,7 +52,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// The health routes over `health`: `/healthz` and `/readyz`.
-pub fn health_router(health: bus::Health) -> Router {
+pub fn health_router(health: bus::Readiness) -> Router {
     // Installing the recorder here too: metrics recorded before the metrics listener starts
     // (at start, by the topology set-up) are kept.
     let _ = metrics_handle();
@@ -65,7 +65,7 @@ pub fn metrics_router() -> Router {
     Router::new().route("/metrics", get(move || std::future::ready(metrics.render())))
 }
 
-async fn readyz(State(health): State<bus::Health>) -> impl IntoResponse {
+async fn readyz(State(health): State<bus::Readiness>) -> impl IntoResponse {
     let status = if health.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let report = health.report();
     // Nothing registered yet: say so rather than answer 503 with an empty body.
@@ -145,7 +145,7 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_follows_health() -> anyhow::Result<()> {
-        let health = bus::Health::new();
+        let health = bus::Readiness::new();
         let shutdown = CancellationToken::new();
         let server = serve("127.0.0.1:0".parse()?, health_router(health.clone()), shutdown.clone()).await?;
         let url = format!("http://{}", server.address);
@@ -167,7 +167,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_have_their_own_port_and_the_probes_stay_on_listen() -> anyhow::Result<()> {
-        let health = bus::Health::new();
+        let health = bus::Readiness::new();
         health.set_ready("x");
         let shutdown = CancellationToken::new();
         let args = http_args(&["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);

@@ -1,12 +1,12 @@
 //! Readiness parts every service shares: its NATS connection, and its HTTP intakes.
 //!
-//! [`bus::Health`] is a set of components that each part of a service keeps up to date; the
+//! [`bus::Readiness`] is a set of components that each part of a service keeps up to date; the
 //! service is ready when every registered one is. The consumers and pollers report themselves;
 //! what no loop reports on its own (the connection to NATS, a listening intake) is kept here.
 
 use std::time::Duration;
 
-use bus::Health;
+use bus::Readiness;
 use bus::async_nats::{Client, connection::State};
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +21,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(250);
 /// `shutdown`: ready while connected, not ready with the reason while the client reconnects.
 pub fn watch_nats(
     client: Client,
-    health: Health,
+    health: Readiness,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     health.register(NATS);
@@ -56,7 +56,7 @@ pub fn watch_nats(
 
 /// Marks an intake that is served on the HTTP listener: it can take requests from the moment
 /// the listener is bound, so it is ready once the server runs, and unready again on shutdown.
-pub fn intake_listening(health: &Health, component: &str, shutdown: CancellationToken) {
+pub fn intake_listening(health: &Readiness, component: &str, shutdown: CancellationToken) {
     health.set_ready(component);
     let health = health.clone();
     let component = component.to_owned();

@@ -16,11 +16,11 @@ enum State {
 /// A set of named components, each ready, degraded or not ready with a reason. The service is
 /// ready when every registered component is ready or degraded.
 #[derive(Clone, Default)]
-pub struct Health {
+pub struct Readiness {
     components: Arc<Mutex<BTreeMap<String, State>>>,
 }
 
-impl Health {
+impl Readiness {
     pub fn new() -> Self {
         Self::default()
     }
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn a_degraded_component_is_ready_and_says_why() {
-        let health = Health::new();
+        let health = Readiness::new();
         health.register("nats");
         health.register("snyk api");
         health.set_ready("nats");
