@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::topology::{self, JIRA_LEDGER, JIRA_WRITER};
-use bus::{ConsumerOptions, Readiness, JsonKv, Publisher};
+use bus::{ConsumerOptions, JsonKv, Publisher, Readiness};
 use catalog::Catalog;
 use tokio_util::sync::CancellationToken;
 
@@ -155,6 +155,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
         link_sync = if !syncing_links { "off" } else if link_scanner.is_some() { "search" } else { "webhook" },
         "jira-writer starting."
     );
+    // A lost ledger is rebuilt from JIRA before any message could file a second ticket.
+    health.register("ledger");
+    writer.recover_lost_ledger(&stop).await?;
+    health.set_ready("ledger");
     let sweeper = tokio::spawn(sweep_loop(writer.clone(), config.sweep_every, stop.clone()));
     let consumer = topology::pull_consumer(&js, JIRA_WRITER).await?;
     let mut options = ConsumerOptions::new(JIRA_WRITER);

@@ -128,6 +128,9 @@ pub fn property_value(desired: &DesiredTicket) -> Value {
         "contentHash": desired.content_hash,
         "upstreamVersion": desired.upstream_version,
         "progress": desired.body.progress,
+        // What a ledger rebuilt from JIRA needs besides the key (writer/recovery.rs).
+        "team": desired.team,
+        "state": desired.state,
     })
 }
 

@@ -19,8 +19,10 @@
 //! comments instead), and dead-letters a target it cannot reach with what JIRA offered.
 
 mod linked;
+mod recovery;
 
 pub use linked::{LinkEvent, LinkOutcome, parse_webhook};
+pub use recovery::{LEDGER_MARKER_KEY, LedgerMarker, RecoveryReport, recovered_entries};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;

@@ -142,7 +142,8 @@ impl World {
     }
 
     async fn ledger(&self, desired: &DesiredTicket) -> Option<LedgerEntry> {
-        let ledger = JsonKv::<LedgerEntry>::open(&self.broker.js, JIRA_LEDGER).await.unwrap();
+        // None while the bucket does not exist (a test deleted it; the writer makes it again).
+        let ledger = JsonKv::<LedgerEntry>::open(&self.broker.js, JIRA_LEDGER).await.ok()?;
         ledger.get(&desired.group_key.token()).await.unwrap().map(|v| v.value)
     }
 
@@ -294,9 +295,13 @@ async fn redelivered_and_unchanged_states_make_one_issue_and_no_more_calls() {
     assert_one_issue(&world, &tickets[1], "PLAT", "High", "Platform");
     assert_one_issue(&world, &tickets[2], "PLAT", "Low", "Platform");
     assert_eq!(world.count("POST", "/rest/api/3/issue"), 3);
-    assert_eq!(world.count("POST", "/search/jql"), 0, "a fresh claim needs no search");
+    assert_eq!(
+        world.count("POST", "/search/jql"),
+        1,
+        "one search at start (a new ledger is checked against JIRA), none per fresh claim"
+    );
     assert_eq!(world.count("GET", "/rest/api/3/field"), 1, "the team field's type, read once at start");
-    assert_eq!(world.sim.call_count(), 1 + 6, "two calls per created ticket: create and remote link");
+    assert_eq!(world.sim.call_count(), 2 + 6, "two calls per created ticket: create and remote link");
     let calls_after_create = world.sim.call_count();
 
     // The same messages delivered again, and the same content at a later version.
@@ -919,6 +924,78 @@ async fn dry_run_plans_and_writes_nothing() {
     writer.stop().await;
 }
 
+/// The ledger bucket lost (deleted, or the whole NATS store recreated): the next writer rebuilds
+/// it from JIRA, by label and issue property, before it takes a message. No ticket is filed twice,
+/// an unchanged state costs no JIRA call, a changed one is one edit that keeps a person's label,
+/// a resolved one is a transition, and nothing is announced again.
+#[tokio::test]
+async fn a_lost_ledger_is_rebuilt_from_jira_before_any_message_and_files_nothing_twice() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let unchanged = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+    let moved = desired("acme/website", "platform", Lane::P2, "2026-12-27", 1);
+    let fixed = desired("acme/batch", "platform", Lane::P4, "2027-06-01", 1);
+    let tickets = [&unchanged, &moved, &fixed];
+    for d in tickets {
+        world.publish(d).await;
+    }
+    for d in tickets {
+        world.wait_applied(d).await;
+    }
+    let keys: Vec<String> = tickets.iter().map(|d| world.only_issue(d).key).collect();
+    let label_update = json!({"update": {"labels": [{"add": "decided-by-a-person"}]}});
+    world.person().edit_issue(&keys[1], &label_update, false).await.unwrap();
+    writer.stop().await;
+
+    world.broker.js.delete_key_value(JIRA_LEDGER).await.expect("the ledger bucket deleted");
+    world.sim.clear_calls();
+    let writer = world.start_writer(world.config(&[]));
+    for (d, key) in tickets.iter().zip(&keys) {
+        eventually("the ledger rebuilt from JIRA", WAIT, || async {
+            world.ledger(d).await.is_some_and(|e| e.issue.is_some_and(|i| &i.key == key))
+        })
+        .await;
+    }
+    let same = next_version(&unchanged, |_| {});
+    let later = next_version(&moved, |d| {
+        d.due = Some(DueDate { date: "2027-01-20".parse().unwrap(), source: DueDateSource::EventWindow });
+    });
+    let resolved = next_version(&fixed, |d| d.state = TicketState::Resolved);
+    for d in [&same, &later, &resolved] {
+        world.publish(d).await;
+    }
+    for d in [&later, &resolved] {
+        world.wait_applied(d).await;
+    }
+
+    assert_eq!(world.sim.issues().len(), 3, "no second ticket");
+    assert_eq!(world.count("POST", "/rest/api/3/issue"), 0, "no create");
+    let calls = world.sim.calls();
+    assert!(
+        !calls.iter().any(|c| c.path.contains(&format!("/{}", keys[0]))),
+        "the unchanged ticket untouched"
+    );
+    let website = world.sim.issue(&keys[1]).unwrap();
+    assert_eq!(website.due_date.as_deref(), Some("2027-01-20"));
+    assert!(website.labels.iter().any(|l| l == "decided-by-a-person"), "{:?}", website.labels);
+    assert_eq!(world.sim.issue(&keys[2]).unwrap().status, "Done");
+    let created = created_changes(&world).await;
+    assert_eq!(created.len(), 3, "each ticket announced once: {created:#?}");
+    assert!(world.broker.dead_letters().await.is_empty());
+
+    // The rebuilt ledger carries its marker: the next start searches nothing.
+    writer.stop().await;
+    world.sim.clear_calls();
+    let writer = world.start_writer(world.config(&[]));
+    let again =
+        next_version(&later, |d| d.summary = "Critical vulnerabilities in acme/website (2 new)".into());
+    world.publish(&again).await;
+    world.wait_applied(&again).await;
+    assert_eq!(world.count("POST", "/search/jql"), 0, "a complete ledger is not rebuilt");
+    writer.stop().await;
+    world.assert_contract();
+}
+
 async fn publish_all(world: &World, batch: &[DesiredTicket]) {
     let messages: Vec<Outgoing> =
         batch.iter().map(|d| Outgoing::new(d.subject(), d.to_json()).with_id(d.message_id())).collect();
@@ -1058,9 +1135,11 @@ async fn the_filed_status_is_configured_per_project_with_a_default() {
             .sim
             .calls()
             .iter()
-            .filter(|c| c.path != "/rest/api/3/field")
+            // At start: the team field's type, and the search that checks a new ledger.
+            .filter(|c| c.path != "/rest/api/3/field" && !c.path.ends_with("/search/jql"))
             .map(|c| format!("{} {}", c.method, c.path))
             .collect();
+        assert_eq!(world.count("POST", "/search/jql"), 1, "{}: the start's one search", workflow.name);
         let plat = world.only_issue(&platform);
         assert_eq!(plat.status, started, "{}: the default files where JIRA starts", workflow.name);
         assert_eq!(
