@@ -23,6 +23,7 @@ use triage_policy::{Policy, PolicyError};
 pub mod due;
 pub mod explain;
 pub mod exposure;
+pub mod feeds;
 pub mod grouping;
 pub mod matrix;
 pub mod maturity;
