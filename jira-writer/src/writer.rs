@@ -38,7 +38,7 @@ use serde_json::Value;
 use service_kit::Clock;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Issue, JiraClient, JiraError, SearchRequest};
+use crate::client::{Issue, JiraClient, JiraError, SearchRequest, TicketSystem};
 use crate::config::Hooks;
 use crate::ledger::{Claim, IssueRef, LedgerEntry, PendingCreate};
 use crate::mapping::{self, FieldValues, Mapped, MappingSettings, PROPERTY_KEY};
@@ -145,9 +145,10 @@ pub struct SweepReport {
     pub closed: Vec<(String, String)>,
 }
 
-/// The jira-writer: reconciles desired states and sweeps duplicates.
-pub struct Writer {
-    client: JiraClient,
+/// The jira-writer: reconciles desired states and sweeps duplicates, in the ticket system `S`
+/// ([`TicketSystem`]; Jira Cloud's [`JiraClient`] unless said otherwise).
+pub struct Writer<S = JiraClient> {
+    client: S,
     ledger: JsonKv<LedgerEntry>,
     publisher: Publisher,
     catalog: Catalog,
@@ -174,10 +175,10 @@ const SEARCH_FIELDS: [&str; 10] = [
     "resolutiondate",
 ];
 
-impl Writer {
+impl<S: TicketSystem> Writer<S> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        client: JiraClient,
+        client: S,
         ledger: JsonKv<LedgerEntry>,
         publisher: Publisher,
         catalog: Catalog,
@@ -204,7 +205,7 @@ impl Writer {
         &self.settings
     }
 
-    pub fn client(&self) -> &JiraClient {
+    pub fn client(&self) -> &S {
         &self.client
     }
 
@@ -1093,7 +1094,7 @@ impl Writer {
     }
 }
 
-impl Handler for Writer {
+impl<S: TicketSystem> Handler for Writer<S> {
     type Error = WriterError;
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), WriterError> {
@@ -1116,7 +1117,7 @@ impl Handler for Writer {
     }
 }
 
-impl Writer {
+impl<S: TicketSystem> Writer<S> {
     /// A 403 is either this project's (or operation's) permission, permanent for this message
     /// only, or credentials that stopped working, which pause everything: `GET /myself` tells.
     async fn diagnose_forbidden(&self, desired: &DesiredTicket, error: JiraError) -> WriterError {
@@ -1153,7 +1154,7 @@ fn busy_or_bus(key: &str) -> impl FnOnce(CasError) -> WriterError + '_ {
     }
 }
 
-impl Writer {
+impl<S: TicketSystem> Writer<S> {
     /// Moves an issue to another team's project, keeping its issue type; returns its new key.
     async fn move_issue(&self, key: &str, project: &str) -> Result<String, WriterError> {
         let current = self.client.get_issue(key, &["issuetype", "project"], &[]).await?;

@@ -46,6 +46,8 @@
 //! delivery; 409 and 429 → retry. A `Retry-After` holds back every request of the client, not
 //! only the one that got it.
 
+pub mod system;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +59,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use service_kit::Secret;
 use tokio::sync::Mutex;
+
+pub use system::TicketSystem;
 
 /// How to reach JIRA and how hard to push it.
 #[derive(Debug, Clone)]

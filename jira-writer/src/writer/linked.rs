@@ -14,6 +14,7 @@
 use serde_json::Value;
 
 use super::{Reached, Writer, WriterError, is_key_label};
+use crate::client::TicketSystem;
 use crate::client::{Issue, SearchRequest};
 use crate::mapping;
 use crate::workflow;
@@ -60,7 +61,7 @@ pub fn parse_webhook(body: &Value) -> Option<(LinkEvent, String, String)> {
 
 const TICKET_FIELDS: [&str; 4] = ["labels", "status", "project", "issuelinks"];
 
-impl Writer {
+impl<S: TicketSystem> Writer<S> {
     fn link_type_wanted(&self, event: &LinkEvent) -> bool {
         self.settings.link_types.iter().any(|wanted| {
             event

@@ -25,6 +25,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{SEARCH_FIELDS, Writer, WriterError, is_key_label, oldest_first};
+use crate::client::TicketSystem;
 use crate::client::{Issue, SearchRequest};
 use crate::ledger::{IssueRef, LedgerEntry};
 use crate::mapping::{self, FieldValues, PROPERTY_KEY};
@@ -58,7 +59,7 @@ pub struct RecoveryReport {
     pub unreadable: usize,
 }
 
-impl Writer {
+impl<S: TicketSystem> Writer<S> {
     fn ledger_marker(&self) -> JsonKv<LedgerMarker> {
         JsonKv::new(self.ledger.store().clone(), JIRA_LEDGER)
     }
