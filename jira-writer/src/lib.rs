@@ -159,6 +159,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     health.register("ledger");
     writer.recover_lost_ledger(&stop).await?;
     health.set_ready("ledger");
+    let ledger_watch = tokio::spawn(ledger_watch_loop(
+        writer.clone(),
+        js.clone(),
+        config.topology.config(),
+        health.clone(),
+        stop.clone(),
+    ));
     let sweeper = tokio::spawn(sweep_loop(writer.clone(), config.sweep_every, stop.clone()));
     let consumer = topology::pull_consumer(&js, JIRA_WRITER).await?;
     let mut options = ConsumerOptions::new(JIRA_WRITER);
@@ -170,6 +177,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     };
     stop.cancel();
     sweeper.abort();
+    ledger_watch.abort();
     if let Some(scanner) = link_scanner {
         scanner.abort();
     }
@@ -288,6 +296,48 @@ where
                 }
             }
             Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// How often the running writer checks that its ledger is still whole.
+const LEDGER_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Notices a ledger lost while running (its bucket deleted, or recreated empty when the NATS
+/// store was lost): makes the bucket again where the topology mode allows it, then rebuilds the
+/// records from JIRA. Meanwhile creates pause ([`WriterError::LedgerIncomplete`]), so none files
+/// a second ticket, and `/readyz` says why.
+async fn ledger_watch_loop(
+    writer: Arc<Writer>,
+    js: async_nats::jetstream::Context,
+    topology: bus::topology::TopologyConfig,
+    health: Readiness,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(LEDGER_CHECK_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+        match writer.ledger_is_complete().await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(%error, "The ledger bucket cannot be read; making the topology again.");
+                health.set_unready("ledger", "the ledger bucket cannot be read");
+                if let Err(error) = bus::ensure_topology(&js, &topology).await {
+                    tracing::error!(%error, "The ledger bucket could not be made again (run the topology job).");
+                }
+                continue;
+            }
+        }
+        tracing::error!("The ledger lost its completeness marker while running; rebuilding it from JIRA.");
+        health.set_unready("ledger", "rebuilding the lost ledger from JIRA");
+        match writer.recover_lost_ledger(&stop).await {
+            Ok(_) => health.set_ready("ledger"),
+            Err(error) => {
+                tracing::error!(%error, "The ledger cannot be rebuilt from JIRA; creates stay paused.");
+            }
         }
     }
 }

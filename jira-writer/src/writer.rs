@@ -75,6 +75,10 @@ pub enum WriterError {
          other projects go on)"
     )]
     Forbidden { project: String, operation: String, message: String },
+    /// The ledger lost its completeness marker (the bucket was deleted or recreated empty): no
+    /// create may go ahead until it is rebuilt from JIRA, or it could file a second ticket.
+    #[error("the ledger is being rebuilt from JIRA (its bucket was lost); creates wait for it")]
+    LedgerIncomplete,
     /// The workflow offers no way from the issue's status to the target.
     #[error("cannot move {key} from {from} to {target}: JIRA offered {}", offered_text(.offered))]
     Unreachable { key: String, target: String, from: String, offered: Vec<String> },
@@ -100,6 +104,7 @@ impl Classify for WriterError {
             WriterError::Bus(e) => e.class(),
             WriterError::Busy { .. } => ErrorClass::Retry { after: Some(Duration::from_millis(100)) },
             WriterError::ClaimPending { after, .. } => ErrorClass::Retry { after: Some(*after) },
+            WriterError::LedgerIncomplete => ErrorClass::Pause { after: Duration::from_millis(500) },
             WriterError::Malformed(_)
             | WriterError::Config(_)
             | WriterError::Catalog(_)
@@ -240,6 +245,10 @@ impl<S: TicketSystem> Writer<S> {
         if self.settings.dry_run {
             let found = self.find_by_label(desired, &[]).await?;
             return self.plan_create(desired, found.first());
+        }
+        // No record: a new key, or a lost ledger (then JIRA may hold its ticket already).
+        if !self.ledger_is_complete().await? {
+            return Err(WriterError::LedgerIncomplete);
         }
         let mut entry =
             LedgerEntry::claimed(desired.group_key.clone(), &self.settings.instance, self.clock.now());

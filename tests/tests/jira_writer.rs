@@ -996,6 +996,41 @@ async fn a_lost_ledger_is_rebuilt_from_jira_before_any_message_and_files_nothing
     world.assert_contract();
 }
 
+/// The ledger lost while the writer runs: deleted, then made again empty at once (as another
+/// service's start does after the NATS store was lost). A state for a known key arriving in that
+/// window waits instead of filing a second ticket; the writer notices, rebuilds the ledger from
+/// JIRA and goes on, with no dead letter and no second announcement.
+#[tokio::test]
+async fn a_ledger_lost_while_running_is_rebuilt_and_creates_wait_for_it() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let known = desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1);
+    world.publish(&known).await;
+    world.wait_applied(&known).await;
+    let key = world.only_issue(&known).key;
+
+    world.broker.js.delete_key_value(JIRA_LEDGER).await.expect("the ledger bucket deleted");
+    bus::ensure_topology(&world.broker.js, &TopologyConfig::default()).await.expect("the bucket made again");
+    let moved = next_version(&known, |d| {
+        d.due = Some(DueDate { date: "2027-01-20".parse().unwrap(), source: DueDateSource::EventWindow });
+    });
+    let new = desired("acme/website", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&moved).await;
+    world.publish(&new).await;
+    world.wait_applied(&moved).await;
+    world.wait_applied(&new).await;
+
+    assert_eq!(world.issues_of(&known).len(), 1, "no second ticket for the known key");
+    assert_eq!(world.only_issue(&moved).key, key);
+    assert_eq!(world.sim.issue(&key).unwrap().due_date.as_deref(), Some("2027-01-20"));
+    assert_eq!(world.issues_of(&new).len(), 1);
+    let created = created_changes(&world).await;
+    assert_eq!(created.len(), 2, "each ticket announced once: {created:#?}");
+    assert!(world.broker.dead_letters().await.is_empty());
+    writer.stop().await;
+    world.assert_contract();
+}
+
 async fn publish_all(world: &World, batch: &[DesiredTicket]) {
     let messages: Vec<Outgoing> =
         batch.iter().map(|d| Outgoing::new(d.subject(), d.to_json()).with_id(d.message_id())).collect();

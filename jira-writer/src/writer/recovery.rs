@@ -64,6 +64,11 @@ impl<S: TicketSystem> Writer<S> {
         JsonKv::new(self.ledger.store().clone(), JIRA_LEDGER)
     }
 
+    /// Whether the ledger's completeness marker is there (one key read; no JIRA call).
+    pub async fn ledger_is_complete(&self) -> Result<bool, WriterError> {
+        Ok(self.ledger_marker().get(LEDGER_MARKER_KEY).await?.is_some())
+    }
+
     /// Before the writer takes messages: when the ledger has no marker, rebuilds it from JIRA and
     /// writes the marker. While JIRA or NATS cannot be reached, keeps trying until `shutdown`
     /// (`Ok(None)`), so a lost ledger never lets a message through unprotected.
@@ -77,7 +82,7 @@ impl<S: TicketSystem> Writer<S> {
         let mut pause = Duration::from_millis(200);
         loop {
             let attempt = async {
-                if self.ledger_marker().get(LEDGER_MARKER_KEY).await?.is_some() {
+                if self.ledger_is_complete().await? {
                     return Ok(None);
                 }
                 let report = self.rebuild_ledger().await?;
