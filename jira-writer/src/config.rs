@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -157,22 +156,48 @@ pub struct Config {
     pub hooks: Hooks,
 }
 
-/// Hooks for tests: fault injection and the bound HTTP address.
+/// What a running writer tells its caller (the bound HTTP address) and, with the `test-util`
+/// feature only, fault injection for tests; production builds carry none of it.
 #[derive(Debug, Clone, Default)]
 pub struct Hooks {
-    /// When set, the next create is followed by a simulated process crash before the ledger
-    /// write: `run` returns [`crate::WriterError::Crashed`] and unacked messages are redelivered.
-    pub crash_after_create: Arc<AtomicBool>,
     /// Filled with the address `/healthz`, `/readyz`, `/metrics` listen on.
     pub listening: Arc<OnceLock<SocketAddr>>,
+    /// When set, the next create is followed by a simulated process crash before the ledger
+    /// write: `run` returns [`crate::WriterError::Crashed`] and unacked messages are redelivered.
+    #[cfg(feature = "test-util")]
+    pub crash_after_create: Arc<std::sync::atomic::AtomicBool>,
+    /// Cancelled by that crash.
+    #[cfg(feature = "test-util")]
+    pub(crate) crashed: tokio_util::sync::CancellationToken,
 }
 
+#[cfg(feature = "test-util")]
 impl Hooks {
     pub fn arm_crash_after_create(&self) {
-        self.crash_after_create.store(true, Ordering::SeqCst);
+        self.crash_after_create.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    pub(crate) fn take_crash_after_create(&self) -> bool {
-        self.crash_after_create.swap(false, Ordering::SeqCst)
+    /// Simulates the crash when armed (once): `run` returns at once.
+    pub(crate) fn crash_if_armed(&self) -> bool {
+        let armed = self.crash_after_create.swap(false, std::sync::atomic::Ordering::SeqCst);
+        if armed {
+            self.crashed.cancel();
+        }
+        armed
+    }
+}
+
+/// Resolves with [`crate::WriterError::Crashed`] once a test hook simulated a crash; never
+/// without the `test-util` feature.
+pub(crate) async fn simulated_crash(hooks: &Hooks) -> crate::WriterError {
+    #[cfg(feature = "test-util")]
+    {
+        hooks.crashed.cancelled().await;
+        crate::WriterError::Crashed
+    }
+    #[cfg(not(feature = "test-util"))]
+    {
+        let _ = hooks;
+        std::future::pending().await
     }
 }

@@ -126,7 +126,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     let health = Readiness::new();
     // Everything below stops on shutdown, or at once on a (test) crash.
     let stop = shutdown.child_token();
-    let crash = CancellationToken::new();
     let writer = Arc::new(Writer::new(
         client,
         ledger,
@@ -135,7 +134,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
         settings,
         config.clock.clone(),
         config.hooks.clone(),
-        crash.clone(),
     ));
     let mut router = service_kit::http::health_router(health.clone());
     let syncing_links = !writer.settings().link_types.is_empty();
@@ -173,7 +171,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Writ
     let consuming = bus::consumer::run(consumer, writer, publisher, options, health, stop.clone());
     let result = tokio::select! {
         result = consuming => result.map_err(WriterError::from),
-        _ = crash.cancelled() => Err(WriterError::Crashed),
+        crashed = config::simulated_crash(&config.hooks) => Err(crashed),
     };
     stop.cancel();
     sweeper.abort();

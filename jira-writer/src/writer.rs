@@ -36,7 +36,6 @@ use chrono::{DateTime, Utc};
 use contracts::{ChangeKind, DesiredTicket, TicketChange, TicketState};
 use serde_json::Value;
 use service_kit::Clock;
-use tokio_util::sync::CancellationToken;
 
 use crate::client::{Issue, JiraClient, JiraError, SearchRequest, TicketSystem};
 use crate::config::Hooks;
@@ -66,6 +65,7 @@ pub enum WriterError {
     Catalog(#[from] catalog::CatalogError),
     #[error("cannot serve the health endpoints: {0}")]
     Http(std::io::Error),
+    #[cfg(feature = "test-util")]
     #[error("simulated crash between the JIRA create and the ledger write (test hook)")]
     Crashed,
     /// A 403 while the credentials work (`GET /myself` succeeds): this project or operation is
@@ -109,9 +109,10 @@ impl Classify for WriterError {
             | WriterError::Config(_)
             | WriterError::Catalog(_)
             | WriterError::Http(_)
-            | WriterError::Crashed
             | WriterError::Forbidden { .. }
             | WriterError::Unreachable { .. } => ErrorClass::DeadLetter,
+            #[cfg(feature = "test-util")]
+            WriterError::Crashed => ErrorClass::DeadLetter,
         }
     }
 }
@@ -159,8 +160,9 @@ pub struct Writer<S = JiraClient> {
     catalog: Catalog,
     settings: WriterSettings,
     clock: Clock,
+    /// Read only by the `test-util` fault injection.
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     hooks: Hooks,
-    crash: CancellationToken,
     /// Issue ids this process created recently, per key: read after write via `reconcileIssues`.
     recent: Mutex<HashMap<String, Vec<RecentCreate>>>,
     /// Duplicates already closed and linked by this process.
@@ -190,7 +192,6 @@ impl<S: TicketSystem> Writer<S> {
         settings: WriterSettings,
         clock: Clock,
         hooks: Hooks,
-        crash: CancellationToken,
     ) -> Self {
         Writer {
             client,
@@ -200,7 +201,6 @@ impl<S: TicketSystem> Writer<S> {
             settings,
             clock,
             hooks,
-            crash,
             recent: Mutex::new(HashMap::new()),
             swept: Mutex::new(HashSet::new()),
         }
@@ -347,9 +347,9 @@ impl<S: TicketSystem> Writer<S> {
         self.remember_created(&key, &created.id);
         tracing::info!(group_key = %desired.group_key, issue_key = %created.key, project = %mapped.values.project, "Created issue.");
         metrics::counter!("itk_jira_issues_created_total").increment(1);
-        if self.hooks.take_crash_after_create() {
+        #[cfg(feature = "test-util")]
+        if self.hooks.crash_if_armed() {
             tracing::error!(issue_key = %created.key, "Test hook: crashing between the create and the ledger write.");
-            self.crash.cancel();
             std::future::pending::<()>().await;
         }
         let issue = IssueRef { id: created.id.clone(), key: created.key.clone() };
