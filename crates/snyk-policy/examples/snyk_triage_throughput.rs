@@ -3,8 +3,12 @@
 //! desired ticket), for an org of many projects and issues.
 //!
 //! ```text
-//! cargo run -p snyk-policy --release --example snyk_triage_throughput -- [PROJECTS] [ISSUES]
+//! cargo run -p snyk-policy --release --example snyk_triage_throughput -- [PROJECTS] [ISSUES] [feeds]
 //! ```
+//!
+//! With `feeds`, a CISA KEV catalog of 1,500 CVEs (a sixth of the findings' CVEs) and EPSS
+//! scores for 300,000 CVEs (those of the findings, a tenth of them at or above the threshold) are
+//! loaded, as large as the real feeds; parsing them is not timed.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,6 +63,33 @@ fn issue(n: usize, project: &str) -> Value {
             "organization": {"data": {"id": ORG, "type": "organization"}}}})
 }
 
+/// A KEV catalog and EPSS scores of the real feeds' sizes over the findings' CVEs.
+fn feeds() -> snyk_policy::feeds::Feeds {
+    use snyk_policy::feeds::{EpssScores, Feeds, KevCatalog};
+    let entries: Vec<Value> = (0..1_500)
+        .map(|n| {
+            json!({"cveID": format!("CVE-2099-{}", 1_000 + n * 5), "vendorProject": "Synthetic", "product": "pkg",
+                "vulnerabilityName": "Synthetic", "dateAdded": "2026-10-01", "dueDate": "2026-10-22",
+                "knownRansomwareCampaignUse": if n % 5 == 0 { "Known" } else { "Unknown" }, "notes": "", "cwes": []})
+        })
+        .collect();
+    let kev = json!({"title": "synthetic", "catalogVersion": "2026.11.30", "dateReleased": "2026-11-30T00:00:00Z",
+        "count": entries.len(), "vulnerabilities": entries});
+    let mut epss =
+        String::from("#model_version:v2025.03.14,score_date:2026-11-30T00:00:00Z\ncve,epss,percentile\n");
+    for n in 1_000..9_000 {
+        let score = if n % 10 == 0 { 0.8 } else { 0.01 };
+        epss.push_str(&format!("CVE-2099-{n},{score},0.5\n"));
+    }
+    for n in 0..292_000 {
+        epss.push_str(&format!("CVE-2000-{n:05},0.001,0.1\n"));
+    }
+    Feeds {
+        kev: Some(Arc::new(KevCatalog::parse(&kev.to_string()).expect("a catalog"))),
+        epss: Some(Arc::new(EpssScores::parse(&epss).expect("scores"))),
+    }
+}
+
 /// `VmHWM` (peak resident memory) of this process in MiB.
 fn peak_memory_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -90,9 +121,15 @@ fn main() {
         .map(|(p, i)| ProjectSnapshot::listed(ORG, p, i, None).to_raw_event("bench", received_at, None))
         .collect();
 
+    let with_feeds = args.next().as_deref() == Some("feeds");
+
     let before = peak_memory_mib();
-    let policy =
+    let mut policy =
         SnykPolicy::new(Arc::new(catalog::Catalog::default_only("platform")), SnykSettings::default());
+    if with_feeds {
+        policy = policy.with_feeds(feeds());
+        println!("feeds loaded: CISA KEV 1500 CVEs, EPSS 300000 scores");
+    }
     let mut triage = InMemoryTriage::new(policy);
     let started = Instant::now();
     let mut published = 0;

@@ -9,10 +9,64 @@
 //! A group's due date is fixed when it first qualifies; when its lane becomes more urgent the
 //! date is recomputed from that day and the earlier of the two is kept (tightened); when its
 //! lane becomes less urgent the date is kept, and the ticket says so (never loosened silently).
+//!
+//! The rules per lane are data ([`DueRule`], from the policy profile, `crate::profile`): the seed
+//! is the list above; a profile may give fixed days per lane. A record's date is always its
+//! rule applied to (`due_lane`, `since`), so when an operator changes the profile (previewed with
+//! `replay --diff`) the date is re-derived from the same day under the new rule: a deliberate,
+//! previewed change, not a silent one.
 
 use chrono::{Months, NaiveDate};
 use contracts::Lane;
 use serde::{Deserialize, Serialize};
+
+/// How a lane's due date is counted from the day the group entered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DueRule {
+    /// The last day of the sprint after the current one.
+    NextSprint,
+    Months(u32),
+    Days(u32),
+    /// No due date.
+    None,
+}
+
+impl DueRule {
+    /// In words, for the ticket and `explain --why`.
+    pub fn describe(&self, sprint_days: u32) -> String {
+        match self {
+            DueRule::NextSprint => format!("the end of the next {sprint_days}-day sprint"),
+            DueRule::Months(n) => format!("{n} month(s)"),
+            DueRule::Days(n) => format!("{n} day(s)"),
+            DueRule::None => "no due date".to_owned(),
+        }
+    }
+}
+
+/// The due rule of each ticketed lane, P1 to P4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LaneRules(pub [DueRule; 4]);
+
+impl LaneRules {
+    /// The seed's service levels: P1 the next sprint, P2 and P3 months, P4 none.
+    pub fn seed(p2_months: u32, p3_months: u32) -> LaneRules {
+        LaneRules([
+            DueRule::NextSprint,
+            DueRule::Months(p2_months),
+            DueRule::Months(p3_months),
+            DueRule::None,
+        ])
+    }
+
+    pub fn of(&self, lane: Lane) -> DueRule {
+        match lane {
+            Lane::P1 => self.0[0],
+            Lane::P2 => self.0[1],
+            Lane::P3 => self.0[2],
+            Lane::P4 | Lane::Maintenance => self.0[3],
+        }
+    }
+}
 
 /// The sprint calendar and the service levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +74,7 @@ pub struct SlaCalendar {
     /// The first day of any sprint.
     pub sprint_anchor: NaiveDate,
     pub sprint_days: u32,
-    pub p2_months: u32,
-    pub p3_months: u32,
+    pub rules: LaneRules,
 }
 
 impl SlaCalendar {
@@ -37,11 +90,14 @@ impl SlaCalendar {
 
     /// The due date of a group that entered `lane` on `since`; `None` for P4.
     pub fn due(&self, lane: Lane, since: NaiveDate) -> Option<NaiveDate> {
-        match lane {
-            Lane::P1 => self.end_of_next_sprint(since),
-            Lane::P2 => since.checked_add_months(Months::new(self.p2_months)),
-            Lane::P3 => since.checked_add_months(Months::new(self.p3_months)),
-            Lane::P4 | Lane::Maintenance => None,
+        if lane == Lane::Maintenance {
+            return None;
+        }
+        match self.rules.of(lane) {
+            DueRule::NextSprint => self.end_of_next_sprint(since),
+            DueRule::Months(n) => since.checked_add_months(Months::new(n)),
+            DueRule::Days(n) => since.checked_add_days(chrono::Days::new(u64::from(n))),
+            DueRule::None => None,
         }
     }
 }
@@ -68,6 +124,13 @@ impl DueRecord {
 
     /// The record after the group is seen in `lane` on `today`.
     pub fn next(&self, calendar: &SlaCalendar, lane: Lane, today: NaiveDate) -> DueRecord {
+        // The rules changed since the date was set (a new profile): the same lane and day under
+        // the rule in force now.
+        let ruled = calendar.due(self.due_lane, self.since);
+        if ruled != self.date {
+            let rederived = DueRecord { date: ruled, ..self.clone() };
+            return if lane == self.lane { rederived } else { rederived.next(calendar, lane, today) };
+        }
         if lane == self.lane {
             return self.clone();
         }
@@ -99,8 +162,7 @@ mod tests {
         SlaCalendar {
             sprint_anchor: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
             sprint_days: 14,
-            p2_months: 1,
-            p3_months: 3,
+            rules: LaneRules::seed(1, 3),
         }
     }
 
@@ -123,6 +185,32 @@ mod tests {
         assert_eq!(c.due(Lane::P2, day(2027, 1, 31)), Some(day(2027, 2, 28)));
         assert_eq!(c.due(Lane::P3, day(2026, 11, 27)), Some(day(2027, 2, 27)));
         assert_eq!(c.due(Lane::P4, day(2026, 11, 27)), None);
+        let fixed = SlaCalendar {
+            rules: LaneRules([DueRule::Days(7), DueRule::Days(30), DueRule::Days(90), DueRule::Days(180)]),
+            ..c
+        };
+        assert_eq!(fixed.due(Lane::P1, day(2026, 11, 27)), Some(day(2026, 12, 4)));
+        assert_eq!(fixed.due(Lane::P2, day(2026, 11, 27)), Some(day(2026, 12, 27)));
+        assert_eq!(fixed.due(Lane::P4, day(2026, 11, 27)), Some(day(2027, 5, 26)));
+        assert_eq!(fixed.due(Lane::Maintenance, day(2026, 11, 27)), None);
+    }
+
+    #[test]
+    fn a_new_rule_rederives_the_date_from_the_same_day() {
+        let c = calendar();
+        let p2 = DueRecord::first(&c, Lane::P2, day(2026, 12, 1));
+        assert_eq!(p2.date, Some(day(2027, 1, 1)));
+        let fixed = SlaCalendar {
+            rules: LaneRules([DueRule::Days(7), DueRule::Days(14), DueRule::Days(90), DueRule::None]),
+            ..c
+        };
+        let moved = p2.next(&fixed, Lane::P2, day(2026, 12, 20));
+        assert_eq!(
+            (moved.date, moved.since, moved.due_lane),
+            (Some(day(2026, 12, 15)), day(2026, 12, 1), Lane::P2)
+        );
+        // Unchanged rules: unchanged record.
+        assert_eq!(moved.next(&fixed, Lane::P2, day(2026, 12, 21)), moved);
     }
 
     #[test]

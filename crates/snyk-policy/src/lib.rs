@@ -27,6 +27,7 @@ pub mod feeds;
 pub mod grouping;
 pub mod matrix;
 pub mod maturity;
+pub mod profile;
 pub mod rest;
 mod settings;
 pub mod severity;
@@ -36,11 +37,13 @@ mod ticket;
 pub mod webhook;
 
 pub use explain::{DocumentKind, classify, raw_events_from_documents, recognise};
-pub use settings::SnykSettings;
+pub use profile::{Profile, ProfileError};
+pub use settings::{Probability, SnykSettings};
 pub use snapshot::{BaseImage, ProjectSnapshot, SnapshotStatus};
 pub use state::GroupState;
 
 use crate::exposure::{GroupExposure, group_exposure};
+use crate::feeds::{Feeds, KevEntry};
 use crate::grouping::group_of;
 use crate::state::{Finding, LastTicket, ProjectRecord};
 
@@ -48,6 +51,31 @@ use crate::state::{Finding, LastTicket, ProjectRecord};
 pub struct SnykPolicy {
     catalog: Arc<catalog::Catalog>,
     settings: SnykSettings,
+    profile: Profile,
+    /// The exploitation feeds as loaded now; triage swaps in a refreshed copy while running
+    /// (a lock held only to clone the `Arc`).
+    feeds: std::sync::RwLock<Arc<Feeds>>,
+}
+
+/// Why a finding counts as a mature exploit.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum MatureBy {
+    /// Snyk's exploit maturity.
+    Snyk,
+    /// CISA KEV lists this CVE.
+    Kev(String),
+    /// This CVE's EPSS score is at or above the threshold.
+    Epss(String, f32),
+}
+
+/// The due date a ticket carries and the rule that set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDecision {
+    pub date: chrono::NaiveDate,
+    /// In words: the profile and lane rule, or the KEV entry (`explain --why`).
+    pub rule: String,
+    /// The KEV entry whose `dueDate` it is, when that is earlier than the lane's date.
+    pub kev: Option<KevEntry>,
 }
 
 /// Who owns a group and why.
@@ -66,8 +94,12 @@ pub(crate) enum OwnerBasis {
 pub(crate) struct Evaluation<'a> {
     pub lane: Lane,
     pub exposure: GroupExposure,
-    /// The key of a mature finding, when there is one.
+    /// The key of a mature finding, when there is one, and why it is mature.
     pub mature_key: Option<&'a str>,
+    pub mature_by: Option<MatureBy>,
+    /// The listed CVE of a qualifying finding with the earliest KEV `dueDate`.
+    pub kev_due: Option<KevEntry>,
+    pub feeds: Arc<Feeds>,
     pub team: String,
     pub owner: OwnerBasis,
     /// Qualifying findings of active projects, with their project id and project.
@@ -77,7 +109,101 @@ pub(crate) struct Evaluation<'a> {
 
 impl SnykPolicy {
     pub fn new(catalog: Arc<catalog::Catalog>, settings: SnykSettings) -> Self {
-        SnykPolicy { catalog, settings }
+        let profile = Profile::seed(&settings);
+        SnykPolicy { catalog, settings, profile, feeds: Default::default() }
+    }
+
+    /// The policy under a profile (the lanes, due rules, KEV and EPSS switches).
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    pub fn with_feeds(self, feeds: Feeds) -> Self {
+        self.set_feeds(feeds);
+        self
+    }
+
+    /// Uses these feeds from the next event on (a refresh).
+    pub fn set_feeds(&self, feeds: Feeds) {
+        *self.feeds.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(feeds);
+    }
+
+    pub fn feeds(&self) -> Arc<Feeds> {
+        self.feeds.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The calendar of the profile's due rules.
+    pub fn calendar(&self) -> due::SlaCalendar {
+        due::SlaCalendar {
+            sprint_anchor: self.settings.sprint_anchor,
+            sprint_days: self.settings.sprint_days,
+            rules: self.profile.due,
+        }
+    }
+
+    /// Why a finding's exploit counts as mature, if it does: Snyk's maturity first, then KEV,
+    /// then EPSS, each a hash lookup per CVE.
+    pub(crate) fn mature_by(&self, feeds: &Feeds, finding: &Finding) -> Option<MatureBy> {
+        if finding.maturity.is_mature() {
+            return Some(MatureBy::Snyk);
+        }
+        if self.profile.kev_enabled
+            && let Some(cve) = finding.cves.iter().find(|c| feeds.kev(c).is_some())
+        {
+            return Some(MatureBy::Kev(cve.clone()));
+        }
+        if self.profile.epss_enabled {
+            for cve in &finding.cves {
+                if let Some(score) = feeds.epss(cve).filter(|s| s.epss >= self.profile.epss_threshold) {
+                    return Some(MatureBy::Epss(cve.clone(), score.epss));
+                }
+            }
+        }
+        None
+    }
+
+    /// The due date of a group's open ticket and the rule that set it: the earlier of the
+    /// lane's date and, with KEV on, the KEV `dueDate` of a qualifying finding's CVE.
+    pub fn due_decision(&self, state: &GroupState) -> Option<DueDecision> {
+        let evaluation = self.evaluate(state)?;
+        self.decide_due(state, &evaluation)
+    }
+
+    pub(crate) fn decide_due(&self, state: &GroupState, evaluation: &Evaluation<'_>) -> Option<DueDecision> {
+        let record = state.due.as_ref();
+        let lane_date = record.and_then(|r| r.date);
+        let kev = evaluation.kev_due.as_ref().and_then(|e| e.due_date.map(|d| (d, e)));
+        match (lane_date, kev) {
+            (_, Some((kev_date, entry))) if lane_date.is_none_or(|lane| kev_date < lane) => {
+                Some(DueDecision {
+                    date: kev_date,
+                    rule: format!(
+                        "CISA KEV dueDate of {} ({})",
+                        entry.cve,
+                        entry.sentence().trim_end_matches('.')
+                    ),
+                    kev: Some(entry.clone()),
+                })
+            }
+            (Some(date), _) => {
+                let record = record.expect("a lane date has its record");
+                let rule = self.calendar().rules.of(record.due_lane).describe(self.settings.sprint_days);
+                Some(DueDecision {
+                    date,
+                    rule: format!(
+                        "profile {}, lane {}: {rule} from {}",
+                        self.profile.name, record.due_lane, record.since
+                    ),
+                    kev: None,
+                })
+            }
+            (None, _) => None,
+        }
     }
 
     pub fn settings(&self) -> &SnykSettings {
@@ -147,11 +273,45 @@ impl SnykPolicy {
             active.iter().map(|(_, p)| (p.name.as_str(), p.exposure)),
             self.settings.unknown_exposure,
         );
-        let mature_key =
-            findings.iter().filter(|(_, _, f)| f.maturity.is_mature()).map(|(_, _, f)| f.key.as_str()).min();
-        let lane = matrix::lane(exposure.exposure, mature_key.is_some());
+        let feeds = self.feeds();
+        let mut mature: Option<(&str, MatureBy)> = None;
+        let mut kev_due: Option<&KevEntry> = None;
+        for (_, _, finding) in &findings {
+            if mature.as_ref().is_none_or(|(key, _)| finding.key.as_str() < *key)
+                && let Some(by) = self.mature_by(&feeds, finding)
+            {
+                mature = Some((finding.key.as_str(), by));
+            }
+            if self.profile.kev_enabled && !feeds.kev.as_ref().is_none_or(|k| k.is_empty()) {
+                fn rank(e: &KevEntry) -> (bool, Option<chrono::NaiveDate>, &str) {
+                    (e.due_date.is_none(), e.due_date, e.cve.as_str())
+                }
+                for entry in finding.cves.iter().filter_map(|c| feeds.kev(c)) {
+                    if kev_due.is_none_or(|best| rank(entry) < rank(best)) {
+                        kev_due = Some(entry);
+                    }
+                }
+            }
+        }
+        let kev_due = kev_due.cloned();
+        let (mature_key, mature_by) = match mature {
+            Some((key, by)) => (Some(key), Some(by)),
+            None => (None, None),
+        };
+        let lane = self.profile.matrix.lane(exposure.exposure, mature_key.is_some());
         let (team, owner) = self.owner(&group.target, &active);
-        Some(Evaluation { lane, exposure, mature_key, team, owner, findings, active })
+        Some(Evaluation {
+            lane,
+            exposure,
+            mature_key,
+            mature_by,
+            kev_due,
+            feeds,
+            team,
+            owner,
+            findings,
+            active,
+        })
     }
 
     /// After a project changed: fix, tighten or keep the due date, and remember the ticket.
@@ -170,7 +330,7 @@ impl SnykPolicy {
                 state.qualified_keys.extend(keys);
                 let zone = self.catalog.team(&team).time_zone;
                 let today = local_day(at, zone);
-                let calendar = self.settings.calendar();
+                let calendar = self.calendar();
                 state.due = Some(match &state.due {
                     None => due::DueRecord::first(&calendar, lane, today),
                     Some(record) => record.next(&calendar, lane, today),
@@ -214,7 +374,13 @@ impl Policy for SnykPolicy {
         // latest one is no choice by arrival order; it also renews states written before the
         // name was normalised.
         state.group = Some(group);
-        let record = ProjectRecord::from_snapshot(&snapshot, &self.settings, event.received_at);
+        let feeds = self.feeds();
+        let exempt = if self.profile.kev_enabled && self.profile.kev_below_floor {
+            feeds.kev.as_deref()
+        } else {
+            None
+        };
+        let record = ProjectRecord::from_snapshot(&snapshot, &self.settings, exempt, event.received_at);
         state.projects.insert(snapshot.project.id.clone(), record);
         self.update_due(state, event.received_at);
         Ok(())

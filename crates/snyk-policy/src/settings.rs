@@ -64,6 +64,20 @@ pub struct SnykSettings {
     )]
     pub ticketed_origins: Vec<crate::grouping::OriginClass>,
 
+    /// Whether a finding below the severity floor still qualifies when CISA KEV lists its CVE
+    /// (a policy profile's `kev.below_floor` overrides it).
+    #[cfg_attr(feature = "clap", arg(long = "snyk-kev-below-floor", env = "SNYK_KEV_BELOW_FLOOR", default_value_t = false,
+          action = clap::ArgAction::Set))]
+    pub kev_below_floor: bool,
+
+    /// EPSS score (0 to 1] at or above which a finding's exploit counts as mature, when EPSS
+    /// scores are loaded (a policy profile's `epss.threshold` overrides it).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "snyk-epss-threshold", env = "SNYK_EPSS_THRESHOLD", default_value = "0.5")
+    )]
+    pub epss_threshold: Probability,
+
     /// Base URL of the Snyk web app, for links in tickets.
     #[cfg_attr(
         feature = "clap",
@@ -83,6 +97,8 @@ impl Default for SnykSettings {
             p2_months: 1,
             p3_months: 3,
             app_url: "https://app.snyk.io".into(),
+            kev_below_floor: false,
+            epss_threshold: Probability(0.5),
             ticketed_origins: vec![
                 crate::grouping::OriginClass::Container,
                 crate::grouping::OriginClass::Github,
@@ -93,13 +109,37 @@ impl Default for SnykSettings {
     }
 }
 
+/// A probability in (0, 1], as a flag.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Probability(pub f32);
+
+// Only values in (0, 1] are constructed (from_str checks; the default is 0.5): no NaN.
+impl Eq for Probability {}
+
+impl std::str::FromStr for Probability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let value: f32 = s.trim().parse().map_err(|_| format!("{s:?} is not a number"))?;
+        if value > 0.0 && value <= 1.0 {
+            Ok(Probability(value))
+        } else {
+            Err(format!("{s} is not above 0 and at most 1"))
+        }
+    }
+}
+
+impl std::fmt::Display for Probability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 impl SnykSettings {
     pub fn calendar(&self) -> SlaCalendar {
         SlaCalendar {
             sprint_anchor: self.sprint_anchor,
             sprint_days: self.sprint_days,
-            p2_months: self.p2_months,
-            p3_months: self.p3_months,
+            rules: crate::due::LaneRules::seed(self.p2_months, self.p3_months),
         }
     }
 }

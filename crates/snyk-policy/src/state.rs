@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::due::DueRecord;
 use crate::exposure::ProjectExposure;
+use crate::feeds::KevCatalog;
 use crate::grouping::GroupIdentity;
 use crate::maturity::Maturity;
 use crate::rest::{Issue, IssueStatus, Tag};
@@ -82,13 +83,19 @@ impl ProjectRecord {
     pub fn from_snapshot(
         snapshot: &ProjectSnapshot,
         settings: &SnykSettings,
+        kev_below_floor: Option<&KevCatalog>,
         observed_at: DateTime<Utc>,
     ) -> Self {
         let attributes = &snapshot.project.attributes;
         let findings = if snapshot.status == SnapshotStatus::Active {
-            let rest = snapshot.issues.iter().filter_map(|issue| Finding::from_rest(issue, settings));
-            let v1 =
-                snapshot.webhook_issues.iter().filter_map(|issue| Finding::from_webhook(issue, settings));
+            let rest = snapshot
+                .issues
+                .iter()
+                .filter_map(|issue| Finding::from_rest(issue, settings, kev_below_floor));
+            let v1 = snapshot
+                .webhook_issues
+                .iter()
+                .filter_map(|issue| Finding::from_webhook(issue, settings, kev_below_floor));
             let mut findings: Vec<Finding> = rest.chain(v1).collect();
             findings.sort();
             findings.dedup();
@@ -143,15 +150,33 @@ pub fn qualifies(severity: Severity, open: bool, ignored: bool, floor: Severity)
     severity >= floor && open && !ignored
 }
 
+/// Whether the catalog (when given) lists one of these CVEs.
+fn listed(catalog: Option<&KevCatalog>, cves: &[String]) -> bool {
+    catalog.is_some_and(|kev| {
+        cves.iter().any(|c| {
+            kev.get(c).is_some() || crate::feeds::canonical_cve(c).is_some_and(|c| kev.get(&c).is_some())
+        })
+    })
+}
+
 impl Finding {
-    pub fn from_rest(issue: &Issue, settings: &SnykSettings) -> Option<Finding> {
+    /// `kev_below_floor`: the KEV catalog when a listed finding below the floor still
+    /// qualifies (off by default).
+    pub fn from_rest(
+        issue: &Issue,
+        settings: &SnykSettings,
+        kev_below_floor: Option<&KevCatalog>,
+    ) -> Option<Finding> {
         let a = &issue.attributes;
         if NOT_VULNERABILITIES.contains(&a.issue_type.as_str()) {
             return None;
         }
         // An unknown severity cannot be placed against the floor; ingest counts it.
         let severity = a.effective_severity_level.known()?;
-        if !qualifies(severity, a.status == IssueStatus::Open, a.ignored, settings.severity_floor) {
+        let open = a.status == IssueStatus::Open;
+        // Below the floor a KEV-listed finding still counts when asked (off by default).
+        let exempt = || open && !a.ignored && listed(kev_below_floor, &issue.cves());
+        if !(qualifies(severity, open, a.ignored, settings.severity_floor) || exempt()) {
             return None;
         }
         let mut packages: Vec<String> =
@@ -191,13 +216,19 @@ impl Finding {
         })
     }
 
-    pub fn from_webhook(issue: &WebhookIssue, settings: &SnykSettings) -> Option<Finding> {
+    pub fn from_webhook(
+        issue: &WebhookIssue,
+        settings: &SnykSettings,
+        kev_below_floor: Option<&KevCatalog>,
+    ) -> Option<Finding> {
         let data = &issue.issue_data;
         if issue.issue_type.as_deref().is_some_and(|t| NOT_VULNERABILITIES.contains(&t)) {
             return None;
         }
         let severity = data.severity.known()?;
-        if !qualifies(severity, true, issue.is_ignored, settings.severity_floor) {
+        let cves = data.identifiers.as_ref().map_or(&[][..], |i| i.cve.as_slice());
+        let exempt = || !issue.is_ignored && listed(kev_below_floor, cves);
+        if !(qualifies(severity, true, issue.is_ignored, settings.severity_floor) || exempt()) {
             return None;
         }
         let mut packages: Vec<String> = match &issue.pkg_name {

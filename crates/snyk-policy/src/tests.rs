@@ -686,3 +686,136 @@ fn cli_and_other_source_control_projects_are_ticketed_unless_left_out() {
     assert!(matches!(error, PolicyError::Ignored(_)), "{error}");
     assert!(error.to_string().contains("--snyk-ticketed-origins leaves Cli out"), "{error}");
 }
+
+fn kev_feeds() -> feeds::Feeds {
+    let kev = feeds::KevCatalog::parse(
+        r#"{"catalogVersion": "2026.11.30", "dateReleased": "2026-11-30T12:00:00Z", "count": 2, "vulnerabilities": [
+        {"cveID": "CVE-2099-1001", "vendorProject": "Sample", "product": "libxml2", "vulnerabilityName": "made up",
+         "dateAdded": "2026-11-20", "dueDate": "2026-12-11", "knownRansomwareCampaignUse": "Known"},
+        {"cveID": "CVE-2099-1003", "vendorProject": "Sample", "product": "libxml2", "vulnerabilityName": "made up",
+         "dateAdded": "2026-11-21", "dueDate": "2027-06-01", "knownRansomwareCampaignUse": "Unknown"}]}"#,
+    )
+    .unwrap();
+    let epss = feeds::EpssScores::parse(
+        "#model_version:v2025.03.14,score_date:2026-11-30T00:00:00Z\ncve,epss,percentile\nCVE-2099-1002,0.72,0.99\nCVE-2099-1004,0.10,0.80\n",
+    )
+    .unwrap();
+    feeds::Feeds { kev: Some(Arc::new(kev)), epss: Some(Arc::new(epss)) }
+}
+
+fn internal_image(key: &str, issue_id: &str, severity: &str) -> RawEvent {
+    let p = project("p", "ecr", &image("ledger"), "1", "deb", &["internal"], &[]);
+    event(p, vec![issue(issue_id, "p", key, severity, None)], T0)
+}
+
+#[test]
+fn a_kev_listed_cve_is_mature_and_its_earlier_due_date_wins() {
+    let policy = policy().with_feeds(kev_feeds());
+    let mut triage = InMemoryTriage::new(policy);
+    triage.apply(&internal_image("SNYK-1", "1001", "critical"), at(T0)).unwrap();
+    let ticket = triage.tickets()[0].clone();
+    // Internal and no Snyk maturity would be P4; KEV makes it P2, due by KEV's date (the lane's
+    // would be 2026-12-27).
+    assert_eq!(ticket.lane, Lane::P2);
+    let due = ticket.due.clone().unwrap();
+    assert_eq!(due.date, day(2026, 12, 11));
+    let sentence = "CVE-2099-1001 is in CISA KEV since 2026-11-20, due 2026-12-11; known to be used in ransomware campaigns.";
+    assert_eq!(due.source, contracts::DueDateSource::EventText { sentence: sentence.into() });
+    let facts = &ticket.body.items[0].facts;
+    assert!(facts.contains(&("CISA KEV".to_owned(), sentence.to_owned())), "{facts:?}");
+    assert!(
+        ticket
+            .body
+            .notes
+            .iter()
+            .any(|n| n.contains("CISA KEV") && n.contains("earlier than the lane's 2026-12-27")),
+        "{:?}",
+        ticket.body.notes
+    );
+    let state = triage.states().next().unwrap().1.clone();
+    let decision = triage.policy().due_decision(&state).unwrap();
+    assert!(decision.rule.starts_with("CISA KEV dueDate of CVE-2099-1001"), "{}", decision.rule);
+
+    // A KEV date later than the lane's: the lane's date stays.
+    let mut triage = InMemoryTriage::new(policy_with(kev_feeds()));
+    triage.apply(&internal_image("SNYK-3", "1003", "critical"), at(T0)).unwrap();
+    let ticket = triage.tickets()[0].clone();
+    assert_eq!((ticket.lane, ticket.due.as_ref().unwrap().date), (Lane::P2, day(2026, 12, 27)));
+    let state = triage.states().next().unwrap().1.clone();
+    assert_eq!(
+        triage.policy().due_decision(&state).unwrap().rule,
+        "profile seed, lane P2: 1 month(s) from 2026-11-27"
+    );
+
+    // KEV off in the profile: P4 as before.
+    let off = Profile { kev_enabled: false, ..Profile::seed(&SnykSettings::default()) };
+    let mut triage = InMemoryTriage::new(policy_with(kev_feeds()).with_profile(off));
+    triage.apply(&internal_image("SNYK-1", "1001", "critical"), at(T0)).unwrap();
+    assert_eq!(triage.tickets()[0].lane, Lane::P4);
+}
+
+fn policy_with(feeds: feeds::Feeds) -> SnykPolicy {
+    policy().with_feeds(feeds)
+}
+
+#[test]
+fn an_epss_score_at_the_threshold_is_mature_and_shown() {
+    let mut triage = InMemoryTriage::new(policy_with(kev_feeds()));
+    triage.apply(&internal_image("SNYK-2", "1002", "critical"), at(T0)).unwrap();
+    let ticket = triage.tickets()[0].clone();
+    assert_eq!(ticket.lane, Lane::P2);
+    assert!(
+        ticket.body.items[0]
+            .facts
+            .contains(&("EPSS".to_owned(), "CVE-2099-1002 0.720 (percentile 0.990)".to_owned()))
+    );
+    assert!(ticket.body.notes[0].contains("CVE-2099-1002 has EPSS 0.720"), "{}", ticket.body.notes[0]);
+    // Below the threshold: shown, not mature.
+    let mut triage = InMemoryTriage::new(policy_with(kev_feeds()));
+    triage.apply(&internal_image("SNYK-4", "1004", "critical"), at(T0)).unwrap();
+    let ticket = triage.tickets()[0].clone();
+    assert_eq!(ticket.lane, Lane::P4);
+    assert!(ticket.body.items[0].facts.iter().any(|(k, _)| k == "EPSS"));
+}
+
+#[test]
+fn a_kev_listed_finding_below_the_floor_qualifies_only_when_asked() {
+    let mut triage = InMemoryTriage::new(policy_with(kev_feeds()));
+    triage.apply(&internal_image("SNYK-1", "1001", "high"), at(T0)).unwrap();
+    assert!(triage.tickets().is_empty());
+    let below = Profile { kev_below_floor: true, ..Profile::seed(&SnykSettings::default()) };
+    let mut triage = InMemoryTriage::new(policy_with(kev_feeds()).with_profile(below));
+    triage.apply(&internal_image("SNYK-1", "1001", "high"), at(T0)).unwrap();
+    let ticket = triage.tickets()[0].clone();
+    assert_eq!((ticket.lane, ticket.due.unwrap().date), (Lane::P2, day(2026, 12, 11)));
+    // Not listed: still below the floor.
+    let mut triage = InMemoryTriage::new(
+        policy_with(kev_feeds())
+            .with_profile(Profile { kev_below_floor: true, ..Profile::seed(&SnykSettings::default()) }),
+    );
+    triage.apply(&internal_image("SNYK-2", "1002", "high"), at(T0)).unwrap();
+    assert!(triage.tickets().is_empty());
+}
+
+#[test]
+fn a_new_profile_moves_the_due_date_on_the_next_fold() {
+    let event = {
+        let p = project("p", "ecr", &image("ledger"), "1", "deb", &["internal"], &[]);
+        event(p, vec![issue("1005", "p", "SNYK-5", "critical", Some(("CVSSv4", "Attacked")))], T0)
+    };
+    let mut triage = InMemoryTriage::new(policy());
+    triage.apply(&event, at(T0)).unwrap();
+    let stored = triage.states().next().unwrap().1.clone();
+    assert_eq!(triage.tickets()[0].due.as_ref().unwrap().date, day(2026, 12, 27));
+    let fixed =
+        Profile::parse("name = \"fixed\"\n[due]\nP2 = \"14 days\"", &SnykSettings::default()).unwrap();
+    let replayed = SnykPolicy::new(Arc::new(catalog()), SnykSettings::default()).with_profile(fixed);
+    let mut state = stored;
+    replayed.apply(&mut state, &event, at("2026-12-02T00:00:00Z")).unwrap();
+    let ticket = replayed.desired(&state, at("2026-12-02T00:00:00Z")).remove(0);
+    assert_eq!(ticket.due.unwrap().date, day(2026, 12, 11));
+    assert_eq!(
+        replayed.due_decision(&state).unwrap().rule,
+        "profile fixed, lane P2: 14 day(s) from 2026-11-27"
+    );
+}

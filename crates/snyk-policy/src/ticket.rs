@@ -13,7 +13,7 @@ use crate::grouping::{GroupIdentity, TargetKind};
 use crate::maturity::Maturity;
 use crate::severity::Severity;
 use crate::state::{GroupState, LastTicket, ProjectRecord};
-use crate::{Evaluation, OwnerBasis, SnykPolicy};
+use crate::{DueDecision, Evaluation, MatureBy, OwnerBasis, SnykPolicy};
 
 const SUMMARY_LIMIT: usize = 250;
 const PROJECTS_LISTED: usize = 30;
@@ -117,6 +117,25 @@ fn items(policy: &SnykPolicy, group: &GroupIdentity, evaluation: &Evaluation<'_>
                 ("Projects".to_owned(), join(&item.projects, "")),
                 (reference_word(group.kind).to_owned(), join(&item.references, "none")),
             ];
+            // What the exploitation feeds say of its CVEs (constant-time lookups).
+            let feeds = &evaluation.feeds;
+            if policy.profile().kev_enabled {
+                let listed: Vec<String> =
+                    item.cves.iter().filter_map(|c| feeds.kev(c)).map(|e| e.sentence()).collect();
+                if !listed.is_empty() {
+                    facts.push(("CISA KEV".to_owned(), listed.join(" ")));
+                }
+            }
+            if policy.profile().epss_enabled {
+                let scored: Vec<String> = item
+                    .cves
+                    .iter()
+                    .filter_map(|c| feeds.epss(c).map(|s| format!("{c} {}", s.label())))
+                    .collect();
+                if !scored.is_empty() {
+                    facts.push(("EPSS".to_owned(), scored.join(", ")));
+                }
+            }
             if !item.project_tags.is_empty() {
                 facts.push((
                     "Project tags".to_owned(),
@@ -144,7 +163,7 @@ fn items(policy: &SnykPolicy, group: &GroupIdentity, evaluation: &Evaluation<'_>
     items.into_iter().map(|(_, _, item)| item).collect()
 }
 
-fn exposure_note(group: &GroupIdentity, evaluation: &Evaluation<'_>) -> String {
+fn exposure_note(policy: &SnykPolicy, group: &GroupIdentity, evaluation: &Evaluation<'_>) -> String {
     let label = evaluation.exposure.exposure.label();
     let why = match &evaluation.exposure.basis {
         ExposureBasis::Catalog => "set by the ownership catalog".to_owned(),
@@ -163,9 +182,16 @@ fn exposure_note(group: &GroupIdentity, evaluation: &Evaluation<'_>) -> String {
         }
         ExposureBasis::Assumed => "assumed".to_owned(),
     };
-    let maturity = match evaluation.mature_key {
-        Some(key) => format!("a mature exploit ({key})"),
-        None => "no mature exploit".to_owned(),
+    let maturity = match (evaluation.mature_key, &evaluation.mature_by) {
+        (Some(key), Some(MatureBy::Kev(cve))) => {
+            format!("a known exploited vulnerability ({key}: {cve} is in CISA KEV)")
+        }
+        (Some(key), Some(MatureBy::Epss(cve, score))) => format!(
+            "a likely exploit ({key}: {cve} has EPSS {score:.3}, at or above {})",
+            policy.profile().epss_threshold
+        ),
+        (Some(key), _) => format!("a mature exploit ({key})"),
+        (None, _) => "no mature exploit".to_owned(),
     };
     let what = match group.kind {
         TargetKind::ContainerImage => "image",
@@ -175,15 +201,19 @@ fn exposure_note(group: &GroupIdentity, evaluation: &Evaluation<'_>) -> String {
     format!("Lane {}: {label} {what} ({why}) with {maturity}.", evaluation.lane)
 }
 
-fn due_note(policy: &SnykPolicy, state: &GroupState, lane: Lane) -> String {
+fn due_note(policy: &SnykPolicy, state: &GroupState, lane: Lane, decision: Option<&DueDecision>) -> String {
     let Some(due) = &state.due else { return String::new() };
-    let settings = policy.settings();
-    let rule = |lane: Lane| match lane {
-        Lane::P1 => format!("the end of the next {}-day sprint", settings.sprint_days),
-        Lane::P2 => format!("{} month(s)", settings.p2_months),
-        Lane::P3 => format!("{} month(s)", settings.p3_months),
-        Lane::P4 | Lane::Maintenance => "no due date".to_owned(),
-    };
+    let calendar = policy.calendar();
+    let rule = |lane: Lane| calendar.rules.of(lane).describe(policy.settings().sprint_days);
+    if let Some(DueDecision { date, kev: Some(entry), .. }) = decision {
+        let lane_date = match due.date {
+            Some(lane_date) => {
+                format!("earlier than the lane's {lane_date} ({} from {})", rule(due.due_lane), due.since)
+            }
+            None => format!("the lane {lane} has no due date"),
+        };
+        return format!("Due {date}: {} The KEV due date is {lane_date}.", entry.sentence());
+    }
     match (due.date, due.kept_from) {
         (None, _) => format!("No due date: {lane} findings are fixed any time."),
         (Some(date), Some(kept)) => format!(
@@ -311,9 +341,9 @@ pub(crate) fn open(
             references.into_iter().collect::<Vec<_>>().join(", ")
         )
     };
-    let due_date = state.due.as_ref().and_then(|d| d.date.map(|date| (date, d)));
+    let due_date = policy.decide_due(state, evaluation);
     let when = match &due_date {
-        Some((date, _)) => format!("Fix them by {date}."),
+        Some(decision) => format!("Fix them by {}.", decision.date),
         None => "There is no due date (P4): fix them any time.".to_owned(),
     };
     let floor = policy.settings().severity_floor;
@@ -323,7 +353,7 @@ pub(crate) fn open(
         if floor == Severity::Critical { "critical".to_owned() } else { format!("{floor}-or-above") },
         group.describe()
     );
-    let mut notes = vec![exposure_note(group, evaluation)];
+    let mut notes = vec![exposure_note(policy, group, evaluation)];
     if evaluation.exposure.basis == ExposureBasis::Assumed {
         notes.push(format!(
             "Exposure was assumed {}: no Snyk project of this {} sets its environment attribute to external or internal, and the ownership catalog does not say.",
@@ -331,7 +361,8 @@ pub(crate) fn open(
             group.describe()
         ));
     }
-    notes.push(due_note(policy, state, evaluation.lane));
+    let decision = policy.decide_due(state, evaluation);
+    notes.push(due_note(policy, state, evaluation.lane, decision.as_ref()));
     notes.push(owner_note(&evaluation.team, &evaluation.owner, group));
     notes.extend(base_image_note(evaluation));
     notes.push(projects_note(group, evaluation));
@@ -354,9 +385,16 @@ pub(crate) fn open(
             url: project_url(policy, &p.org_id, id),
         })
         .collect();
-    let due = due_date.map(|(date, record)| DueDate {
-        date,
-        source: DueDateSource::LaneSla { lane: record.due_lane, since: record.since },
+    let due = due_date.map(|decision| match (&decision.kev, &state.due) {
+        // The contract has no KEV source yet: the KEV sentence is the text the date is from.
+        (Some(entry), _) => {
+            DueDate { date: decision.date, source: DueDateSource::EventText { sentence: entry.sentence() } }
+        }
+        (None, Some(record)) => DueDate {
+            date: decision.date,
+            source: DueDateSource::LaneSla { lane: record.due_lane, since: record.since },
+        },
+        (None, None) => DueDate { date: decision.date, source: DueDateSource::EventWindow },
     });
     DesiredTicket {
         schema: contracts::SCHEMA_VERSION,

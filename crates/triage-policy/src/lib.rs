@@ -138,6 +138,11 @@ impl<P: Policy> InMemoryTriage<P> {
         &self.policy
     }
 
+    /// The group states by state key (`explain --why` reads the rule behind each due date).
+    pub fn states(&self) -> impl Iterator<Item = (&str, &P::State)> {
+        self.states.iter().map(|(key, stored)| (key.as_str(), &stored.state))
+    }
+
     /// Applies one event; returns the desired tickets it changed (what triage would publish).
     pub fn apply(&mut self, event: &RawEvent, now: DateTime<Utc>) -> Result<Vec<DesiredTicket>, PolicyError> {
         let key = self.policy.state_key(event)?;
