@@ -107,34 +107,11 @@ fn settings_from(config: &Config) -> Result<WriterSettings, WriterError> {
 
 /// Runs the jira-writer until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WriterError> {
-    let mut settings = settings_from(&config)?;
-    let mut catalog = match &config.catalog {
-        Some(path) => Catalog::load(path)?,
-        None => Catalog::default_only("unowned"),
-    };
-    let client = client_from(&config)?;
-    if let Some(field) = &settings.mapping.team_field {
-        settings.team_field_kind = team_field_kind(&client, field, &shutdown).await?;
-        tracing::info!(field = %field, kind = ?settings.team_field_kind, "Team field type read from JIRA.");
-        resolve_team_values(&client, &mut catalog, settings.team_field_kind, &config, &shutdown).await?;
-    }
-    let nats = bus::connect(&config.nats.settings("jira-writer")).await?;
-    let js = bus::jetstream(nats);
-    bus::ensure_topology(&js, &config.topology.config()).await?;
-    let ledger = JsonKv::open(&js, JIRA_LEDGER).await?;
-    let publisher = Publisher::new(js.clone());
+    let (writer, js, publisher) = start_writer(&config, &shutdown).await?;
+    let writer = Arc::new(writer);
     let health = Readiness::new();
     // Everything below stops on shutdown, or at once on a (test) crash.
     let stop = shutdown.child_token();
-    let writer = Arc::new(Writer::new(
-        client,
-        ledger,
-        publisher.clone(),
-        catalog,
-        settings,
-        config.clock.clone(),
-        config.hooks.clone(),
-    ));
     let mut router = service_kit::http::health_router(health.clone());
     let syncing_links = !writer.settings().link_types.is_empty();
     if let (true, Some(secret)) = (syncing_links, &config.jira_webhook_secret) {
@@ -296,6 +273,49 @@ where
             Err(error) => return Err(error.into()),
         }
     }
+}
+
+/// The writer as configured: the team field's type and the catalog's team values read from
+/// JIRA, NATS connected, the topology made or checked.
+async fn start_writer(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<(Writer, async_nats::jetstream::Context, Publisher), WriterError> {
+    let mut settings = settings_from(config)?;
+    let mut catalog = match &config.catalog {
+        Some(path) => Catalog::load(path)?,
+        None => Catalog::default_only("unowned"),
+    };
+    let client = client_from(config)?;
+    if let Some(field) = &settings.mapping.team_field {
+        settings.team_field_kind = team_field_kind(&client, field, shutdown).await?;
+        tracing::info!(field = %field, kind = ?settings.team_field_kind, "Team field type read from JIRA.");
+        resolve_team_values(&client, &mut catalog, settings.team_field_kind, config, shutdown).await?;
+    }
+    let nats = bus::connect(&config.nats.settings("jira-writer")).await?;
+    let js = bus::jetstream(nats);
+    bus::ensure_topology(&js, &config.topology.config()).await?;
+    let ledger = JsonKv::open(&js, JIRA_LEDGER).await?;
+    let publisher = Publisher::new(js.clone());
+    let writer = Writer::new(
+        client,
+        ledger,
+        publisher.clone(),
+        catalog,
+        settings,
+        config.clock.clone(),
+        config.hooks.clone(),
+    );
+    Ok((writer, js, publisher))
+}
+
+/// `infra-tickets ledger rebuild`: records, for every ticket with the base label whose group
+/// key has no ledger record, its issue from JIRA, then marks the ledger complete. Records that
+/// exist are left as they are, so it is safe to run at any time, beside running writers.
+pub async fn rebuild_ledger(config: Config) -> Result<writer::RecoveryReport, WriterError> {
+    let shutdown = CancellationToken::new();
+    let (writer, _, _) = start_writer(&config, &shutdown).await?;
+    writer.rebuild_and_mark_complete().await
 }
 
 /// How often the running writer checks that its ledger is still whole.

@@ -1031,6 +1031,40 @@ async fn a_ledger_lost_while_running_is_rebuilt_and_creates_wait_for_it() {
     world.assert_contract();
 }
 
+/// `infra-tickets ledger rebuild` (the library call behind it): every lost record comes back
+/// from JIRA and the ledger is marked complete; run again, it changes nothing.
+#[tokio::test]
+async fn the_ledger_rebuild_records_every_lost_key_and_leaves_existing_records() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let tickets = [
+        desired("acme/checkout", "payments", Lane::P1, "2026-12-11", 1),
+        desired("acme/website", "platform", Lane::P2, "2026-12-27", 1),
+    ];
+    for d in &tickets {
+        world.publish(d).await;
+    }
+    for d in &tickets {
+        world.wait_applied(d).await;
+    }
+    writer.stop().await;
+    world.broker.js.delete_key_value(JIRA_LEDGER).await.expect("the ledger bucket deleted");
+
+    let report = jira_writer::rebuild_ledger(world.config(&[])).await.expect("rebuilt");
+    assert_eq!((report.scanned, report.recovered, report.present, report.unreadable), (2, 2, 0, 0));
+    for d in &tickets {
+        let entry = world.ledger(d).await.expect("a record");
+        assert_eq!(entry.issue.unwrap().key, world.only_issue(d).key);
+        assert_eq!(
+            (entry.content_hash.as_str(), entry.team.as_str()),
+            (d.content_hash.as_str(), d.team.as_str())
+        );
+    }
+    let again = jira_writer::rebuild_ledger(world.config(&[])).await.expect("rebuilt again");
+    assert_eq!((again.recovered, again.present), (0, 2));
+    world.assert_contract();
+}
+
 async fn publish_all(world: &World, batch: &[DesiredTicket]) {
     let messages: Vec<Outgoing> =
         batch.iter().map(|d| Outgoing::new(d.subject(), d.to_json()).with_id(d.message_id())).collect();

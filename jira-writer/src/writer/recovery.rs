@@ -85,14 +85,7 @@ impl<S: TicketSystem> Writer<S> {
                 if self.ledger_is_complete().await? {
                     return Ok(None);
                 }
-                let report = self.rebuild_ledger().await?;
-                let marker = LedgerMarker {
-                    since: self.clock.now(),
-                    by: self.settings.instance.clone(),
-                    recovered: report.recovered,
-                };
-                self.ledger_marker().put(LEDGER_MARKER_KEY, &marker).await?;
-                Ok::<_, WriterError>(Some(report))
+                self.rebuild_and_mark_complete().await.map(Some)
             };
             match attempt.await {
                 Ok(report) => return Ok(report),
@@ -109,6 +102,18 @@ impl<S: TicketSystem> Writer<S> {
             }
             pause = (pause * 2).min(Duration::from_secs(30));
         }
+    }
+
+    /// [`Writer::rebuild_ledger`], then the completeness marker.
+    pub async fn rebuild_and_mark_complete(&self) -> Result<RecoveryReport, WriterError> {
+        let report = self.rebuild_ledger().await?;
+        let marker = LedgerMarker {
+            since: self.clock.now(),
+            by: self.settings.instance.clone(),
+            recovered: report.recovered,
+        };
+        self.ledger_marker().put(LEDGER_MARKER_KEY, &marker).await?;
+        Ok(report)
     }
 
     /// Records, for every group key whose ticket carries the base label and that has no ledger
