@@ -46,6 +46,7 @@
 //! delivery; 409 and 429 → retry. A `Retry-After` holds back every request of the client, not
 //! only the one that got it.
 
+pub mod preflight;
 pub mod system;
 
 use std::sync::Arc;

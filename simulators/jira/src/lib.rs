@@ -16,6 +16,7 @@
 //! | search with `nextPageToken`, `fields`, `properties`, `reconcileIssues`, index lag | `GET`/`POST /rest/api/3/search/jql` |
 //! | the removed legacy search: **410** | `/rest/api/{2,3,latest}/search` |
 //! | current user | `GET /rest/api/3/myself` |
+//! | doctor's reads ([`preflight`]): permissions, priorities, a project, create screens, workflows | `GET /rest/api/3/mypermissions`, `GET /rest/api/3/priority/search`, `GET /rest/api/3/project/{key}`, `GET /rest/api/3/issue/createmeta/{project}/issuetypes[/{id}]`, `POST /rest/api/3/workflows` |
 //! | people by name or e-mail (the user-picker team field's people, the site's accounts) | `GET /rest/api/3/user/search` |
 //! | the organisation's teams ([`ORG_ID`]; a Team field's teams) | `GET /gateway/api/public/teams/v1/org/{orgId}/teams` |
 //! | issue links on the issue | `fields=issuelinks` on a get or a search |
@@ -41,6 +42,7 @@
 pub mod contract;
 pub mod jql;
 pub mod model;
+pub mod preflight;
 pub mod workflow;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -467,6 +469,25 @@ impl JiraSim {
     /// (a required field without a default, a status the target workflow lacks).
     pub fn refuse_moves_into(&self, project: &str, reason: &str) {
         self.shared.site.lock().expect("site lock").move_refusals.insert(project.into(), reason.into());
+    }
+
+    /// Removes a priority from the site: not listed, refused in creates.
+    pub fn remove_priority(&self, name: &str) {
+        self.shared.site.lock().expect("site lock").removed_priorities.insert(name.into());
+    }
+
+    /// Makes `field` required on `project`'s create screen (its field configuration); creates
+    /// without it are refused.
+    pub fn require_on_create(&self, project: &str, field: &str) {
+        self.shared.site.lock().expect("site lock").required_on_create.insert((project.into(), field.into()));
+    }
+
+    /// Gives `project` `workflow`.
+    pub fn set_project_workflow(&self, project: &str, workflow: Workflow) {
+        let mut site = self.shared.site.lock().expect("site lock");
+        if let Some(p) = site.config.projects.iter_mut().find(|p| p.key == project) {
+            p.workflow = workflow;
+        }
     }
 
     /// Takes `field` off the create and edit screens of `project`.
@@ -1015,6 +1036,24 @@ fn dispatch(
             site.get_property(key, property)
         }
         ("POST", ["rest", "api", "3", "issueLink"]) => site.link_issues(body_or_empty),
+        ("GET", ["rest", "api", "3", "mypermissions"]) => preflight::my_permissions(
+            &site,
+            query_param(query, "projectKey").or_else(|| query_param(query, "projectId")).as_deref(),
+            query_param(query, "permissions").as_deref(),
+        ),
+        ("GET", ["rest", "api", "3", "priority", "search"]) => preflight::priority_search(
+            &site,
+            query_param(query, "startAt").and_then(|m| m.parse().ok()).unwrap_or(0),
+            query_param(query, "maxResults").and_then(|m| m.parse().ok()).unwrap_or(50),
+        ),
+        ("GET", ["rest", "api", "3", "project", project]) => preflight::project(&site, project),
+        ("GET", ["rest", "api", "3", "issue", "createmeta", project, "issuetypes"]) => {
+            preflight::create_issue_types(&site, project)
+        }
+        ("GET", ["rest", "api", "3", "issue", "createmeta", project, "issuetypes", type_id]) => {
+            preflight::create_fields(&site, project, type_id)
+        }
+        ("POST", ["rest", "api", "3", "workflows"]) => preflight::read_workflows(&site, body_or_empty),
         _ => model::error(404, "null for uri: the simulator does not serve this resource."),
     }
 }

@@ -122,6 +122,10 @@ pub struct Site {
     pub move_refusals: BTreeMap<String, String>,
     /// Bulk-operation tasks (`/rest/api/3/bulk/queue/{taskId}`), by task id.
     tasks: BTreeMap<u64, Value>,
+    /// Priorities a test removed from the site (not listed, refused in a create).
+    pub removed_priorities: BTreeSet<String>,
+    /// (project, field) the project's field configuration makes required on create.
+    pub required_on_create: BTreeSet<(String, String)>,
 }
 
 impl Site {
@@ -139,6 +143,8 @@ impl Site {
             off_screen: BTreeSet::new(),
             move_refusals: BTreeMap::new(),
             tasks: BTreeMap::new(),
+            removed_priorities: BTreeSet::new(),
+            required_on_create: BTreeSet::new(),
         }
     }
 
@@ -214,6 +220,14 @@ impl Site {
         }
         if !stored.contains_key("issuetype") && !errors.iter().any(|(f, _)| f == "issuetype") {
             errors.push(("issuetype".into(), "Specify an issue type".into()));
+        }
+        for (project, field) in &self.required_on_create {
+            if *project == project_key
+                && !stored.contains_key(field)
+                && !errors.iter().any(|(f, _)| f == field)
+            {
+                errors.push((field.clone(), format!("{field} is required.")));
+            }
         }
         if let Some(update) = body.get("update").and_then(Value::as_object) {
             for name in update.keys() {
@@ -379,6 +393,7 @@ impl Site {
                 let wanted_id = value.get("id").and_then(Value::as_str);
                 let (id, name) = PRIORITIES
                     .iter()
+                    .filter(|(_, n)| !self.removed_priorities.contains(*n))
                     .find(|(id, n)| Some(*n) == wanted_name || Some(*id) == wanted_id)
                     .ok_or("Specify a valid priority")?;
                 json!({ "id": id, "name": name, "self": format!("{}/rest/api/3/priority/{id}", self.base_url) })
@@ -1272,7 +1287,7 @@ fn parse_properties(list: &Value) -> Result<BTreeMap<String, Value>, String> {
     Ok(out)
 }
 
-fn issue_type_id(index: usize) -> String {
+pub(crate) fn issue_type_id(index: usize) -> String {
     format!("{}", 10_001 + index)
 }
 
