@@ -9,7 +9,10 @@
 //! Operations: `DescribeEvents`, `DescribeEventDetails`, `DescribeAffectedEntities` and the
 //! organization variants `DescribeEventsForOrganization`, `DescribeEventDetailsForOrganization`,
 //! `DescribeAffectedAccountsForOrganization`, `DescribeAffectedEntitiesForOrganization`, with
-//! filters by `lastUpdatedTime` and `nextToken` pagination in small pages. Requests must be
+//! filters by `lastUpdatedTime` and `nextToken` pagination in small pages, and
+//! `DescribeHealthServiceStatusForOrganization` (whether the organizational view is on;
+//! <https://docs.aws.amazon.com/health/latest/APIReference/API_DescribeHealthServiceStatusForOrganization.html>).
+//! [`AwsHealthSim::require_subscription`] answers every call with `SubscriptionRequiredException`. Requests must be
 //! SigV4-signed (any credentials; the signature is not verified). Tests change the events while
 //! it runs and read how many calls each operation got.
 
@@ -44,6 +47,11 @@ struct SimState {
     events: Vec<SimEvent>,
     limits: PageLimits,
     calls: BTreeMap<String, u64>,
+    /// The account has no Business, Enterprise On-Ramp or Enterprise support plan.
+    subscription_required: bool,
+    /// The organizational view is turned off (`enable-health-service-access-for-organization`
+    /// was never run).
+    organization_view_disabled: bool,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -143,6 +151,19 @@ impl AwsHealthSim {
         call(&self.state, operation, input)
     }
 
+    /// Every call answers `SubscriptionRequiredException` while `required`, as the Health API does
+    /// for an account without a Business, Enterprise On-Ramp or Enterprise support plan
+    /// (<https://docs.aws.amazon.com/health/latest/ug/health-api.html>).
+    pub fn require_subscription(&self, required: bool) {
+        self.state.lock().expect("simulator state lock").subscription_required = required;
+    }
+
+    /// Whether `DescribeHealthServiceStatusForOrganization` answers `ENABLED` (the default) or
+    /// `DISABLED`, and the organization operations work.
+    pub fn set_organization_view(&self, enabled: bool) {
+        self.state.lock().expect("simulator state lock").organization_view_disabled = !enabled;
+    }
+
     /// Runs an operation in process (for tools that want the responses without HTTP).
     pub fn invoke(&self, operation: &str, input: &Value) -> Result<Value, ApiError> {
         self.call(operation, input)
@@ -152,6 +173,17 @@ impl AwsHealthSim {
 fn call(state: &Mutex<SimState>, operation: &str, input: &Value) -> Result<Value, ApiError> {
     let mut state = state.lock().expect("simulator state lock");
     *state.calls.entry(operation.to_owned()).or_default() += 1;
+    if state.subscription_required {
+        return Err(ApiError {
+            status: 400,
+            kind: "SubscriptionRequiredException",
+            message: "The AWS Health API is only available to accounts with a Business, Enterprise On-Ramp, or Enterprise Support plan.".into(),
+        });
+    }
+    if operation == ops::SERVICE_STATUS {
+        let status = if state.organization_view_disabled { "DISABLED" } else { "ENABLED" };
+        return Ok(serde_json::json!({"healthServiceAccessStatusForOrganization": status}));
+    }
     ops::dispatch(operation, input, &state.events, state.limits)
 }
 

@@ -31,7 +31,11 @@ pub const OPERATIONS: &[&str] = &[
     "DescribeEventDetailsForOrganization",
     "DescribeAffectedAccountsForOrganization",
     "DescribeAffectedEntitiesForOrganization",
+    SERVICE_STATUS,
 ];
+
+/// Whether the organizational view is enabled (answered by the simulator's state).
+pub const SERVICE_STATUS: &str = "DescribeHealthServiceStatusForOrganization";
 
 pub fn dispatch(
     operation: &str,
