@@ -42,6 +42,10 @@ enum Command {
         /// For example http://127.0.0.1:9090/readyz
         url: String,
     },
+    /// Preflight: check NATS, JIRA, Slack, Snyk, AWS and the catalog as the services are
+    /// configured (their flags, environment and config file), writing nothing; a ✗ names what to
+    /// change, and the exit code is 1 when any check fails.
+    Doctor(infra_tickets::doctor::DoctorArgs),
     /// Inspect and redrive dead letters.
     Dlq {
         #[command(flatten)]
@@ -118,6 +122,16 @@ async fn main() -> anyhow::Result<()> {
             }
             out.push_str(&infra_tickets::operate::topology_report(&nats).await?);
             out
+        }
+        Command::Doctor(args) => {
+            let report = infra_tickets::doctor::doctor(&args).await;
+            let out = if args.json {
+                format!("{}\n", serde_json::to_string_pretty(&report)?)
+            } else {
+                report.render()
+            };
+            print!("{out}");
+            std::process::exit(if report.ok { 0 } else { 1 });
         }
         Command::Dlq { nats, command } => match command {
             DlqCommand::List => infra_tickets::operate::dlq_list(&nats).await?,
