@@ -283,3 +283,45 @@ async fn a_missing_topology_and_a_missing_setting_fail() {
     assert_eq!(config["ok"], false);
     assert!(config["detail"].as_str().unwrap().contains("--jira-url"), "{config}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqs_queue_is_read_and_a_missing_one_fails() {
+    let moto = aws_health_sim::moto::MotoServer::start()
+        .unwrap_or_else(|e| panic!("moto's server is needed for SQS: {e}"));
+    let sdk = ingest_health::static_sdk_config("us-east-1", "demo", "demo-secret");
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(moto.url()).build(),
+    );
+    let queue = sqs.create_queue().queue_name("health-events").send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_owned();
+    let mut world = World::start().await;
+    world.set("HEALTH_SQS_ENDPOINT_URL", moto.url());
+    world.set("HEALTH_SQS_REGION", "us-east-1");
+    world.set("HEALTH_SQS_QUEUE_URL", &queue_url);
+    let outcome = world.doctor(&["--service", "ingest-health"]).await;
+    assert!(outcome.ok, "{}", outcome.text);
+    assert_eq!(outcome.check("aws: SQS queue")["detail"], "0 message(s) waiting");
+
+    world.set("HEALTH_SQS_QUEUE_URL", &queue_url.replace("health-events", "no-such-queue"));
+    let outcome = world.doctor(&["--service", "ingest-health"]).await;
+    let check = outcome.only_failure("aws: SQS queue");
+    assert!(check["remedy"].as_str().unwrap().contains("health-intake.yaml"), "{check}");
+}
+
+/// jira-writer's default linked status, Assigned, is not in JIRA Software's workflow, which the
+/// demo's projects run: a task linked to a demo ticket could not move it. Doctor says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_linked_status_on_jira_softwares_workflow_is_reported() {
+    let mut world = World::start().await;
+    world.env.remove("ITK_JIRA_LINKED_STATUS");
+    let outcome = world.doctor(&["--service", "jira-writer"]).await;
+    let failed = outcome.failed();
+    assert_eq!(failed.len(), 8, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.ends_with("workflow has the configured statuses") || f.contains("filed → linked"))
+    );
+    let statuses = outcome.check("project PAY: workflow has the configured statuses");
+    assert!(statuses["detail"].as_str().unwrap().contains("linked=Assigned"), "{statuses}");
+}
