@@ -152,17 +152,50 @@ impl Report {
 }
 
 /// Parses service `T`'s configuration as the service would from its environment, the config
-/// file and the extra settings. Settings another service has and this one lacks are left out
-/// (one `--` list serves every service).
+/// file (`--config` or `ITK_CONFIG`) and the extra settings. Settings another service has and
+/// this one lacks are left out, from the file as from the `--` list: one file or list serves
+/// every service.
 fn parse_service<T: clap::Parser + clap::CommandFactory>(name: &str, args: &DoctorArgs) -> Result<T, String> {
+    let command = T::command();
     let mut argv: Vec<OsString> = vec![name.into()];
-    if let Some(file) = &args.config {
-        argv.push("--config".into());
-        argv.push(file.clone().into());
+    let file = args.config.clone().or_else(|| std::env::var_os("ITK_CONFIG").map(PathBuf::from));
+    if let Some(file) = file {
+        argv.extend(own_settings(&command, &file_settings(&file)?).into_iter().map(OsString::from));
     }
-    argv.extend(own_settings(&T::command(), &args.settings).into_iter().map(OsString::from));
-    service_kit::config::try_parse_from::<T, _, _>(argv, |name| std::env::var_os(name))
+    argv.extend(own_settings(&command, &args.settings).into_iter().map(OsString::from));
+    // The file is read above; the service's parser must not read ITK_CONFIG again.
+    service_kit::config::try_parse_from::<T, _, _>(argv, |_| None)
         .map_err(|e| first_line_of_error(&e.to_string()))
+}
+
+/// A config file's settings as `--key=value` arguments, as `service_kit::config` reads them.
+fn file_settings(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {shown}: {e}"))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| vendor(&format!("config file {shown} is not valid TOML: {e}")))?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let values = match value {
+            toml::Value::Array(items) => items,
+            one => vec![one],
+        };
+        for item in values {
+            let text = match item {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return Err(format!(
+                        "config file {shown}: setting {key:?} must be a string, number, boolean or list"
+                    ));
+                }
+            };
+            out.push(format!("--{}={text}", key.replace('_', "-")));
+        }
+    }
+    Ok(out)
 }
 
 /// The flags (and their values) of `settings` that `command` knows.

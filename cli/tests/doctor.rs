@@ -282,6 +282,21 @@ async fn a_missing_topology_and_a_missing_setting_fail() {
     let config = outcome.check("jira-writer: configuration");
     assert_eq!(config["ok"], false);
     assert!(config["detail"].as_str().unwrap().contains("--jira-url"), "{config}");
+
+    // The same setting from the services' config file, or after `--` (each service takes the
+    // flags it has: triage has no --jira-url and still parses).
+    let file = world.dir.path().join("services.toml");
+    std::fs::write(&file, format!("jira-url = \"{}\"\n", world.sims.jira.url())).unwrap();
+    let from_file = world
+        .doctor(&["--service", "triage", "--service", "jira-writer", "--config", file.to_str().unwrap()])
+        .await;
+    assert_eq!(from_file.check("jira-writer: configuration")["ok"], true, "{}", from_file.text);
+    assert_eq!(from_file.check("triage: configuration")["ok"], true, "{}", from_file.text);
+    let url = world.sims.jira.url();
+    let after_dashes =
+        world.doctor(&["--service", "triage", "--service", "jira-writer", "--", "--jira-url", &url]).await;
+    assert_eq!(after_dashes.check("jira-writer: configuration")["ok"], true, "{}", after_dashes.text);
+    assert_eq!(after_dashes.check("triage: configuration")["ok"], true, "{}", after_dashes.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
