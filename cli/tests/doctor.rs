@@ -247,12 +247,18 @@ async fn a_project_without_create_permission_a_missing_priority_and_a_foreign_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_snyk_token_fails() {
+async fn a_bad_snyk_token_and_an_unserved_api_version_fail() {
     let mut world = World::start().await;
     world.set("SNYK_TOKEN", "not-the-token");
     let outcome = world.doctor(&["--service", "ingest-snyk"]).await;
     let check = outcome.only_failure("token accepted");
     assert!(check["remedy"].as_str().unwrap().contains("SNYK_TOKEN"), "{check}");
+
+    world.set("SNYK_TOKEN", SNYK_TOKEN);
+    world.sims.snyk.set_oldest_version(chrono::NaiveDate::from_ymd_opt(2025, 1, 1));
+    let outcome = world.doctor(&["--service", "ingest-snyk", "--", "--snyk-api-version", "2024-10-15"]).await;
+    let check = outcome.only_failure("API version 2024-10-15 served");
+    assert!(check["remedy"].as_str().unwrap().contains("--snyk-api-version"), "{check}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

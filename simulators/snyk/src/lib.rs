@@ -8,7 +8,8 @@
 //! | `GET /rest/orgs` and `GET /rest/groups/{group_id}/orgs` | JSON:API pages of the orgs the token sees (of one group) |
 //! | `GET /rest/orgs/{org_id}/issues` | JSON:API pages; `scan_item.id`/`scan_item.type`, `type`, `effective_severity_level`, `status`, `ignored`, `created_/updated_after/before` |
 //!
-//! As Snyk does: `version` is required (400 without it), `limit` is 10–100 in tens, unknown
+//! As Snyk does: `version` is required (400 without it; 404 for a version dated before
+//! [`SnykSim::set_oldest_version`], one no longer served), `limit` is 10–100 in tens, unknown
 //! query parameters get 400, `Authorization: token <API token>` is checked (401), pages are
 //! followed through `links.next` (relative links: without the `/rest` prefix for projects, with
 //! it for issues, the inconsistency Snyk has), and every response is `application/vnd.api+json`.
@@ -77,6 +78,8 @@ struct SimState {
     requests: Vec<RequestRecord>,
     /// Whether request records keep the response body (for the contract check).
     record_responses: bool,
+    /// Versions dated before this one are no longer served (404), as a version past its sunset.
+    oldest_version: Option<chrono::NaiveDate>,
 }
 
 /// A running simulator. Stops when dropped.
@@ -111,6 +114,7 @@ impl SnykSim {
             faults: VecDeque::new(),
             requests: Vec::new(),
             record_responses: true,
+            oldest_version: None,
         }));
         let router = Router::new()
             .route("/rest/orgs/{org_id}/projects", get(list_projects))
@@ -145,6 +149,12 @@ impl SnykSim {
     /// A copy of an org as it is now.
     pub fn org(&self, org_id: &str) -> Option<SimOrg> {
         self.lock().orgs.get(org_id).cloned()
+    }
+
+    /// Versions dated before `oldest` answer 404, as versions Snyk no longer serves (`None`:
+    /// every valid version is served).
+    pub fn set_oldest_version(&self, oldest: Option<chrono::NaiveDate>) {
+        self.lock().oldest_version = oldest;
     }
 
     pub fn add_org(&self, org: SimOrg) {
@@ -392,6 +402,11 @@ fn json_api(status: StatusCode, body: String, version: Option<&str>) -> Response
     response
 }
 
+fn version_date(version: &str) -> Option<chrono::NaiveDate> {
+    let date = version.split_once('~').map_or(version, |(d, _)| d);
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
+}
+
 fn version_is_valid(version: &str) -> bool {
     let (date, stage) = version.split_once('~').unwrap_or((version, ""));
     let parts: Vec<&str> = date.split('-').collect();
@@ -528,6 +543,14 @@ fn answer(
         }
         Some(v) if !version_is_valid(v) => {
             return error_body(StatusCode::BAD_REQUEST, &format!("Invalid version '{v}'"), Some("version"));
+        }
+        Some(v) if state.oldest_version.is_some_and(|oldest| version_date(v).is_some_and(|d| d < oldest)) => {
+            // Our wording; a version past its sunset is not found.
+            return error_body(
+                StatusCode::NOT_FOUND,
+                &format!("The requested version '{v}' is no longer available"),
+                Some("version"),
+            );
         }
         Some(_) => {}
     }
