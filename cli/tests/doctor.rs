@@ -346,3 +346,44 @@ async fn the_default_linked_status_on_jira_softwares_workflow_is_reported() {
     let statuses = outcome.check("project PAY: workflow has the configured statuses");
     assert!(statuses["detail"].as_str().unwrap().contains("linked=Assigned"), "{statuses}");
 }
+
+/// Each service checks NATS as its own least-privilege user of deploy/nats/auth.conf (the
+/// compose and Kubernetes setup): what doctor asks is what that user may ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_service_checks_nats_as_its_own_least_privilege_user() {
+    let users = ["admin", "ingest-health", "ingest-snyk", "triage", "jira-writer", "notifier"];
+    let password = |user: &str| format!("pw-{user}-doctor");
+    let variable = |user: &str| format!("ITK_NATS_PASSWORD_{}", user.to_uppercase().replace('-', "_"));
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let server = local_nats::NatsServer::start_with(local_nats::ServerOptions {
+        config_file: Some(repo.join("deploy/nats/auth.conf")),
+        env: users.iter().map(|u| (variable(u), password(u))).collect(),
+        ..local_nats::ServerOptions::default()
+    })
+    .unwrap();
+    let admin = bus::NatsConnection {
+        url: server.url().to_owned(),
+        name: "doctor-test-admin".into(),
+        auth: bus::NatsAuth::UserPassword { user: "admin".into(), password: password("admin") },
+        ..bus::NatsConnection::unauthenticated(server.url(), "doctor-test-admin")
+    };
+    let admin = bus::jetstream(bus::connect(&admin).await.unwrap());
+    bus::ensure_topology(&admin, &bus::topology::TopologyConfig::default()).await.unwrap();
+
+    let mut world = World::start().await;
+    world.set("NATS_URL", server.url());
+    for service in &users[1..] {
+        world.set("NATS_USER", service);
+        world.set("NATS_PASSWORD", &password(service));
+        let outcome = world.doctor(&["--service", service]).await;
+        assert!(outcome.ok, "{service}: {:?}\n{}", outcome.failed(), outcome.text);
+        assert_eq!(outcome.check(&format!("nats[{service}]: topology"))["ok"], true);
+    }
+    assert!(!server.log().contains("Violation"), "{}", server.log());
+
+    world.set("NATS_PASSWORD", "wrong");
+    let outcome = world.doctor(&["--service", "triage"]).await;
+    assert!(
+        outcome.only_failure("nats[triage]: connects")["remedy"].as_str().unwrap().contains("--nats-user")
+    );
+}
