@@ -42,7 +42,9 @@ pub struct Options {
     /// How long processes and nodes are killed for.
     pub chaos_duration: Duration,
     /// Fault rounds, spread over `chaos_duration`; each adds a load wave and kills one process
-    /// (or, every `nats_kill_every`-th round, one NATS node) and starts it again.
+    /// and starts it again, or, every `nats_kill_every`-th round, hits one NATS node: killed
+    /// (SIGKILL) the first time, cut off from its peers while its clients still reach it (a
+    /// partition) the next, and so on in turn.
     pub rounds: usize,
     pub nats_kill_every: usize,
     /// Replicas (processes) of each service.
@@ -103,6 +105,7 @@ pub struct Report {
     pub settle_time: Duration,
     pub service_kills: Vec<String>,
     pub nats_kills: Vec<String>,
+    pub nats_partitions: Vec<String>,
     pub unexpected_exits: Vec<UnexpectedExit>,
     pub expected_tickets: usize,
     pub jira_issues: usize,
@@ -142,6 +145,11 @@ impl Report {
             "  NATS nodes killed (SIGKILL) {}: {}",
             self.nats_kills.len(),
             self.nats_kills.join(", ")
+        ));
+        line(format!(
+            "  NATS nodes cut off from their peers (partition) {}: {}",
+            self.nats_partitions.len(),
+            self.nats_partitions.join(", ")
         ));
         line(format!(
             "  load: {} AWS Health events, {} critical findings added during the run, {} poison messages",
@@ -217,7 +225,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let mut report = Report { seed: options.seed, log_dir: log_dir.clone(), ..Report::default() };
     let mut rng = StdRng::seed_from_u64(options.seed);
 
-    let mut nats = NatsCluster::start(REPLICAS)?;
+    let mut nats = NatsCluster::start_partitionable(REPLICAS)?;
     let urls = nats.urls();
     let js = cluster::connect(&urls).await?;
     let topology =
@@ -255,11 +263,20 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         if options.nats_kill_every > 0 && round % options.nats_kill_every == 0 {
             let node = rng.random_range(0..nats.nodes.len());
             let down_for = Duration::from_millis(rng.random_range(2_000..6_000));
-            tracing::info!(round, node = node + 1, ?down_for, "Killing a NATS node.");
-            nats.nodes[node].kill();
-            report.nats_kills.push(format!("n{}", node + 1));
-            tokio::time::sleep(down_for).await;
-            nats.nodes[node].restart()?;
+            let partition = (report.nats_kills.len() + report.nats_partitions.len()) % 2 == 1;
+            if partition {
+                tracing::info!(round, node = node + 1, ?down_for, "Cutting a NATS node off from its peers.");
+                nats.isolate(node);
+                report.nats_partitions.push(format!("n{}", node + 1));
+                tokio::time::sleep(down_for).await;
+                nats.rejoin(node);
+            } else {
+                tracing::info!(round, node = node + 1, ?down_for, "Killing a NATS node.");
+                nats.nodes[node].kill();
+                report.nats_kills.push(format!("n{}", node + 1));
+                tokio::time::sleep(down_for).await;
+                nats.nodes[node].restart()?;
+            }
             if let Err(reason) = cluster::wait_healthy(&js, REPLICAS, Duration::from_secs(90)).await {
                 report
                     .problems

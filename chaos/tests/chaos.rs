@@ -1,8 +1,9 @@
 //! The bounded chaos suite CI runs (see docs/chaos.md): two processes of each service on a
-//! 3-node NATS cluster, seven fault rounds over 35 s (five SIGKILLed service processes, one of each service; two
-//! SIGKILLed NATS nodes), JIRA and Slack faults, three poison messages; then every ticket exactly
-//! once with the right fields, one "created" notice per ticket, no message twice, only the poison
-//! dead-lettered, and every consumer drained.
+//! 3-node NATS cluster, seven fault rounds over 35 s (five SIGKILLed service processes, one of
+//! each service; two NATS node faults, one SIGKILL and one partition that cuts a node off from
+//! its peers while its clients still reach it), JIRA and Slack faults, three poison messages;
+//! then every ticket exactly once with the right fields, one "created" notice per ticket, no
+//! message twice, only the poison dead-lettered, and every consumer drained.
 
 use std::path::PathBuf;
 
@@ -18,7 +19,12 @@ async fn nothing_lost_nothing_duplicated_when_processes_and_nats_nodes_die() {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_chaos-service"));
     let report = chaos::run(chaos::Options::bounded(binary)).await.expect("the chaos run itself");
     println!("{}", report.render());
-    assert!(!report.service_kills.is_empty() && !report.nats_kills.is_empty(), "faults were injected");
+    assert!(
+        !report.service_kills.is_empty()
+            && !report.nats_kills.is_empty()
+            && !report.nats_partitions.is_empty(),
+        "faults were injected"
+    );
     assert!(report.expected_tickets > 50, "a load worth the name: {}", report.expected_tickets);
     assert!(report.passed(), "{}", report.render());
 }

@@ -9,6 +9,8 @@
 //! println!("{}", server.url());
 //! ```
 
+pub mod partition;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -105,6 +107,9 @@ pub struct ClusterOptions {
     pub name: String,
     pub listen_port: u16,
     pub routes: Vec<String>,
+    /// The route address told to the other nodes (`--cluster_advertise`); the listen address
+    /// when `None`.
+    pub advertise: Option<String>,
 }
 
 /// A running nats-server with JetStream; stopped (SIGKILL) when dropped.
@@ -168,6 +173,9 @@ impl NatsServer {
                 .arg(format!("nats://127.0.0.1:{}", cluster.listen_port))
                 .arg("--routes")
                 .arg(cluster.routes.join(","));
+            if let Some(advertise) = &cluster.advertise {
+                command.arg("--cluster_advertise").arg(advertise);
+            }
         }
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         let child = command
@@ -245,6 +253,8 @@ fn wait_for_ports_file(dir: &Path, log: &Path, timeout: Duration) -> Result<Stri
 /// A cluster of servers on loopback with routes between them.
 pub struct NatsCluster {
     pub nodes: Vec<NatsServer>,
+    /// The proxies every route runs through, when the cluster can be partitioned.
+    proxies: Option<partition::RouteProxies>,
 }
 
 impl NatsCluster {
@@ -253,7 +263,29 @@ impl NatsCluster {
     pub fn start(size: usize) -> Result<Self, LocalNatsError> {
         let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect::<Result<_, _>>()?;
         let routes: Vec<String> = route_ports.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect();
-        let mut nodes = Vec::with_capacity(size);
+        Self::start_routed(&route_ports, |_| routes.clone(), None)
+    }
+
+    /// [`NatsCluster::start`], with every route through a proxy so that
+    /// [`NatsCluster::isolate`] can cut a node off from the others while its clients still reach
+    /// it ([`partition`]).
+    pub fn start_partitionable(size: usize) -> Result<Self, LocalNatsError> {
+        let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let proxies = partition::RouteProxies::start(&route_ports)?;
+        // Told to the others instead of the real route port, so no node learns a way around
+        // the proxies by gossip: a port nothing listens on refuses at once.
+        let nowhere = format!("127.0.0.1:{}", free_port()?);
+        let mut cluster = Self::start_routed(&route_ports, |i| proxies.routes_of(i), Some(nowhere))?;
+        cluster.proxies = Some(proxies);
+        Ok(cluster)
+    }
+
+    fn start_routed(
+        route_ports: &[u16],
+        routes_of: impl Fn(usize) -> Vec<String>,
+        advertise: Option<String>,
+    ) -> Result<Self, LocalNatsError> {
+        let mut nodes = Vec::with_capacity(route_ports.len());
         for (i, port) in route_ports.iter().enumerate() {
             nodes.push(NatsServer::start_with(ServerOptions {
                 port: free_port()?,
@@ -262,12 +294,24 @@ impl NatsCluster {
                 cluster: Some(ClusterOptions {
                     name: "infra-tickets".into(),
                     listen_port: *port,
-                    routes: routes.clone(),
+                    routes: routes_of(i),
+                    advertise: advertise.clone(),
                 }),
                 ..ServerOptions::default()
             })?);
         }
-        Ok(NatsCluster { nodes })
+        Ok(NatsCluster { nodes, proxies: None })
+    }
+
+    /// Cuts node `index` off from the other nodes (a cluster from
+    /// [`NatsCluster::start_partitionable`]; otherwise does nothing and says so).
+    pub fn isolate(&self, index: usize) -> bool {
+        self.proxies.as_ref().map(|p| p.isolate(index)).is_some()
+    }
+
+    /// Joins node `index` to the others again.
+    pub fn rejoin(&self, index: usize) -> bool {
+        self.proxies.as_ref().map(|p| p.rejoin(index)).is_some()
     }
 
     /// Every node's URL, comma-separated, as clients take it.
