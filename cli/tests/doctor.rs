@@ -387,3 +387,41 @@ async fn each_service_checks_nats_as_its_own_least_privilege_user() {
         outcome.only_failure("nats[triage]: connects")["remedy"].as_str().unwrap().contains("--nats-user")
     );
 }
+
+impl World {
+    /// The demo catalog with `from` replaced by `to`.
+    fn edit_catalog(&self, from: &str, to: &str) {
+        let catalog = infra_tickets_demo::CATALOG.replace(from, to);
+        assert_ne!(catalog, infra_tickets_demo::CATALOG, "{from:?} is in the demo catalog");
+        std::fs::write(&self.env["ITK_CATALOG"], catalog).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_channel_without_groups_history_fails_naming_the_scope() {
+    let world = World::start().await;
+    // The demo's bot has chat:write and channels:history only.
+    world.sims.slack.add_private_channel("G0DATA", "data-private", true);
+    world.edit_catalog("slack_channel = \"C0DATA\"", "slack_channel = \"G0DATA\"");
+    let outcome = world.doctor(&["--service", "notifier"]).await;
+    let check = outcome.only_failure("slack: team data: channel G0DATA");
+    assert!(check["detail"].as_str().unwrap().contains("missing_scope"), "{check}");
+    assert!(check["remedy"].as_str().unwrap().contains("groups:history"), "{check}");
+    assert!(outcome.check("slack: scope groups:history")["detail"].as_str().unwrap().contains("private"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_without_a_channel_and_an_overlapping_rule_fail_in_the_catalog() {
+    let world = World::start().await;
+    // Media loses its channel; a platform rule after payments' "i-0pay*" never applies.
+    let catalog = infra_tickets_demo::CATALOG.replace("slack_channel = \"C0MEDIA\"\n", "")
+        + "\n[[owners]]\nteam = \"platform\"\naws_resources = [\"i-0payroll\"]\n";
+    std::fs::write(&world.env["ITK_CATALOG"], catalog).unwrap();
+    let outcome = world.doctor(&["--service", "triage"]).await;
+    let failed = outcome.failed();
+    assert_eq!(failed.len(), 2, "{failed:?}\n{}", outcome.text);
+    let channel = outcome.check("catalog: team media: Slack channel");
+    assert!(channel["remedy"].as_str().unwrap().contains("slack_channel"), "{channel}");
+    let overlap = outcome.check("catalog: owner rules do not overlap");
+    assert!(overlap["detail"].as_str().unwrap().contains("i-0payroll"), "{overlap}");
+}
