@@ -425,3 +425,17 @@ async fn a_team_without_a_channel_and_an_overlapping_rule_fail_in_the_catalog() 
     let overlap = outcome.check("catalog: owner rules do not overlap");
     assert!(overlap["detail"].as_str().unwrap().contains("i-0payroll"), "{overlap}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_snyk_webhook_must_be_registered() {
+    let mut world = World::start().await;
+    world.set("SNYK_WEBHOOK_SECRET", "webhook-secret-doctor");
+    let outcome = world.doctor(&["--service", "ingest-snyk"]).await;
+    let check = outcome.only_failure("webhook to /webhooks/snyk registered");
+    assert!(check["remedy"].as_str().unwrap().contains("/webhooks"), "{check}");
+    assert!(!outcome.text.contains("webhook-secret-doctor"));
+
+    world.sims.snyk.register_webhook(snyk_sim::SEEDED_ORG_ID, "https://itk.example.com/webhooks/snyk");
+    let outcome = world.doctor(&["--service", "ingest-snyk"]).await;
+    assert!(outcome.ok, "{}", outcome.text);
+}

@@ -61,6 +61,49 @@ pub fn org_checks(
     out
 }
 
+/// The v1 API's base beside a REST base (`…/rest` → `…/v1`), where the webhooks are.
+pub fn v1_base(rest_base: &str) -> String {
+    let base = rest_base.trim_end_matches('/');
+    match base.strip_suffix("/rest") {
+        Some(root) => format!("{root}/v1"),
+        None => format!("{base}/v1"),
+    }
+}
+
+/// `GET /v1/org/{orgId}/webhooks`: some webhook of the org points at ingest-snyk's
+/// `/webhooks/snyk` (<https://docs.snyk.io/snyk-api/reference/webhooks-v1>).
+pub fn webhook_check(org: &str, v1: &str, answer: Result<&serde_json::Value, &str>) -> Check {
+    let name = format!("snyk: org {}: webhook to /webhooks/snyk registered", vendor(org));
+    let register = format!(
+        "register one: POST {}/org/{}/webhooks with {{\"url\": \"https://<ingest-snyk>/webhooks/snyk\", \"secret\": <SNYK_WEBHOOK_SECRET>}} (or drop --snyk-webhook-secret to rely on polling)",
+        vendor(v1),
+        vendor(org)
+    );
+    match answer {
+        Err(error) => Check::fail(name, vendor(error), "the token needs View Outbound Webhooks on the org"),
+        Ok(list) => {
+            let urls: Vec<&str> = list
+                .get("results")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.get("url")?.as_str())
+                .collect();
+            match urls.iter().find(|u| u.trim_end_matches('/').ends_with("/webhooks/snyk")) {
+                Some(url) => Check::pass(name, vendor(url)),
+                None => Check::fail(
+                    name,
+                    format!(
+                        "the org's webhooks: {}",
+                        if urls.is_empty() { "none".to_owned() } else { vendor(&urls.join(", ")) }
+                    ),
+                    register,
+                ),
+            }
+        }
+    }
+}
+
 pub async fn checks(config: &ingest_snyk::Config) -> Vec<Check> {
     let client = SnykClient::new(
         config.token.clone(),
@@ -85,10 +128,14 @@ pub async fn checks(config: &ingest_snyk::Config) -> Vec<Check> {
         out.extend(org_checks(&base, &config.api_version, listed.as_deref(), &wanted));
     }
     if config.webhook_secret.is_some() {
-        out.push(Check::pass(
-            "snyk: webhook",
-            "a webhook secret is set; Snyk's v1 webhook listing is not read by doctor yet: check the org's webhook points at /webhooks/snyk",
-        ));
+        for org in &config.orgs {
+            let v1 = v1_base(&config.base_url(org));
+            let url = format!("{v1}/org/{}/webhooks", org.id);
+            let answer = client.get(&url).await.map_err(|e| e.to_string()).and_then(|body| {
+                serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| format!("not JSON: {e}"))
+            });
+            out.push(webhook_check(&org.id, &v1, answer.as_ref().map_err(String::as_str)));
+        }
     }
     out
 }
@@ -108,5 +155,16 @@ mod tests {
         let visible = vec!["a".to_owned()];
         let out = org_checks("b", "v", Ok(&visible), &["a".into(), "b".into()]);
         assert!(out[2].ok && !out[3].ok, "{out:?}");
+    }
+
+    #[test]
+    fn a_webhook_is_found_by_its_path_and_a_missing_one_says_how_to_register() {
+        assert_eq!(v1_base("https://api.eu.snyk.io/rest"), "https://api.eu.snyk.io/v1");
+        let listed = serde_json::json!({"results": [{"id": "1", "url": "https://itk.example.com/webhooks/snyk"}], "total": 1});
+        assert!(webhook_check("o", "v1", Ok(&listed)).ok);
+        let other =
+            serde_json::json!({"results": [{"id": "1", "url": "https://else.example.com/hook"}], "total": 1});
+        let out = webhook_check("o", "https://api.snyk.io/v1", Ok(&other));
+        assert!(!out.ok && out.remedy.contains("POST https://api.snyk.io/v1/org/o/webhooks"), "{out:?}");
     }
 }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `GET /rest/orgs/{org_id}/projects` | JSON:API pages; `expand=target`, `ids`, `origins`, `types`, `target_id`, `meta.latest_issue_counts` |
 //! | `GET /rest/orgs` and `GET /rest/groups/{group_id}/orgs` | JSON:API pages of the orgs the token sees (of one group) |
+//! | `GET /v1/org/{org_id}/webhooks` | the org's registered v1 webhooks ([`SnykSim::register_webhook`]) |
 //! | `GET /rest/orgs/{org_id}/issues` | JSON:API pages; `scan_item.id`/`scan_item.type`, `type`, `effective_severity_level`, `status`, `ignored`, `created_/updated_after/before` |
 //!
 //! As Snyk does: `version` is required (400 without it; 404 for a version dated before
@@ -80,6 +81,8 @@ struct SimState {
     record_responses: bool,
     /// Versions dated before this one are no longer served (404), as a version past its sunset.
     oldest_version: Option<chrono::NaiveDate>,
+    /// Registered v1 webhooks per org: (id, url).
+    webhooks: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// A running simulator. Stops when dropped.
@@ -115,12 +118,14 @@ impl SnykSim {
             requests: Vec::new(),
             record_responses: true,
             oldest_version: None,
+            webhooks: BTreeMap::new(),
         }));
         let router = Router::new()
             .route("/rest/orgs/{org_id}/projects", get(list_projects))
             .route("/rest/orgs/{org_id}/issues", get(list_issues))
             .route("/rest/orgs", get(list_orgs))
             .route("/rest/groups/{group_id}/orgs", get(list_group_orgs))
+            .route("/v1/org/{org_id}/webhooks", get(list_webhooks))
             .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -155,6 +160,16 @@ impl SnykSim {
     /// every valid version is served).
     pub fn set_oldest_version(&self, oldest: Option<chrono::NaiveDate>) {
         self.lock().oldest_version = oldest;
+    }
+
+    /// Registers a v1 webhook of `org` pointing at `url` (as `POST /v1/org/{orgId}/webhooks`
+    /// does); returns its id.
+    pub fn register_webhook(&self, org_id: &str, url: &str) -> String {
+        let mut state = self.lock();
+        let list = state.webhooks.entry(org_id.to_owned()).or_default();
+        let id = format!("d3cf26b3-0000-4000-8000-{:012}", list.len() + 1);
+        list.push((id.clone(), url.to_owned()));
+        id
     }
 
     pub fn add_org(&self, org: SimOrg) {
@@ -332,6 +347,48 @@ async fn list_group_orgs(
     headers: HeaderMap,
 ) -> Response {
     serve(&state, Listing::GroupOrgs, &group_id, query.unwrap_or_default(), &headers)
+}
+
+/// `GET /v1/org/{orgId}/webhooks` (<https://docs.snyk.io/snyk-api/reference/webhooks-v1>):
+/// `{"results": [{"id", "url"}], "total"}`; v1 errors are `{"code", "message", "error"}`. The v1
+/// API is outside the REST contract description (`contract/snyk-rest.json`).
+async fn list_webhooks(
+    State(state): State<Shared>,
+    Path(org_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = state.lock().expect("simulator lock");
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let authorized = authorization
+        .split_once(' ')
+        .is_some_and(|(scheme, token)| scheme.eq_ignore_ascii_case("token") && token == state.token);
+    let (status, body) = if !authorized {
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"code": 401, "message": "Invalid auth token provided", "error": "Invalid auth token provided"}),
+        )
+    } else if !state.orgs.contains_key(&org_id) {
+        (StatusCode::NOT_FOUND, json!({"code": 404, "message": "Org not found", "error": "Org not found"}))
+    } else {
+        let results: Vec<Value> = state
+            .webhooks
+            .get(&org_id)
+            .into_iter()
+            .flatten()
+            .map(|(id, url)| json!({"id": id, "url": url}))
+            .collect();
+        (StatusCode::OK, json!({"total": results.len(), "results": results}))
+    };
+    state.requests.push(RequestRecord {
+        method: "GET".into(),
+        path: format!("/v1/org/{org_id}/webhooks"),
+        query: String::new(),
+        params: Vec::new(),
+        status: status.as_u16(),
+        response: Some(body.clone()),
+        faulted: false,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 async fn not_found() -> Response {
