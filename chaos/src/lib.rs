@@ -112,6 +112,8 @@ pub struct Report {
     pub jira_calls: usize,
     pub jira_faulted: usize,
     pub slack_messages: usize,
+    /// Of them, reminders (every one that fell due was checked to be there once).
+    pub reminders: usize,
     pub slack_rate_limited: u64,
     pub slack_proxy: ProxyStats,
     pub snyk_findings_added: usize,
@@ -162,8 +164,9 @@ impl Report {
             self.expected_tickets, self.jira_issues, self.jira_calls, self.jira_faulted
         ));
         line(format!(
-            "  Slack: {} messages; {} answered 429 by Slack, {} 503 and {} 500-after-posting by the proxy",
+            "  Slack: {} messages ({} reminders, each one due there once); {} answered 429 by Slack, {} 503 and {} 500-after-posting by the proxy",
             self.slack_messages,
+            self.reminders,
             self.slack_rate_limited,
             self.slack_proxy.unavailable,
             self.slack_proxy.failed_after_post
@@ -314,6 +317,17 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     report.lags = cluster::consumer_lag(&js).await?;
     report.problems.extend(verify::check_board(&expected, &issues, &catalog));
     report.problems.extend(verify::check_slack(&expected, &issues, &messages, &catalog));
+    report.problems.extend(verify::check_reminders(
+        &expected,
+        &issues,
+        &messages,
+        &catalog,
+        chrono::Utc::now(),
+    ));
+    report.reminders = messages
+        .iter()
+        .filter(|m| m.metadata_field("idempotency_key").is_some_and(|k| k.starts_with("reminder/")))
+        .count();
     report.problems.extend(verify::check_dead_letters(&letters, &report.poison));
     report.problems.extend(verify::check_lag(&report.lags));
     fleet.note_exits();
@@ -445,6 +459,9 @@ fn service_specs(
                     "50ms",
                     "--reminder-scan-interval",
                     "5s",
+                    // Reminders at any hour of a working day, so a run at night checks them too.
+                    "--working-hours",
+                    REMINDER_HOURS,
                 ]),
             ]
             .concat(),
@@ -492,6 +509,9 @@ async fn inject_poison(js: &async_nats::jetstream::Context) -> anyhow::Result<Ve
     Ok(subjects)
 }
 
+/// The notifiers' working hours in the chaos run (`--working-hours`).
+pub const REMINDER_HOURS: &str = "00:00-23:59";
+
 /// Waits (bounded) until the consumers are drained and the board and Slack are complete, or, if
 /// something stays wrong, until nothing has changed for a while: the checks then say what.
 async fn settle(
@@ -514,7 +534,8 @@ async fn settle(
         let messages = sims.slack.all_messages();
         let complete = drained
             && verify::check_board(expected, &issues, catalog).is_empty()
-            && verify::check_slack(expected, &issues, &messages, catalog).is_empty();
+            && verify::check_slack(expected, &issues, &messages, catalog).is_empty()
+            && verify::check_reminders(expected, &issues, &messages, catalog, chrono::Utc::now()).is_empty();
         complete_polls = if complete { complete_polls + 1 } else { 0 };
         if complete_polls >= 3 {
             return;

@@ -207,3 +207,38 @@ pub fn check_lag(lags: &[Lag]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Every reminder that is due now was sent, once (duplicates are [`check_slack`]'s): for each
+/// expected ticket on the board, the reminder the notifier's own schedule gives for its due date
+/// and its team's local date (`notifier::schedule::reminder_due`), when the team's local time is
+/// within the run's working hours ([`crate::REMINDER_HOURS`]), must be in Slack under its marker
+/// key.
+pub fn check_reminders(
+    expected: &Expected,
+    issues: &[SimIssue],
+    messages: &[PostedMessage],
+    catalog: &catalog::Catalog,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    let hours: notifier::schedule::WorkingHours = crate::REMINDER_HOURS.parse().expect("valid hours");
+    let sent: BTreeSet<&str> = messages.iter().filter_map(|m| m.metadata_field("idempotency_key")).collect();
+    let teams: BTreeMap<String, &str> =
+        expected.open.iter().map(|d| (d.group_key.token(), d.team.as_str())).collect();
+    let mut problems = Vec::new();
+    for issue in issues {
+        let Some(team) = issue_token(issue).and_then(|token| teams.get(&token).copied()) else { continue };
+        let Some(due) = issue.due_date.as_deref().and_then(|d| d.parse::<chrono::NaiveDate>().ok()) else {
+            continue;
+        };
+        let local = now.with_timezone(&catalog.team(team).time_zone).naive_local();
+        if !hours.contains(local) {
+            continue;
+        }
+        let Some(kind) = notifier::schedule::reminder_due(due, local.date(), true) else { continue };
+        let key = notifier::markers::reminder_key(&issue.key, kind, due);
+        if !sent.contains(key.as_str()) {
+            problems.push(format!("reminder {key} (team {team}) is due and was not sent"));
+        }
+    }
+    problems
+}
