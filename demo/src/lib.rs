@@ -326,7 +326,16 @@ async fn start_stack(options: StackOptions) -> anyhow::Result<Stack> {
         "--jira-requests-per-second",
         "200",
     ];
-    let writer_args = ["--jira-project", "PLAT", "--jira-team-field", jira_sim::TEAM_FIELD];
+    // The demo's projects run JIRA Software's workflow, which has no Assigned: a task linked to
+    // a ticket moves it to In Progress (`infra-tickets doctor` reports the default there).
+    let writer_args = [
+        "--jira-project",
+        "PLAT",
+        "--jira-team-field",
+        jira_sim::TEAM_FIELD,
+        "--jira-linked-status",
+        "In Progress",
+    ];
     let writer: jira_writer::Config =
         parse(&[&["jira-writer"][..], &common, &jira_args, &writer_args].concat())?;
     let stop = shutdown.clone();

@@ -4,8 +4,8 @@
 //! Used by jira-writer (reconcile) and by the notifier (its JQL reminder scan):
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), jira_writer::client::JiraError> {
-//! use jira_writer::client::{JiraClient, JiraClientConfig};
+//! # async fn example() -> Result<(), jira::JiraError> {
+//! use jira::{JiraClient, JiraClientConfig};
 //! let client = JiraClient::new(JiraClientConfig::new(
 //!     "https://example.atlassian.net",
 //!     "bot@example.com",
