@@ -169,6 +169,42 @@ pub enum Step {
     Stuck { from: String, offered: Vec<String> },
 }
 
+/// One walk towards a status, one transition at a time: [`next_step`] with the statuses passed
+/// kept, and bounded (every step enters a via status not entered before, or the target). The
+/// writer feeds it what JIRA offers at each step; `infra-tickets doctor` feeds it the workflow's
+/// graph, so both walk the same way.
+#[derive(Debug, Clone)]
+pub struct Walk<'a> {
+    settings: &'a WorkflowSettings,
+    target: &'a str,
+    passed: Vec<String>,
+    steps_left: usize,
+}
+
+impl<'a> Walk<'a> {
+    pub fn new(settings: &'a WorkflowSettings, target: &'a str) -> Self {
+        Walk { settings, target, passed: Vec::new(), steps_left: settings.via.len() + 2 }
+    }
+
+    /// The next step from `current`, given the transitions offered there. A [`Step::Take`] is
+    /// taken as given (its statuses are not entered again); past the bound, [`Step::Stuck`].
+    pub fn step(&mut self, current: &str, offered: &[Transition]) -> Step {
+        if self.steps_left == 0 {
+            return Step::Stuck {
+                from: current.to_owned(),
+                offered: vec!["more steps than the workflow's via statuses".into()],
+            };
+        }
+        self.steps_left -= 1;
+        let step = next_step(self.settings, self.target, current, offered, &self.passed);
+        if let Step::Take { to, .. } = &step {
+            self.passed.push(current.to_owned());
+            self.passed.push(to.clone());
+        }
+        step
+    }
+}
+
 /// The next step towards `target` from `current`, given the transitions JIRA offers now and the
 /// statuses already passed through (never gone back to, so the walk ends).
 pub fn next_step(

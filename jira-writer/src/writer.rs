@@ -700,12 +700,11 @@ impl<S: TicketSystem> Writer<S> {
     ) -> Result<Reached, WriterError> {
         let settings = self.settings.workflows.of(project);
         let comment = mapping::paragraph_doc(comment);
-        let mut passed: Vec<String> = Vec::new();
+        let mut walk = workflow::Walk::new(settings, target);
         let mut moved = false;
-        // Every step enters a via status not entered before, or the target: this bounds the walk.
-        for _ in 0..settings.via.len() + 2 {
+        loop {
             let (current, offered) = self.client.status_and_transitions(issue_key).await?;
-            match workflow::next_step(settings, target, &current, &offered, &passed) {
+            match walk.step(&current, &offered) {
                 Step::Arrived => return Ok(if moved { Reached::Moved } else { Reached::Already }),
                 Step::Held { status } => return Ok(Reached::Held(status)),
                 Step::Take { transition_id, to, last } => {
@@ -716,21 +715,12 @@ impl<S: TicketSystem> Writer<S> {
                         return Ok(Reached::Moved);
                     }
                     moved = true;
-                    passed.push(current);
-                    passed.push(to);
                 }
                 Step::Stuck { from, offered } => {
                     return Err(self.unreachable(issue_key, target, from, offered));
                 }
             }
         }
-        let from = passed.last().cloned().unwrap_or_default();
-        Err(self.unreachable(
-            issue_key,
-            target,
-            from,
-            vec!["more steps than the workflow's via statuses".into()],
-        ))
     }
 
     fn unreachable(&self, key: &str, target: &str, from: String, offered: Vec<String>) -> WriterError {

@@ -2,14 +2,14 @@
 //! relies on (and issue properties in it), the team field's type, the lanes' priorities, and per
 //! project: the issue type and the create screen, the bot's permissions and the workflow's
 //! statuses and paths. The paths are walked with jira-writer's own
-//! [`jira_writer::workflow::next_step`] over the workflow JIRA reports, so doctor and the writer
+//! [`jira_writer::workflow::Walk`] over the workflow JIRA reports, so doctor and the writer
 //! cannot disagree about which transitions lead where.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jira::preflight::{CreateField, CreateIssueType, WorkflowGraph};
 use jira::{JiraClient, JiraClientConfig, JiraError};
-use jira_writer::workflow::{Step, WorkflowSettings, Workflows, next_step, same_status};
+use jira_writer::workflow::{Step, Walk, WorkflowSettings, Workflows, same_status};
 use serde_json::Value;
 
 use super::{Check, vendor};
@@ -238,11 +238,11 @@ pub fn walk(
     from: &str,
     target: &str,
 ) -> Result<Vec<String>, String> {
-    let mut passed: Vec<String> = Vec::new();
+    let mut walk = Walk::new(settings, target);
     let mut current = from.to_owned();
     let mut path = vec![from.to_owned()];
-    for _ in 0..settings.via.len() + 2 {
-        match next_step(settings, target, &current, &graph.offered(&current), &passed) {
+    loop {
+        match walk.step(&current, &graph.offered(&current)) {
             Step::Arrived => return Ok(path),
             Step::Held { status } => {
                 return Err(format!("{status} is a people's decision: the writer stops there"));
@@ -252,8 +252,6 @@ pub fn walk(
                 if last {
                     return Ok(path);
                 }
-                passed.push(current.clone());
-                passed.push(to.clone());
                 current = to;
             }
             Step::Stuck { from, offered } => {
@@ -262,7 +260,6 @@ pub fn walk(
             }
         }
     }
-    Err(format!("no way within the via statuses from {}", path.join(" → ")))
 }
 
 /// The configured statuses exist and the writer can walk each way it needs.
