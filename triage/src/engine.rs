@@ -34,6 +34,10 @@ impl<P: Policy> Engine<P> {
         Engine { policy, groups, publisher }
     }
 
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
     /// Processes one event; returns how many desired tickets it published.
     pub async fn process(&self, event: &RawEvent, now: DateTime<Utc>) -> Result<usize, TriageError> {
         let key = self.policy.state_key(event)?;

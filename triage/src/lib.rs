@@ -7,13 +7,14 @@
 //! reason; events a policy does not ticket are acknowledged and dropped.
 
 pub mod engine;
+pub mod feeds;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bus::consumer::{self, ConsumerOptions, Delivery, ErrorClass, Handler};
 use bus::topology::{self, TRIAGE_GROUPS};
-use bus::{Classify, Readiness, JsonKv, Publisher};
+use bus::{Classify, JsonKv, Publisher, Readiness};
 use catalog::Catalog;
 use contracts::{PayloadKind, RawEvent};
 use health_policy::{HealthPolicy, HealthSettings};
@@ -49,6 +50,8 @@ pub struct Config {
     #[command(flatten)]
     pub snyk: SnykSettings,
     #[command(flatten)]
+    pub feeds: feeds::FeedArgs,
+    #[command(flatten)]
     pub health: HealthSettings,
     #[arg(skip)]
     pub clock: Clock,
@@ -82,6 +85,8 @@ pub enum StartError {
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),
     #[error(transparent)]
+    Feeds(#[from] feeds::FeedLoadError),
+    #[error(transparent)]
     Bus(#[from] bus::BusError),
     #[error("cannot serve HTTP on {address}: {source}")]
     Http { address: std::net::SocketAddr, source: std::io::Error },
@@ -114,12 +119,21 @@ impl Triage {
         health: HealthSettings,
         clock: Clock,
     ) -> Result<Self, bus::BusError> {
+        let policy = SnykPolicy::new(catalog.clone(), snyk);
+        Self::with_snyk_policy(js, publisher, catalog, policy, health, clock).await
+    }
+
+    /// As [`Triage::new`], with a Snyk policy already given its profile and feeds.
+    pub async fn with_snyk_policy(
+        js: &async_nats::jetstream::Context,
+        publisher: Publisher,
+        catalog: Arc<Catalog>,
+        policy: SnykPolicy,
+        health: HealthSettings,
+        clock: Clock,
+    ) -> Result<Self, bus::BusError> {
         Ok(Triage {
-            snyk: Engine::new(
-                SnykPolicy::new(catalog.clone(), snyk),
-                JsonKv::open(js, TRIAGE_GROUPS).await?,
-                publisher.clone(),
-            ),
+            snyk: Engine::new(policy, JsonKv::open(js, TRIAGE_GROUPS).await?, publisher.clone()),
             health: Engine::new(
                 HealthPolicy::new(catalog, health),
                 JsonKv::open(js, TRIAGE_GROUPS).await?,
@@ -127,6 +141,11 @@ impl Triage {
             ),
             clock,
         })
+    }
+
+    /// The Snyk policy (to swap in refreshed feeds).
+    pub fn snyk_policy(&self) -> &SnykPolicy {
+        self.snyk.policy()
     }
 
     /// Processes one raw event; returns how many desired tickets it published.
@@ -185,6 +204,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
 /// fetching. Until then, and while NATS is away or the consumer is paused, 503 with the reason.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
     let catalog = Arc::new(load_catalog(config.catalog.as_deref(), &config.default_team)?);
+    let profile = feeds::load_profile(&config.feeds, &config.snyk)?;
+    let loaded = feeds::load_feeds(&config.feeds).await?;
     let health = Readiness::new();
     // Registered before anything runs, so that the service is not reported ready in between
     // NATS connecting and the consumer loop starting.
@@ -202,8 +223,27 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let js = bus::jetstream(client.clone());
     bus::ensure_topology(&js, &config.topology.config()).await?;
     let publisher = Publisher::new(js.clone());
-    let triage =
-        Triage::new(&js, publisher.clone(), catalog, config.snyk, config.health, config.clock).await?;
+    let policy = SnykPolicy::new(catalog.clone(), config.snyk).with_profile(profile).with_feeds(loaded);
+    let triage = Arc::new(
+        Triage::with_snyk_policy(&js, publisher.clone(), catalog, policy, config.health, config.clock)
+            .await?,
+    );
+    let urls = [&config.feeds.kev_catalog, &config.feeds.epss_scores]
+        .iter()
+        .any(|s| s.as_deref().is_some_and(|s| s.starts_with("http://") || s.starts_with("https://")));
+    if urls {
+        let (refreshing, args, stop) = (triage.clone(), config.feeds.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(args.refresh) => {}
+                }
+                let next = feeds::refreshed(&args, &refreshing.snyk_policy().feeds()).await;
+                refreshing.snyk_policy().set_feeds(next);
+            }
+        });
+    }
     let consumer = topology::pull_consumer(&js, topology::TRIAGE).await?;
     let options = ConsumerOptions {
         concurrency: usize::from(config.concurrency),
@@ -213,7 +253,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let (http_address, metrics_address) = (http.address, http.metrics_address);
     let loop_health = health.clone();
     let task = tokio::spawn(async move {
-        consumer::run(consumer, Arc::new(triage), publisher, options, loop_health, shutdown).await?;
+        consumer::run(consumer, triage, publisher, options, loop_health, shutdown).await?;
         let _ = client.drain().await;
         let _ = http.task.await;
         Ok(())
