@@ -46,12 +46,23 @@ pub struct ExplainArgs {
     pub why: bool,
     #[command(flatten)]
     pub snyk: SnykSettings,
+    /// CISA KEV catalog JSON file, as triage's --kev-catalog (explain reads files only).
+    #[arg(long = "kev-catalog")]
+    pub kev_catalog: Option<PathBuf>,
+    /// EPSS scores CSV file, as triage's --epss-scores.
+    #[arg(long = "epss-scores")]
+    pub epss_scores: Option<PathBuf>,
+    /// Policy profile (TOML), as triage's --policy-profile.
+    #[arg(long = "policy-profile")]
+    pub policy_profile: Option<PathBuf>,
     #[command(flatten)]
     pub health: HealthSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
+    #[error("{path}: {reason}")]
+    Feed { path: String, reason: String },
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("{path} is not JSON: {source}")]
@@ -147,16 +158,28 @@ pub fn explain_events(args: ExplainArgs) -> Result<Explanation, ExplainError> {
     let mut explanation = Explanation::default();
     if !snyk_documents.is_empty() {
         let events = snyk_policy::raw_events_from_documents(&snyk_documents, now)?;
-        let triage = InMemoryTriage::new(SnykPolicy::new(catalog.clone(), args.snyk));
-        let (tickets, why) = fold(triage, &events, now, |_| None)?;
+        let policy = snyk_policy_of(&args, catalog.clone())?;
+        let mut triage = InMemoryTriage::new(policy);
+        let (tickets, why) = fold(&mut triage, &events, now, |_| None)?;
         explanation.tickets.extend(tickets);
         explanation.why.extend(why);
+        // The rule behind each due date (the profile's lane rule, or a KEV dueDate).
+        for (_, state) in triage.states() {
+            if let (Some(group), Some(due)) = (&state.group, triage.policy().due_decision(state)) {
+                explanation.why.push(format!(
+                    "why due {}: {} by rule: {}",
+                    group.group_key(),
+                    due.date,
+                    due.rule
+                ));
+            }
+        }
     }
     if !health_documents.is_empty() {
         let read = health_policy::read_documents(&health_documents, now, args.account.as_deref())?;
         explanation.skipped.extend(read.skipped.iter().map(|reason| format!("skipped: {reason}")));
-        let triage = InMemoryTriage::new(HealthPolicy::new(catalog, args.health));
-        let (tickets, why) = fold(triage, &read.events, now, health_due_reason)?;
+        let mut triage = InMemoryTriage::new(HealthPolicy::new(catalog, args.health));
+        let (tickets, why) = fold(&mut triage, &read.events, now, health_due_reason)?;
         explanation.tickets.extend(tickets);
         explanation.why.extend(why);
     }
@@ -168,6 +191,34 @@ pub fn explain_events(args: ExplainArgs) -> Result<Explanation, ExplainError> {
 }
 
 /// Which sentence and rule give an AWS Health message's due date, or why it has none.
+/// The Snyk policy with the profile and feeds the flags name.
+fn snyk_policy_of(args: &ExplainArgs, catalog: Arc<Catalog>) -> Result<SnykPolicy, ExplainError> {
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path)
+            .map_err(|e| ExplainError::Feed { path: path.display().to_string(), reason: e.to_string() })
+    };
+    let fail =
+        |path: &PathBuf, reason: String| ExplainError::Feed { path: path.display().to_string(), reason };
+    let mut policy = SnykPolicy::new(catalog, args.snyk.clone());
+    if let Some(path) = &args.policy_profile {
+        let profile =
+            snyk_policy::Profile::parse(&read(path)?, &args.snyk).map_err(|e| fail(path, e.to_string()))?;
+        policy = policy.with_profile(profile);
+    }
+    let mut feeds = snyk_policy::feeds::Feeds::default();
+    if let Some(path) = &args.kev_catalog {
+        let kev =
+            snyk_policy::feeds::KevCatalog::parse(&read(path)?).map_err(|e| fail(path, e.to_string()))?;
+        feeds.kev = Some(Arc::new(kev));
+    }
+    if let Some(path) = &args.epss_scores {
+        let epss =
+            snyk_policy::feeds::EpssScores::parse(&read(path)?).map_err(|e| fail(path, e.to_string()))?;
+        feeds.epss = Some(Arc::new(epss));
+    }
+    Ok(policy.with_feeds(feeds))
+}
+
 fn health_due_reason(event: &RawEvent) -> Option<String> {
     let parsed = HealthEvent::from_payload(&event.payload).ok()?;
     Some(match health_policy::due_of(&parsed) {
@@ -193,7 +244,7 @@ fn health_due_reason(event: &RawEvent) -> Option<String> {
 /// Applies every event in order; returns the final tickets and, per event, why it was or was
 /// not ticketed.
 fn fold<P: triage_policy::Policy>(
-    mut triage: InMemoryTriage<P>,
+    triage: &mut InMemoryTriage<P>,
     events: &[RawEvent],
     now: DateTime<Utc>,
     due_reason: impl Fn(&RawEvent) -> Option<String>,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use bus::topology::{self, TRIAGE_GROUPS};
-use bus::{Readiness, JsonKv, Publisher};
+use bus::{JsonKv, Publisher, Readiness};
 use catalog::Catalog;
 use chrono::{DateTime, Utc};
 use contracts::{DesiredTicket, PayloadKind, RawEvent, TicketState};
@@ -49,8 +49,19 @@ pub struct ReplayArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub snyk: SnykSettings,
+    /// The KEV catalog, EPSS scores and policy profile to replay with (as triage's flags): with
+    /// `--diff` and a new `--policy-profile`, the tickets whose lane or due date would move.
+    #[command(flatten)]
+    pub feeds: Box<triage::feeds::FeedArgs>,
     #[command(flatten)]
     pub health: HealthSettings,
+}
+
+/// The Snyk policy the flags describe: its profile and feeds loaded.
+async fn snyk_policy(args: &ReplayArgs, catalog: Arc<Catalog>) -> anyhow::Result<SnykPolicy> {
+    let profile = triage::feeds::load_profile(&args.feeds, &args.snyk)?;
+    let feeds = triage::feeds::load_feeds(&args.feeds).await?;
+    Ok(SnykPolicy::new(catalog, args.snyk.clone()).with_profile(profile).with_feeds(feeds))
 }
 
 /// One ticket that a replay would change.
@@ -135,7 +146,9 @@ pub async fn replay(args: ReplayArgs, clock: Clock) -> anyhow::Result<ReplaySumm
         })
         .await?;
     let total = pull.cached_info().num_pending;
-    let triage = triage::Triage::new(&js, publisher.clone(), catalog, args.snyk, args.health, clock).await?;
+    let policy = snyk_policy(&args, catalog.clone()).await?;
+    let triage =
+        triage::Triage::with_snyk_policy(&js, publisher.clone(), catalog, policy, args.health, clock).await?;
     let shutdown = CancellationToken::new();
     let options = bus::ConsumerOptions { concurrency: 64, ..bus::ConsumerOptions::new("replay") };
     let run = tokio::spawn(bus::consumer::run(
@@ -173,7 +186,7 @@ pub async fn diff(args: ReplayArgs, clock: &Clock) -> anyhow::Result<Vec<TicketD
     let js = connect(&args.nats).await?;
     let catalog = catalog_of(&args)?;
     let current = current_desired(&js).await?;
-    let mut snyk = Folding::new(SnykPolicy::new(catalog.clone(), args.snyk.clone()), &js).await?;
+    let mut snyk = Folding::new(snyk_policy(&args, catalog.clone()).await?, &js).await?;
     let mut health = Folding::new(HealthPolicy::new(catalog, args.health.clone()), &js).await?;
 
     let raw = js.get_stream(topology::RAW_EVENTS).await?;
@@ -292,5 +305,125 @@ impl<P: Policy> Folding<P> {
             Ok(changed) => Ok(changed),
             Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => Ok(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `replay --diff` with a new policy profile, then the replay itself, against a real
+    //! nats-server with the Snyk simulator, ingest-snyk and triage in-process.
+
+    use std::ffi::OsString;
+
+    use super::*;
+
+    const TOKEN: &str = "replay-profile-token";
+
+    fn flags(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    async fn drained(js: &jetstream::Context, consumer: &str) {
+        let stream = js.get_stream(topology::RAW_EVENTS).await.unwrap();
+        for _ in 0..400 {
+            let info = stream.consumer_info(consumer).await.unwrap();
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{consumer} did not drain");
+    }
+
+    fn args(url: &str, diff: bool, profile: &std::path::Path) -> ReplayArgs {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            replay: ReplayArgs,
+        }
+        let mut list = vec!["x", "--nats-url", url, "--quiet", "--policy-profile", profile.to_str().unwrap()];
+        if diff {
+            list.push("--diff");
+        }
+        <Wrapper as clap::Parser>::parse_from(list).replay
+    }
+
+    #[tokio::test]
+    async fn a_new_profile_previewed_with_diff_lists_exactly_the_tickets_replay_then_moves() {
+        let nats = local_nats::NatsServer::start().unwrap();
+        let sim = snyk_sim::SnykSim::start(TOKEN).await.unwrap();
+        let shutdown = CancellationToken::new();
+        let config: triage::Config = service_kit::config::try_parse_from(
+            flags(&["triage", "--nats-url", nats.url(), "--listen", "127.0.0.1:0"]),
+            |_| None,
+        )
+        .unwrap();
+        let _triage = triage::start(config, shutdown.clone()).await.unwrap();
+        let org = format!("{}@{}", snyk_sim::SEEDED_ORG_ID, sim.base_url());
+        let ingest: ingest_snyk::Config = service_kit::config::try_parse_from(
+            flags(&[
+                "ingest-snyk",
+                "--nats-url",
+                nats.url(),
+                "--listen",
+                "127.0.0.1:0",
+                "--snyk-org",
+                &org,
+                "--snyk-token",
+                TOKEN,
+                "--snyk-reconcile-interval",
+                "0s",
+                "--snyk-poll-interval",
+                "0s",
+                "--snyk-backoff",
+                "20ms",
+            ]),
+            |_| None,
+        )
+        .unwrap();
+        let ingest = ingest_snyk::start(ingest, shutdown.clone()).await.unwrap();
+        ingest.sync_now().await.remove(0).unwrap();
+        let js = connect(&args(nats.url(), true, std::path::Path::new("unused")).nats).await.unwrap();
+        drained(&js, topology::TRIAGE).await;
+
+        let before = current_desired(&js).await.unwrap();
+        let p3: Vec<String> = before
+            .values()
+            .filter(|t| t.state == TicketState::Open && t.lane == contracts::Lane::P3)
+            .map(|t| t.group_key.to_string())
+            .collect();
+        assert!(!p3.is_empty() && p3.len() < before.len(), "the seeded org has P3 and other tickets");
+
+        // The new profile gives P3 30 days instead of a quarter; nothing else changes.
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("profile.toml");
+        std::fs::write(&profile, "name = \"p3-month\"\n[due]\nP3 = \"30 days\"\n").unwrap();
+        let diffs = diff(args(nats.url(), true, &profile), &Clock::system()).await.unwrap();
+        let listed: Vec<String> = diffs.iter().map(|d| d.group_key.clone()).collect();
+        let mut want = p3.clone();
+        want.sort();
+        assert_eq!(listed, want, "exactly the P3 tickets: {diffs:#?}");
+        assert!(
+            diffs.iter().all(|d| d.changes.len() == 1 && d.changes[0].starts_with("due date ")),
+            "{diffs:#?}"
+        );
+        assert_eq!(current_desired(&js).await.unwrap(), before, "--diff wrote nothing");
+
+        replay(args(nats.url(), false, &profile), Clock::system()).await.unwrap();
+        let after = current_desired(&js).await.unwrap();
+        for (token, ticket) in &after {
+            let old = &before[token];
+            if p3.contains(&ticket.group_key.to_string()) {
+                let since = match old.due.as_ref().unwrap().source {
+                    contracts::DueDateSource::LaneSla { since, .. } => since,
+                    ref other => panic!("{other:?}"),
+                };
+                assert_eq!(ticket.due.as_ref().unwrap().date, since + chrono::Days::new(30));
+            } else {
+                assert_eq!(ticket.content_hash, old.content_hash, "{} moved", ticket.group_key);
+            }
+        }
+        assert!(diff(args(nats.url(), true, &profile), &Clock::system()).await.unwrap().is_empty());
+        shutdown.cancel();
     }
 }
