@@ -46,12 +46,30 @@ enum Command {
     /// configured (their flags, environment and config file), writing nothing; a ✗ names what to
     /// change, and the exit code is 1 when any check fails.
     Doctor(infra_tickets::doctor::DoctorArgs),
+    /// The jira-writer's ledger (group key → JIRA issue).
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Inspect and redrive dead letters.
     Dlq {
         #[command(flatten)]
         nats: NatsArgs,
         #[command(subcommand)]
         command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Records, from JIRA (each ticket's key label and `infra-tickets` property), every group
+    /// key whose ledger record was lost, then marks the ledger complete; existing records are
+    /// left alone, so it is safe beside running writers. Reads the jira-writer's configuration
+    /// as the writer does (environment, `ITK_CONFIG`, and the settings after `--`).
+    Rebuild {
+        /// jira-writer settings (`-- --jira-url https://… --nats-url …`).
+        #[arg(last = true)]
+        settings: Vec<String>,
     },
 }
 
@@ -132,6 +150,15 @@ async fn main() -> anyhow::Result<()> {
             };
             print!("{out}");
             std::process::exit(if report.ok { 0 } else { 1 });
+        }
+        Command::Ledger { command: LedgerCommand::Rebuild { settings } } => {
+            let argv = std::iter::once("jira-writer".to_owned()).chain(settings).map(Into::into);
+            let config: jira_writer::Config = service_kit::config::parse_from(argv);
+            let report = jira_writer::rebuild_ledger(config).await?;
+            format!(
+                "{} ticket(s) with the base label read; {} record(s) rebuilt, {} already there, {} unreadable (no key label or property)\n",
+                report.scanned, report.recovered, report.present, report.unreadable
+            )
         }
         Command::Dlq { nats, command } => match command {
             DlqCommand::List => infra_tickets::operate::dlq_list(&nats).await?,
