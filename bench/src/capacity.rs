@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer;
 use bus::topology::{self, TRIAGE_GROUPS};
-use bus::{Readiness, Outgoing, Publisher};
+use bus::{Outgoing, Publisher, Readiness};
 use chrono::Utc;
 use contracts::RawEvent;
 use local_nats::NatsServer;

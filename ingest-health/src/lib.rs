@@ -24,7 +24,7 @@ pub mod webhook;
 use std::net::SocketAddr;
 
 use bus::topology::INTAKE_STATE;
-use bus::{BusError, Readiness, JsonKv, Publisher};
+use bus::{BusError, JsonKv, Publisher, Readiness};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 

@@ -11,7 +11,7 @@ use aws_sdk_health::types::{
     AffectedEntity, DateTimeRange, EntityAccountFilter, EntityFilter, Event, EventAccountFilter,
     EventDescription, EventFilter, OrganizationEvent, OrganizationEventFilter,
 };
-use bus::{BusError, Readiness, JsonKv};
+use bus::{BusError, JsonKv, Readiness};
 use chrono::{DateTime, Utc};
 use contracts::RawEvent;
 use serde_json::{Value, json};

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::topology::{INTAKE_STATE, WEBHOOK_DELIVERIES};
-use bus::{BusError, Readiness, JsonKv, Publisher};
+use bus::{BusError, JsonKv, Publisher, Readiness};
 use service_kit::Secret;
 use snyk_policy::rest::OrgResource;
 use tokio::task::JoinHandle;

@@ -37,7 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bus::topology::{self, NOTIFIER, NOTIFIER_MARKERS};
-use bus::{ConsumerOptions, Readiness, JsonKv, Publisher};
+use bus::{ConsumerOptions, JsonKv, Publisher, Readiness};
 use catalog::Catalog;
 use jira::{JiraClient, JiraClientConfig};
 use tokio::task::JoinHandle;

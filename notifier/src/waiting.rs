@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bus::{BusError, CasError, Readiness, JsonKv};
+use bus::{BusError, CasError, JsonKv, Readiness};
 use catalog::Catalog;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::consumer::{self, ConsumerOptions, Delivery, ErrorClass, Handler};
-use bus::{Classify, Readiness, Outgoing};
+use bus::{Classify, Outgoing, Readiness};
 use e2e_tests::{TestBroker, eventually};
 use tokio_util::sync::CancellationToken;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bus::consumer::{self, ConsumerOptions, Delivery, Handler};
 use bus::topology::{self, TopologyConfig};
-use bus::{Readiness, Outgoing, Publisher};
+use bus::{Outgoing, Publisher, Readiness};
 use tokio_util::sync::CancellationToken;
 
 struct Count(AtomicU64);

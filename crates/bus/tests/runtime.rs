@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bus::consumer::{self, ConsumerOptions, Delivery, ErrorClass, Handler};
 use bus::topology::{self, TopologyConfig};
-use bus::{Classify, Readiness, Outgoing, Publisher};
+use bus::{Classify, Outgoing, Publisher, Readiness};
 use local_nats::NatsServer;
 use tokio_util::sync::CancellationToken;
 
