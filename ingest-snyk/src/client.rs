@@ -225,10 +225,15 @@ fn quoted(text: &str) -> String {
     format!("{short:?}")
 }
 
-/// `Retry-After` in seconds (an HTTP date is not used by Snyk; it falls back to backoff).
+/// The longest `Retry-After` a sync waits out in place: the sync holds its limiter meanwhile,
+/// and past five minutes the next scheduled sync is the better retry.
+const MAX_SNYK_WAIT: Duration = Duration::from_secs(300);
+
+/// `Retry-After` by the shared rule (seconds or an HTTP-date, never overflowing), at most
+/// [`MAX_SNYK_WAIT`]; anything unreadable falls back to backoff.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers.get("retry-after")?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds.min(300)))
+    let value = headers.get("retry-after")?.to_str().ok()?;
+    Some(bus::safe::retry_after(value)?.min(MAX_SNYK_WAIT))
 }
 
 fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
@@ -468,6 +473,22 @@ impl SnykClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_retry_after_values_are_capped_or_ignored_never_overflow() {
+        let wait = |value: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert("retry-after", value.parse().unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(wait("7"), Some(Duration::from_secs(7)));
+        assert_eq!(wait("18446744073709551615"), Some(MAX_SNYK_WAIT));
+        assert_eq!(wait("999999999999999999999999"), Some(MAX_SNYK_WAIT));
+        assert_eq!(wait("-1"), None);
+        assert_eq!(wait("Fri, 31 Dec 9999 23:59:59 GMT"), Some(MAX_SNYK_WAIT));
+        assert_eq!(wait("Mon, 01 Jan 2001 00:00:00 GMT"), Some(Duration::ZERO));
+        let _ = Instant::now() + wait("18446744073709551615").unwrap();
+    }
 
     #[test]
     fn next_links_with_and_without_the_rest_prefix() {

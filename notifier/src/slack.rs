@@ -430,14 +430,14 @@ fn classify_code(
     }
 }
 
+/// Slack's `Retry-After` (seconds; an HTTP-date read too), capped by the shared rule so an absurd
+/// value cannot overflow the pacer's `Instant`; at least a second, Slack's own unit.
 fn retry_after(response: &reqwest::Response) -> Duration {
-    let seconds = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(1);
-    Duration::from_secs(seconds.max(1))
+    retry_after_value(response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()))
+}
+
+fn retry_after_value(value: Option<&str>) -> Duration {
+    value.and_then(bus::safe::retry_after).unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1))
 }
 
 /// A transport error without the URL (a webhook URL is a secret).
@@ -496,6 +496,19 @@ impl ChannelPacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_retry_after_values_are_capped_or_fall_back_to_a_second() {
+        let one = Duration::from_secs(1);
+        assert_eq!(retry_after_value(None), one);
+        assert_eq!(retry_after_value(Some("0")), one);
+        assert_eq!(retry_after_value(Some("30")), Duration::from_secs(30));
+        assert_eq!(retry_after_value(Some("-5")), one);
+        assert_eq!(retry_after_value(Some("18446744073709551615")), bus::safe::MAX_RETRY_AFTER);
+        assert_eq!(retry_after_value(Some("Fri, 31 Dec 9999 23:59:59 GMT")), bus::safe::MAX_RETRY_AFTER);
+        // What the pacer does with it must not overflow.
+        let _ = Instant::now() + retry_after_value(Some("99999999999999999999999"));
+    }
 
     #[test]
     fn codes_classify() {

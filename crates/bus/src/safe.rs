@@ -7,8 +7,14 @@
 //! whitespace shrink to one, and the length is bounded. Message ids keep their uniqueness:
 //! unsafe bytes are percent-escaped (injective), and an id too long is cut and suffixed with a
 //! digest of the whole, so two different ids never become the same `Nats-Msg-Id`.
+//!
+//! The same goes for the other places outside text steers us: a subject token built from an
+//! account id or org id ([`subject_token`]) and a vendor's `Retry-After` ([`retry_after`]).
+
+use std::time::Duration;
 
 use async_nats::HeaderMap;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sha2::{Digest, Sha256};
 
 /// The longest header value sent, in bytes (an ellipsis marks a cut).
@@ -80,6 +86,70 @@ pub fn headers(source: &HeaderMap) -> HeaderMap {
     safe
 }
 
+/// The longest subject token [`subject_token`] returns, in bytes. nats-server closes the
+/// connection of a client whose protocol line is longer than `max_control_line` (4 KiB by
+/// default), and a subject is part of that line: a 6,000-character account id in one dropped
+/// every in-flight publish of the service. 64 leaves room for several tokens and a reply inbox.
+pub const MAX_SUBJECT_TOKEN: usize = 64;
+
+/// `text` as one subject token: `[A-Za-z0-9_-]` kept, every other character `_`, empty text
+/// `_`, and at most [`MAX_SUBJECT_TOKEN`] bytes. A longer text keeps its start (readable) and
+/// ends with `-` and a digest of the whole, so two long texts stay on different subjects.
+pub fn subject_token(text: &str) -> String {
+    if text.is_empty() {
+        return "_".into();
+    }
+    let mapped: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    if mapped.len() <= MAX_SUBJECT_TOKEN {
+        return mapped;
+    }
+    let digest = hex::encode(&Sha256::digest(text.as_bytes())[..12]);
+    // ASCII only, so any byte index is a char boundary.
+    let keep = MAX_SUBJECT_TOKEN - digest.len() - 1;
+    format!("{}-{digest}", &mapped[..keep])
+}
+
+/// The longest wait a vendor's `Retry-After` can impose on us. Past an hour the header is far
+/// more likely wrong (a misconfigured proxy, `u64::MAX`) than meant, and a message held longer
+/// than that is better retried by the consumer's own backoff and seen in the dashboards than
+/// parked for years; it also keeps `Instant::now() + wait` far from overflowing.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
+
+/// A `Retry-After` header value (RFC 9110 §10.2.3) as a wait from now, read with
+/// [`retry_after_at`] at the current time.
+pub fn retry_after(value: &str) -> Option<Duration> {
+    retry_after_at(value, Utc::now())
+}
+
+/// A `Retry-After` value as a wait from `now`: delay-seconds (digits only; any count, however
+/// large, is read without overflow) or an HTTP-date (IMF-fixdate, and the obsolete RFC 850 and
+/// asctime forms), at most [`MAX_RETRY_AFTER`]; a date already past waits zero. `None` for
+/// anything else (negative, fractional, empty, text): the caller uses its own backoff.
+pub fn retry_after_at(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still a valid, very long delay: the cap.
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+    }
+    let date = http_date(value)?;
+    let wait = date.signed_duration_since(now);
+    // A negative span (a date in the past) is an error from `to_std`: no wait.
+    Some(wait.to_std().unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
+}
+
+/// An HTTP-date in any of its three forms, in UTC.
+fn http_date(value: &str) -> Option<DateTime<Utc>> {
+    if let Ok(date) = DateTime::parse_from_rfc2822(value) {
+        return Some(date.with_timezone(&Utc));
+    }
+    let obsolete = ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"];
+    obsolete.iter().find_map(|format| NaiveDateTime::parse_from_str(value, format).ok()).map(|d| d.and_utc())
+}
+
 fn cut(mut text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
@@ -139,6 +209,58 @@ mod tests {
         assert_eq!(message_id(&long_a).len(), MAX_MESSAGE_ID);
         assert_ne!(message_id(&long_a), message_id(&long_b));
         assert!(message_id("ключ").is_ascii());
+    }
+
+    #[test]
+    fn subject_tokens_are_bounded_safe_and_stay_distinct() {
+        assert_eq!(subject_token("123456789012"), "123456789012");
+        assert_eq!(subject_token("123456789012/us-east-1"), "123456789012_us-east-1");
+        assert_eq!(subject_token(""), "_");
+        assert_eq!(subject_token("a.b *>"), "a_b___");
+        let long_a = "1".repeat(6_000);
+        let long_b = format!("{}2", "1".repeat(5_999));
+        let (a, b) = (subject_token(&long_a), subject_token(&long_b));
+        assert_eq!(a.len(), MAX_SUBJECT_TOKEN);
+        assert!(a.starts_with("1111"), "{a}");
+        assert_ne!(a, b, "a digest of the whole keeps long texts apart");
+        assert!(subject_token(&"ключ.".repeat(100)).is_ascii());
+        for text in [long_a.as_str(), "x.y", "é", "\r\n"] {
+            let token = subject_token(text);
+            assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token}");
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+        let now: DateTime<Utc> = "2026-12-03T10:00:00Z".parse().unwrap();
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        let cases: [(&str, Option<Duration>); 19] = [
+            ("0", secs(0)),
+            ("7", secs(7)),
+            (" 120 ", secs(120)),
+            ("3600", secs(3_600)),
+            ("3601", Some(MAX_RETRY_AFTER)),
+            ("18446744073709551615", Some(MAX_RETRY_AFTER)),
+            ("99999999999999999999999999999999", Some(MAX_RETRY_AFTER)),
+            ("-1", None),
+            ("-99999999999999999999", None),
+            ("1.5", None),
+            ("", None),
+            ("soon", None),
+            ("1e9", None),
+            ("Thu, 03 Dec 2026 10:00:30 GMT", secs(30)),
+            ("Thu, 03 Dec 2026 09:00:00 GMT", secs(0)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(MAX_RETRY_AFTER)),
+            ("Thursday, 03-Dec-26 10:01:00 GMT", secs(60)),
+            ("Thu Dec  3 10:00:05 2026", secs(5)),
+            ("Thu, 03 Dec 2026 10:00:30 +9999", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(retry_after_at(value, now), expected, "{value:?}");
+        }
+        // The cap keeps an Instant far from overflowing, whatever the header says.
+        let wait = retry_after("18446744073709551615").unwrap();
+        let _ = std::time::Instant::now() + wait;
     }
 
     #[test]

@@ -904,8 +904,8 @@ impl JiraClient {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            // Seconds or an HTTP-date, capped: an absurd value must not overflow the pacer's Instant.
+            .and_then(bus::safe::retry_after);
         let text = response
             .text()
             .await
