@@ -28,8 +28,20 @@ const BATCH: usize = 10;
 pub enum ReconcileError {
     #[error("AWS Health {operation} failed: {message}")]
     Api { operation: &'static str, message: String },
+    /// The API handed back a `nextToken` it had already given in this listing: following it
+    /// would page forever. The reconcile stops and the next one starts over (a retry, not a
+    /// dead letter: nothing is wrong with any event).
+    #[error("AWS Health {operation} returned nextToken {token} a second time; stopped paging")]
+    RepeatedPageToken { operation: &'static str, token: String },
     #[error(transparent)]
     Bus(#[from] BusError),
+}
+
+impl ReconcileError {
+    /// Every reconcile failure is retried at the next interval from the same cursor.
+    pub fn class(&self) -> bus::ErrorClass {
+        bus::ErrorClass::Retry { after: None }
+    }
 }
 
 fn api_error<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> ReconcileError {
@@ -158,7 +170,7 @@ impl Reconciler {
     }
 
     async fn account_events(&self, since: DateTime<Utc>) -> Result<(Vec<RawEvent>, usize), ReconcileError> {
-        let summaries: Vec<Event> = all_pages(|token| async move {
+        let summaries: Vec<Event> = all_pages("DescribeEvents", |token| async move {
             let filter = EventFilter::builder().last_updated_times(range_from(since)).build();
             let page = self
                 .client
@@ -200,7 +212,7 @@ impl Reconciler {
         }
         let mut entities: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for chunk in arns.chunks(BATCH) {
-            let listed = all_pages(|token| async move {
+            let listed = all_pages("DescribeAffectedEntities", |token| async move {
                 let filter = EntityFilter::builder()
                     .set_event_arns(Some(chunk.to_vec()))
                     .build()
@@ -273,37 +285,39 @@ impl Reconciler {
         &self,
         since: DateTime<Utc>,
     ) -> Result<(Vec<RawEvent>, usize), ReconcileError> {
-        let summaries: Vec<OrganizationEvent> = all_pages(|token| async move {
-            let filter = OrganizationEventFilter::builder().last_updated_time(range_from(since)).build();
-            let page = self
-                .client
-                .describe_events_for_organization()
-                .filter(filter)
-                .max_results(self.page_size)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(api_error("DescribeEventsForOrganization"))?;
-            Ok((page.events().to_vec(), page.next_token().map(str::to_owned)))
-        })
-        .await?;
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        let mut skipped = 0;
-        for summary in &summaries {
-            let arn = summary.arn().unwrap_or_default();
-            let accounts: Vec<String> = all_pages(|token| async move {
+        let summaries: Vec<OrganizationEvent> =
+            all_pages("DescribeEventsForOrganization", |token| async move {
+                let filter = OrganizationEventFilter::builder().last_updated_time(range_from(since)).build();
                 let page = self
                     .client
-                    .describe_affected_accounts_for_organization()
-                    .event_arn(arn)
+                    .describe_events_for_organization()
+                    .filter(filter)
                     .max_results(self.page_size)
                     .set_next_token(token)
                     .send()
                     .await
-                    .map_err(api_error("DescribeAffectedAccountsForOrganization"))?;
-                Ok((page.affected_accounts().to_vec(), page.next_token().map(str::to_owned)))
+                    .map_err(api_error("DescribeEventsForOrganization"))?;
+                Ok((page.events().to_vec(), page.next_token().map(str::to_owned)))
             })
             .await?;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut skipped = 0;
+        for summary in &summaries {
+            let arn = summary.arn().unwrap_or_default();
+            let accounts: Vec<String> =
+                all_pages("DescribeAffectedAccountsForOrganization", |token| async move {
+                    let page = self
+                        .client
+                        .describe_affected_accounts_for_organization()
+                        .event_arn(arn)
+                        .max_results(self.page_size)
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(api_error("DescribeAffectedAccountsForOrganization"))?;
+                    Ok((page.affected_accounts().to_vec(), page.next_token().map(str::to_owned)))
+                })
+                .await?;
             if accounts.is_empty() {
                 tracing::debug!(event_arn = %arn, "An organization event affects no account (a public event); skipped.");
                 skipped += 1;
@@ -343,7 +357,7 @@ impl Reconciler {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(api_error("DescribeAffectedEntitiesForOrganization"))?;
             let filters = &filters;
-            let listed = all_pages(|token| async move {
+            let listed = all_pages("DescribeAffectedEntitiesForOrganization", |token| async move {
                 let page = self
                     .client
                     .describe_affected_entities_for_organization()
@@ -387,20 +401,26 @@ impl Reconciler {
 }
 
 /// Every item of a paged Health API listing: `page` is called with each `nextToken` the
-/// previous page returned (none at first) until a page returns none.
-async fn all_pages<T, Page, Fut>(mut page: Page) -> Result<Vec<T>, ReconcileError>
+/// previous page returned (none at first) until a page returns none. A token seen before in
+/// the same listing (a loop, however long) stops it with [`ReconcileError::RepeatedPageToken`].
+async fn all_pages<T, Page, Fut>(operation: &'static str, mut page: Page) -> Result<Vec<T>, ReconcileError>
 where
     Page: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, Option<String>), ReconcileError>>,
 {
     let mut items = Vec::new();
     let mut token = None;
+    let mut seen = std::collections::HashSet::new();
     loop {
         let (batch, next) = page(token).await?;
         items.extend(batch);
-        token = next;
-        if token.is_none() {
-            return Ok(items);
+        match next {
+            None => return Ok(items),
+            Some(next) if !seen.insert(next.clone()) => {
+                let token: String = next.chars().take(100).collect();
+                return Err(ReconcileError::RepeatedPageToken { operation, token: format!("{token:?}") });
+            }
+            Some(next) => token = Some(next),
         }
     }
 }

@@ -52,6 +52,8 @@ struct SimState {
     /// The organizational view is turned off (`enable-health-service-access-for-organization`
     /// was never run).
     organization_view_disabled: bool,
+    /// Operations whose later pages hand back the token they were asked with (a paging loop).
+    repeat_tokens: std::collections::BTreeSet<String>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -164,6 +166,17 @@ impl AwsHealthSim {
         self.state.lock().expect("simulator state lock").organization_view_disabled = !enabled;
     }
 
+    /// A fault: from its second page on, `operation` answers with the very `nextToken` it was
+    /// asked with, as a broken paginator would (the client must notice and stop paging).
+    pub fn repeat_page_tokens(&self, operation: &str, repeat: bool) {
+        let mut state = self.state.lock().expect("simulator state lock");
+        if repeat {
+            state.repeat_tokens.insert(operation.to_owned());
+        } else {
+            state.repeat_tokens.remove(operation);
+        }
+    }
+
     /// Runs an operation in process (for tools that want the responses without HTTP).
     pub fn invoke(&self, operation: &str, input: &Value) -> Result<Value, ApiError> {
         self.call(operation, input)
@@ -184,7 +197,14 @@ fn call(state: &Mutex<SimState>, operation: &str, input: &Value) -> Result<Value
         let status = if state.organization_view_disabled { "DISABLED" } else { "ENABLED" };
         return Ok(serde_json::json!({"healthServiceAccessStatusForOrganization": status}));
     }
-    ops::dispatch(operation, input, &state.events, state.limits)
+    let mut output = ops::dispatch(operation, input, &state.events, state.limits)?;
+    if state.repeat_tokens.contains(operation)
+        && let Some(asked) = input.get("nextToken").filter(|t| t.is_string())
+        && output.get("nextToken").is_some()
+    {
+        output["nextToken"] = asked.clone();
+    }
+    Ok(output)
 }
 
 fn signed(headers: &HeaderMap) -> Result<(), ApiError> {
