@@ -205,3 +205,35 @@ async fn a_repeated_health_api_page_token_stops_paging_with_a_retryable_error() 
     let report = reconciler(&broker, &sim, false).await.reconcile_once().await.expect("a healthy reconcile");
     assert_eq!(report.published.stored, 25, "the next reconcile takes every event");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_jira_search_page_token_stops_paging_with_a_retryable_error() {
+    use jira_writer::client::{JiraClient, JiraClientConfig, JiraError, SearchRequest};
+    let sim = jira_sim::JiraSim::start(jira_sim::SimConfig::default()).await.expect("JIRA simulator");
+    let client = JiraClient::new(JiraClientConfig::new(
+        sim.url(),
+        jira_sim::BOT_EMAIL,
+        service_kit::Secret::new(jira_sim::BOT_TOKEN),
+    ))
+    .expect("client");
+    for i in 0..7 {
+        let fields = serde_json::json!({"fields": {
+            "project": {"key": "PLAT"}, "issuetype": {"name": "Task"}, "summary": format!("paged {i}")}});
+        client.create_issue(&fields).await.expect("create");
+    }
+    let request = SearchRequest {
+        jql: "project = PLAT".into(),
+        max_results: Some(2),
+        fields: vec!["summary".into()],
+        ..SearchRequest::default()
+    };
+    assert_eq!(client.search_all(&request, 100).await.expect("a healthy search").len(), 7);
+
+    sim.repeat_search_page_tokens(true);
+    let error = client.search_all(&request, 100).await.expect_err("a repeated token is an error");
+    assert!(
+        matches!(&error, JiraError::Transient { message, .. } if message.contains("a second time")),
+        "{error}"
+    );
+    assert!(matches!(bus::Classify::class(&error), bus::ErrorClass::Retry { .. }), "{error}");
+}

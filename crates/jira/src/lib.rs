@@ -517,11 +517,25 @@ impl JiraClient {
     ) -> Result<Vec<Issue>, JiraError> {
         let mut request = request.clone();
         let mut issues = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..max_pages.max(1) {
             let page = self.search(&request).await?;
             let next = page.next_page_token().map(str::to_owned);
             issues.extend(page.issues);
             match next {
+                // A token handed out twice would page in a loop (and, bounded by `max_pages`,
+                // return a partial list as if whole): a retryable failure instead.
+                Some(token) if !seen.insert(token.clone()) => {
+                    let shown: String = token.chars().take(100).collect();
+                    return Err(JiraError::Transient {
+                        operation: "search issues".to_owned(),
+                        status: None,
+                        message: format!(
+                            "JIRA returned nextPageToken {shown:?} a second time; stopped paging"
+                        ),
+                        retry_after: None,
+                    });
+                }
                 Some(token) => request.next_page_token = Some(token),
                 None => break,
             }

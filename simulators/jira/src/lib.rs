@@ -471,6 +471,12 @@ impl JiraSim {
         self.shared.site.lock().expect("site lock").move_refusals.insert(project.into(), reason.into());
     }
 
+    /// A fault: from the second page on, search answers with the `nextPageToken` it was asked
+    /// with, as a broken paginator would (a client must stop paging, not loop).
+    pub fn repeat_search_page_tokens(&self, repeat: bool) {
+        self.shared.site.lock().expect("site lock").repeat_search_page_tokens = repeat;
+    }
+
     /// Removes a priority from the site: not listed, refused in creates.
     pub fn remove_priority(&self, name: &str) {
         self.shared.site.lock().expect("site lock").removed_priorities.insert(name.into());

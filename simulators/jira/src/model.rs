@@ -126,6 +126,8 @@ pub struct Site {
     pub removed_priorities: BTreeSet<String>,
     /// (project, field) the project's field configuration makes required on create.
     pub required_on_create: BTreeSet<(String, String)>,
+    /// A fault: a search page asked with `nextPageToken` answers with that same token again.
+    pub repeat_search_page_tokens: bool,
 }
 
 impl Site {
@@ -145,6 +147,7 @@ impl Site {
             tasks: BTreeMap::new(),
             removed_priorities: BTreeSet::new(),
             required_on_create: BTreeSet::new(),
+            repeat_search_page_tokens: false,
         }
     }
 
@@ -1184,7 +1187,10 @@ impl Site {
         let end = offset + page.len();
         let mut body = json!({ "issues": page, "isLast": end >= hits.len() });
         if end < hits.len() {
-            body["nextPageToken"] = json!(encode_token(end, &request.jql));
+            body["nextPageToken"] = match &request.next_page_token {
+                Some(asked) if self.repeat_search_page_tokens => json!(asked),
+                _ => json!(encode_token(end, &request.jql)),
+            };
         }
         (200, Some(body))
     }
