@@ -64,6 +64,31 @@ pub struct HttpArgs {
     /// address too.
     #[arg(long = "metrics-listen", env = "ITK_METRICS_LISTEN", default_value = DEFAULT_METRICS_LISTEN)]
     pub metrics_listen: SocketAddr,
+    /// How long a client may take to send a request's head, from its connection (or the first
+    /// byte of a later request); then the connection is closed.
+    #[arg(long = "http-header-timeout", env = "ITK_HTTP_HEADER_TIMEOUT", default_value = "10s",
+          value_parser = parse_timeout)]
+    pub http_header_timeout: Duration,
+    /// How long a client may take to send a request's whole body (408 after).
+    #[arg(long = "http-body-timeout", env = "ITK_HTTP_BODY_TIMEOUT", default_value = "30s",
+          value_parser = parse_timeout)]
+    pub http_body_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long = "http-idle-timeout", env = "ITK_HTTP_IDLE_TIMEOUT", default_value = "60s",
+          value_parser = parse_timeout)]
+    pub http_idle_timeout: Duration,
+    /// Connections open at once on each listener; one more is closed at accept. With
+    /// --http-max-body-bytes it bounds the memory clients can hold (128 × 1 MiB by default,
+    /// inside the 256 MiB pod limit).
+    #[arg(long = "http-max-connections", env = "ITK_HTTP_MAX_CONNECTIONS", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub http_max_connections: u32,
+    /// Largest request body on any endpoint, in bytes: a larger Content-Length gets 413 before
+    /// the body is read, a body without one is cut there. A webhook's own limit works under
+    /// this one, so raising a webhook's limit above it needs this raised too.
+    #[arg(long = "http-max-body-bytes", env = "ITK_HTTP_MAX_BODY_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=67_108_864))]
+    pub http_max_body_bytes: u64,
 }
 
 const DEFAULT_METRICS_LISTEN: &str = "0.0.0.0:9464";
@@ -76,6 +101,17 @@ impl HttpArgs {
             SocketAddr::new(self.listen.ip(), 0)
         } else {
             self.metrics_listen
+        }
+    }
+
+    /// What the HTTP listeners allow their clients.
+    pub fn limits(&self) -> crate::http::ServerLimits {
+        crate::http::ServerLimits {
+            header_timeout: self.http_header_timeout,
+            body_timeout: self.http_body_timeout,
+            idle_timeout: self.http_idle_timeout,
+            max_connections: self.http_max_connections,
+            max_body_bytes: self.http_max_body_bytes,
         }
     }
 }
@@ -99,4 +135,13 @@ pub struct TelemetryArgs {
 /// Parses `30s`, `15m`, `2h`, `30d`, `1d 12h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 15m, 2h, 30d)"))
+}
+
+/// [`parse_duration`], refusing zero: a zero timeout would close every connection at once.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err("must be longer than 0s".into());
+    }
+    Ok(duration)
 }

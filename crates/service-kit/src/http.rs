@@ -1,7 +1,11 @@
 //! `/healthz` (alive) and `/readyz` (ready to work: NATS, consumers, intakes and pollers up),
 //! plus whatever routes a service adds (webhooks), on `--listen`; `/metrics` (Prometheus text)
 //! on its own listener, `--metrics-listen`, so that scraping can be allowed where the intakes
-//! are not, and the Internet-facing port does not publish the service's internals.
+//! are not, and the Internet-facing port does not publish the service's internals. Both run on
+//! [`server`], which bounds what a client may hold: timeouts, connections, body sizes.
+
+mod server;
+pub use server::{BodyRefused, MAX_READ_BUFFER, ServerLimits};
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -81,18 +85,27 @@ pub struct HttpServer {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds `listen` and serves `router` until `shutdown` is cancelled.
+/// Binds `listen` and serves `router` with the default [`ServerLimits`] until `shutdown` is
+/// cancelled.
 pub async fn serve(
     listen: SocketAddr,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<HttpServer> {
+    serve_with_limits(listen, router, ServerLimits::default(), shutdown).await
+}
+
+/// [`serve`] with the limits given.
+pub async fn serve_with_limits(
+    listen: SocketAddr,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) -> std::io::Result<HttpServer> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "HTTP endpoints listening.");
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
-    });
+    let task = tokio::spawn(server::run(listener, router, limits, shutdown, "main"));
     Ok(HttpServer { address, metrics_address: address, task })
 }
 
@@ -112,13 +125,10 @@ pub async fn serve_with_metrics(
         )
     })?;
     let metrics_address = metrics_listener.local_addr()?;
-    let main = serve(args.listen, router, shutdown.clone()).await?;
+    let main = serve_with_limits(args.listen, router, args.limits(), shutdown.clone()).await?;
     tracing::info!(address = %metrics_address, "Metrics listening.");
-    let metrics = tokio::spawn(
-        axum::serve(metrics_listener, metrics_router())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .into_future(),
-    );
+    let metrics =
+        tokio::spawn(server::run(metrics_listener, metrics_router(), args.limits(), shutdown, "metrics"));
     let task = tokio::spawn(async move {
         let (main, metrics) = tokio::join!(main.task, metrics);
         main.map_err(std::io::Error::other)??;
