@@ -21,8 +21,10 @@ use clap::Parser;
 pub enum ConfigFileError {
     #[error("cannot read config file {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("config file {path} is not valid TOML: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    /// Where, and which setting, never the line itself: it may hold a secret.
+    #[error("config file {path} is not valid TOML at line {line}, column {column}{}: {reason}",
+            key.as_deref().map(|k| format!(" (setting {k:?})")).unwrap_or_default())]
+    Parse { path: String, line: usize, column: usize, key: Option<String>, reason: String },
     #[error("config file {path}: setting {key:?} must be a string, number, boolean or list of them")]
     Value { path: String, key: String },
 }
@@ -96,8 +98,7 @@ fn take_config_flag(args: Vec<OsString>) -> (Option<OsString>, Vec<OsString>) {
 fn file_arguments(path: &str) -> Result<Vec<OsString>, ConfigFileError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigFileError::Read { path: path.to_owned(), source })?;
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|source| ConfigFileError::Parse { path: path.to_owned(), source })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|error| parse_error(path, &text, &error))?;
     let mut arguments = Vec::new();
     for (key, value) in table {
         let flag = format!("--{}", key.replace('_', "-"));
@@ -119,6 +120,27 @@ fn file_arguments(path: &str) -> Result<Vec<OsString>, ConfigFileError> {
         }
     }
     Ok(arguments)
+}
+
+/// The parse error without the source line that toml's `Display` quotes (a secret's line, as
+/// like as not): its position, the key of that line when it is a plain key, and toml's reason.
+fn parse_error(path: &str, text: &str, error: &toml::de::Error) -> ConfigFileError {
+    let offset = error.span().map_or(0, |span| span.start).min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    let key = line_text
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .filter(|key| {
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_owned);
+    // The reason is toml's message only (for instance "invalid basic string"), never the input.
+    let reason = error.message().lines().next().unwrap_or("malformed").to_owned();
+    ConfigFileError::Parse { path: path.to_owned(), line, column, key, reason }
 }
 
 #[cfg(test)]
@@ -178,6 +200,46 @@ mod tests {
             try_parse_from(args(&["x"]), |name| (name == "ITK_CONFIG").then(|| OsString::from(&path)))
                 .unwrap();
         assert_eq!(via_env.batch_size, 7);
+    }
+
+    #[test]
+    fn a_malformed_file_names_the_line_and_key_but_never_echoes_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let canary = "canary-secret-4f1e9b";
+        let malformed = [
+            format!("batch-size = 7\napi-token = \"{canary}\n"),
+            format!("batch-size = 7\napi-token = {canary}\n"),
+            format!("api-token = \"{canary}\" trailing\n"),
+            format!("[section\napi-token = \"{canary}\"\n"),
+        ];
+        for (index, content) in malformed.iter().enumerate() {
+            let path = dir.path().join(format!("c{index}.toml"));
+            std::fs::write(&path, content).unwrap();
+            let path = path.to_string_lossy().to_string();
+            let error =
+                try_parse_from::<Example, _, _>(args(&["x", "--config", &path]), |_| None).unwrap_err();
+            let text = format!("{error} {error:?}");
+            assert!(!text.contains(canary), "the secret is echoed: {text}");
+            assert!(text.contains("line "), "{text}");
+        }
+        let path = dir.path().join("c0.toml").to_string_lossy().to_string();
+        let error = try_parse_from::<Example, _, _>(args(&["x", "--config", &path]), |_| None).unwrap_err();
+        assert!(
+            error.to_string().contains("line 2") && error.to_string().contains("\"api-token\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_in_the_file_is_named_without_its_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "api-tokn = \"canary-secret-77d2\"\napi-token = \"t\"\n").unwrap();
+        let path = path.to_string_lossy().to_string();
+        let error = try_parse_from::<Example, _, _>(args(&["x", "--config", &path]), |_| None).unwrap_err();
+        let text = error.to_string();
+        assert!(!text.contains("canary-secret-77d2"), "{text}");
+        assert!(text.contains("api-tokn"), "{text}");
     }
 
     #[test]
