@@ -53,7 +53,7 @@ pub struct Config {
 
     /// Shared secret the EventBridge API destination sends in `--health-webhook-header`.
     /// Without it, the endpoint `POST /events/aws-health` is not served.
-    #[arg(long = "health-webhook-secret", env = "HEALTH_WEBHOOK_SECRET")]
+    #[arg(long = "health-webhook-secret", env = "HEALTH_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<Secret>,
     /// Header that carries the secret (the API destination connection's API key name).
     #[arg(
