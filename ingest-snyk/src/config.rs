@@ -178,13 +178,18 @@ pub struct Config {
     pub api_url: String,
 
     /// Snyk API token (a service account's), sent as `Authorization: token …`.
-    #[arg(long = "snyk-token", env = "SNYK_TOKEN")]
+    #[arg(long = "snyk-token", env = "SNYK_TOKEN", hide_env_values = true)]
     pub token: Secret,
 
     /// Another token for the orgs of one Region: REGION=TOKEN (us-01, us-02, eu-01, au-01) or
     /// BASE_URL=TOKEN; repeat the flag. Orgs elsewhere use --snyk-token.
     /// (Read as secrets, so that a refused value is never echoed; see [`Config::region_tokens`].)
-    #[arg(long = "snyk-region-token", env = "SNYK_REGION_TOKENS", value_delimiter = ',')]
+    #[arg(
+        long = "snyk-region-token",
+        env = "SNYK_REGION_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
     pub region_tokens: Vec<Secret>,
 
     /// The pinned REST API version.
@@ -243,7 +248,7 @@ pub struct Config {
     pub issue_budget_bytes: u64,
 
     /// Shared secret of the Snyk webhook; without it `POST /webhooks/snyk` is not served.
-    #[arg(long = "snyk-webhook-secret", env = "SNYK_WEBHOOK_SECRET")]
+    #[arg(long = "snyk-webhook-secret", env = "SNYK_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<Secret>,
 
     /// Largest webhook body accepted, in bytes (413 above).
