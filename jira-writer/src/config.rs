@@ -29,7 +29,7 @@ pub struct Config {
     #[arg(long = "jira-email", env = "JIRA_EMAIL")]
     pub jira_email: String,
     /// Atlassian API token (Basic auth with the e-mail).
-    #[arg(long = "jira-api-token", env = "JIRA_API_TOKEN")]
+    #[arg(long = "jira-api-token", env = "JIRA_API_TOKEN", hide_env_values = true)]
     pub jira_api_token: Secret,
     /// At most this many JIRA requests per second from this process (0: no cap).
     #[arg(long = "jira-requests-per-second", env = "ITK_JIRA_RPS", default_value_t = 10.0)]
@@ -82,7 +82,7 @@ pub struct Config {
     /// Secret of JIRA's admin webhook (issue link created) posted to `/webhooks/jira` on the HTTP
     /// listener; each body's `X-Hub-Signature` is checked against it. Without it, the writer
     /// searches for new links every `--jira-link-scan-every` instead.
-    #[arg(long = "jira-webhook-secret", env = "ITK_JIRA_WEBHOOK_SECRET")]
+    #[arg(long = "jira-webhook-secret", env = "ITK_JIRA_WEBHOOK_SECRET", hide_env_values = true)]
     pub jira_webhook_secret: Option<Secret>,
     /// How often the open tickets' links are searched when no webhook secret is set.
     #[arg(long = "jira-link-scan-every", env = "ITK_JIRA_LINK_SCAN_EVERY", default_value = "2m", value_parser = parse_duration)]
