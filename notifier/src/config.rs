@@ -51,7 +51,7 @@ pub struct Config {
     pub slack_api_url: String,
     /// Bot token (`xoxb-…`) with `chat:write`, and `channels:history` + `groups:history` to
     /// settle unknown outcomes from public and private channels' history; checked at start.
-    #[arg(long = "slack-bot-token", env = "SLACK_BOT_TOKEN")]
+    #[arg(long = "slack-bot-token", env = "SLACK_BOT_TOKEN", hide_env_values = true)]
     pub slack_bot_token: Option<Secret>,
     /// Timeout of one Slack request.
     #[arg(long = "slack-timeout", env = "ITK_SLACK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -126,7 +126,7 @@ pub struct Config {
     /// Atlassian account e-mail of the API token.
     #[arg(long = "jira-email", env = "JIRA_EMAIL")]
     pub jira_email: Option<String>,
-    #[arg(long = "jira-api-token", env = "JIRA_API_TOKEN")]
+    #[arg(long = "jira-api-token", env = "JIRA_API_TOKEN", hide_env_values = true)]
     pub jira_api_token: Option<Secret>,
     /// At most this many JIRA requests per second.
     #[arg(long = "jira-requests-per-second", env = "ITK_JIRA_RPS", default_value_t = 10.0)]
