@@ -237,3 +237,27 @@ async fn a_repeated_jira_search_page_token_stops_paging_with_a_retryable_error()
     );
     assert!(matches!(bus::Classify::class(&error), bus::ErrorClass::Retry { .. }), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_event_with_2500_entities_is_ticketed_not_dead_lettered() {
+    let stack = stack().await;
+    let values: Vec<String> =
+        (0..2_500).map(|i| format!("arn:aws:ec2:eu-west-1:111111111111:instance/i-0{i:016x}")).collect();
+    let list: Vec<(&str, &str)> = values.iter().map(|v| (v.as_str(), "PENDING")).collect();
+    let (arn, event) = reboot("manyentities", PLATFORM, &list);
+    assert_eq!(stack.publish(&event).await, 1);
+    let tickets = stack.wait_for_ticket(&arn).await;
+    assert_eq!(tickets.len(), 1);
+    let ticket = &tickets[0];
+    assert_eq!(ticket.body.items.len(), health_policy::MAX_TICKET_ITEMS);
+    assert_eq!(ticket.body.progress.as_ref().map(|p| p.total), Some(2_500));
+    assert!(
+        ticket.body.notes.iter().any(|n| n.starts_with("And 2400 more resources")),
+        "{:?}",
+        ticket.body.notes
+    );
+    assert!(stack.broker.dead_letters().await.is_empty(), "no page dead-lettered");
+    let (next, event) = reboot("aftermany", PLATFORM, &[("i-0next3", "PENDING")]);
+    assert_eq!(stack.publish(&event).await, 1);
+    assert_eq!(stack.wait_for_ticket(&next).await.len(), 1);
+}

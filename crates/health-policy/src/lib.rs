@@ -27,7 +27,10 @@ pub use api::{
     read_documents, recognise,
 };
 pub use event::{Category, Entity, HealthEvent};
-pub use policy::{Due, DueFrom, EntityRecord, EventFacts, HealthPolicy, HealthState, due_of};
+pub use policy::{
+    Due, DueFrom, EntityRecord, EventFacts, HealthPolicy, HealthState, MAX_ENTITY_BYTES, MAX_PRUNED_ENTITIES,
+    MAX_TICKET_ITEMS, PrunedEntity, due_of,
+};
 pub use settings::HealthSettings;
 
 #[cfg(test)]

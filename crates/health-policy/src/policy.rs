@@ -46,7 +46,35 @@ pub struct HealthState {
     /// Messages (version and page) of the newest version already applied.
     #[serde(default)]
     pub applied_pages: BTreeSet<String>,
+    /// Entities moved out of [`HealthState::entities`] to keep the state storable (see
+    /// [`MAX_ENTITY_BYTES`]): by a digest of the entity value, its team and whether it is
+    /// resolved, so they still count, resolve and are recognised when listed again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pruned: BTreeMap<String, PrunedEntity>,
+    /// Entities seen once [`MAX_PRUNED_ENTITIES`] were pruned too, counted per team (not told
+    /// apart any more: a count of at least this many, each taken as not resolved).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uncounted: BTreeMap<String, u32>,
 }
+
+/// An entity kept only as a count: its team and whether AWS says it is resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrunedEntity {
+    pub team: String,
+    pub resolved: bool,
+}
+
+/// The most bytes the full entity records of one state may take. The state is stored as one
+/// `triage_groups` value next to the tickets not yet published, and NATS refuses a message
+/// over its max payload (1 MiB by default): one event with 2,500 instances once made every
+/// page of it a dead letter and no ticket. Past this, resolved entities are pruned first, then
+/// the rest, to [`PrunedEntity`] (about 60 bytes each).
+pub const MAX_ENTITY_BYTES: usize = 256 * 1024;
+/// The most pruned entities one state keeps (about 480 KB at most); more are only counted.
+pub const MAX_PRUNED_ENTITIES: usize = 8_000;
+/// The most resources a ticket lists (unresolved first); the rest are summed up in one note
+/// ("and N more"), the progress still counting all of them.
+pub const MAX_TICKET_ITEMS: usize = 100;
 
 /// Event-level facts of one version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,6 +280,13 @@ impl Policy for HealthPolicy {
             });
         }
         for entity in event.entities_or_resources() {
+            let digest = entity_digest(&entity.value);
+            if let Some(pruned) = state.pruned.get_mut(&digest) {
+                if !stale {
+                    pruned.resolved = entity.status.as_deref() == Some("RESOLVED");
+                }
+                continue;
+            }
             let incoming = (version, entity.last_updated);
             let replace = match state.entities.get(&entity.value) {
                 None => true,
@@ -270,10 +305,11 @@ impl Policy for HealthPolicy {
                 state.entities.insert(entity.value.clone(), record);
             }
         }
-        if state.entities.is_empty() {
+        if state.entities.is_empty() && state.pruned.is_empty() && state.uncounted.is_empty() {
             state.teams.insert(self.owner_of_account(&state.account));
         }
         state.teams.extend(state.entities.values().map(|e| e.team.clone()));
+        prune(state);
         Ok(())
     }
 
@@ -286,14 +322,26 @@ impl Policy for HealthPolicy {
 impl HealthPolicy {
     fn ticket(&self, state: &HealthState, facts: &EventFacts, team: &str) -> DesiredTicket {
         let zone = self.catalog.team(team).time_zone;
-        let resources: Vec<&EntityRecord> = state.entities.values().filter(|e| e.team == team).collect();
-        let unresolved = resources.iter().filter(|e| e.status.as_deref() != Some("RESOLVED")).count();
-        let account_level = state.entities.is_empty() && team == self.owner_of_account(&state.account);
+        let mut resources: Vec<&EntityRecord> = state.entities.values().filter(|e| e.team == team).collect();
+        if resources.len() > MAX_TICKET_ITEMS {
+            // Unresolved first, so the list a ticket has room for shows what is left to do.
+            resources.sort_by_key(|e| e.status.as_deref() == Some("RESOLVED"));
+        }
+        let pruned: Vec<&PrunedEntity> = state.pruned.values().filter(|p| p.team == team).collect();
+        let uncounted = state.uncounted.get(team).copied().unwrap_or(0) as usize;
+        let total = resources.len() + pruned.len() + uncounted;
+        let unresolved = resources.iter().filter(|e| e.status.as_deref() != Some("RESOLVED")).count()
+            + pruned.iter().filter(|p| !p.resolved).count()
+            + uncounted;
+        let account_level = state.entities.is_empty()
+            && state.pruned.is_empty()
+            && state.uncounted.is_empty()
+            && team == self.owner_of_account(&state.account);
         let resolution = if facts.status == "closed" {
             Some("Resolved: AWS closed the event.".to_owned())
-        } else if resources.is_empty() && !account_level {
+        } else if total == 0 && !account_level {
             Some("Resolved: none of the event's resources belong to this team any more.".to_owned())
-        } else if !resources.is_empty() && unresolved == 0 {
+        } else if total > 0 && unresolved == 0 {
             Some("Resolved: every resource of this team in the event is RESOLVED.".to_owned())
         } else {
             None
@@ -334,9 +382,9 @@ impl HealthPolicy {
         if let Some(note) = reschedule_note(state, zone) {
             notes.push(note);
         }
-        let progress = (!resources.is_empty()).then(|| Progress {
+        let progress = (total > 0).then(|| Progress {
             remaining: u32::try_from(unresolved).unwrap_or(u32::MAX),
-            total: u32::try_from(resources.len()).unwrap_or(u32::MAX),
+            total: u32::try_from(total).unwrap_or(u32::MAX),
             unit: "resources".to_owned(),
         });
         if let Some(progress) = &progress {
@@ -354,7 +402,18 @@ impl HealthPolicy {
             notes.push(resolution.clone());
         }
 
-        let items = resources
+        let listed = resources.len().min(MAX_TICKET_ITEMS);
+        if total > listed {
+            let more = total - listed;
+            let listed_unresolved =
+                resources[..listed].iter().filter(|e| e.status.as_deref() != Some("RESOLVED")).count();
+            notes.push(format!(
+                "And {more} more resources, {} of them not resolved: too many to list here; the AWS Health \
+                 event lists them all.",
+                unresolved - listed_unresolved
+            ));
+        }
+        let items = resources[..listed]
             .iter()
             .map(|entity| TicketItem {
                 reference: entity.arn.clone().unwrap_or_else(|| entity.value.clone()),
@@ -364,6 +423,7 @@ impl HealthPolicy {
                 facts: Vec::new(),
             })
             .collect();
+        let resources = &resources[..listed];
         let headline = if facts.description.trim().is_empty() {
             format!("AWS Health event {} affects account {}.", facts.event_type_code, state.account)
         } else {
@@ -375,7 +435,13 @@ impl HealthPolicy {
             source: Source::AwsHealth,
             team: team.to_owned(),
             lane: Lane::Maintenance,
-            summary: crate::summary::summary(facts, &state.event_arn, &state.account, &resources),
+            // The one resource is named only when it is the only one.
+            summary: crate::summary::summary(
+                facts,
+                &state.event_arn,
+                &state.account,
+                if total == resources.len() { resources } else { &[] },
+            ),
             body: TicketBody { headline, notes, items, progress },
             due,
             state: if resolution.is_some() { TicketState::Resolved } else { TicketState::Open },
@@ -392,6 +458,63 @@ impl HealthPolicy {
             upstream_version: 0,
         }
         .seal()
+    }
+}
+
+/// A short, stable name for an entity value (which may be any length).
+fn entity_digest(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(value.as_bytes())[..8])
+}
+
+/// About the bytes an entity record takes in the stored JSON.
+fn record_bytes(record: &EntityRecord) -> usize {
+    // Field names, quotes and two timestamps.
+    const FIXED: usize = 160;
+    let optional = |text: &Option<String>| text.as_deref().map_or(0, str::len);
+    FIXED
+        + 2 * record.value.len()
+        + optional(&record.arn)
+        + optional(&record.url)
+        + optional(&record.status)
+        + record.team.len()
+}
+
+/// Keeps the full entity records within [`MAX_ENTITY_BYTES`]: resolved ones are pruned to a
+/// [`PrunedEntity`] first, then unresolved ones from the end of the order; past
+/// [`MAX_PRUNED_ENTITIES`] only a count per team is left.
+fn prune(state: &mut HealthState) {
+    let mut bytes: usize = state.entities.values().map(record_bytes).sum();
+    if bytes <= MAX_ENTITY_BYTES {
+        return;
+    }
+    let resolved: Vec<String> = state
+        .entities
+        .iter()
+        .filter(|(_, e)| e.status.as_deref() == Some("RESOLVED"))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let rest: Vec<String> = state
+        .entities
+        .iter()
+        .rev()
+        .filter(|(_, e)| e.status.as_deref() != Some("RESOLVED"))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in resolved.into_iter().chain(rest) {
+        if bytes <= MAX_ENTITY_BYTES {
+            break;
+        }
+        let Some(record) = state.entities.remove(&key) else { continue };
+        bytes -= record_bytes(&record);
+        let is_resolved = record.status.as_deref() == Some("RESOLVED");
+        if state.pruned.len() < MAX_PRUNED_ENTITIES {
+            state
+                .pruned
+                .insert(entity_digest(&key), PrunedEntity { team: record.team, resolved: is_resolved });
+        } else {
+            *state.uncounted.entry(record.team).or_default() += 1;
+        }
     }
 }
 

@@ -562,3 +562,68 @@ fn scope_none_informational_and_money_texts_are_not_ticketed_unless_configured()
         "a retirement that mentions Reserved Instances is work"
     );
 }
+
+/// The bytes triage stores for one group: the state and the tickets it implies (the pending
+/// list of `triage_groups` holds at most these), against NATS's default 1 MiB max payload.
+fn stored_bytes(triage: &InMemoryTriage<HealthPolicy>) -> usize {
+    let state: usize = triage.states().map(|(_, s)| serde_json::to_vec(s).unwrap().len()).sum();
+    state + tickets(triage).iter().map(|t| t.to_json().len()).sum::<usize>()
+}
+
+#[test]
+fn an_event_with_2500_entities_stays_storable_lists_100_and_counts_them_all() {
+    let values: Vec<String> =
+        (0..2_500).map(|i| format!("arn:aws:ec2:eu-west-1:111111111111:instance/i-0{i:016x}")).collect();
+    let list: Vec<(&str, &str)> = values.iter().map(|v| (v.as_str(), "PENDING")).collect();
+    let mut triage = triage();
+    let event = reboot(&list, "2027-02-09T08:00:00Z", "2027-01-12T10:00:00Z");
+    assert_eq!(feed(&mut triage, &event).unwrap().len(), 1);
+    assert!(stored_bytes(&triage) < 900_000, "{} bytes", stored_bytes(&triage));
+    let ticket = &tickets(&triage)[0];
+    assert_eq!(ticket.body.items.len(), crate::MAX_TICKET_ITEMS);
+    let progress = ticket.body.progress.as_ref().unwrap();
+    assert_eq!((progress.remaining, progress.total), (2_500, 2_500));
+    assert!(
+        ticket.body.notes.iter().any(|n| n.starts_with("And 2400 more resources, 2400 of them")),
+        "{:?}",
+        ticket.body.notes
+    );
+    assert!(feed(&mut triage, &event).unwrap().is_empty(), "the same event again changes nothing");
+
+    // Half resolved in a newer version: pruned ones are recognised and counted, not doubled.
+    let half: Vec<(&str, &str)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.as_str(), if i % 2 == 0 { "RESOLVED" } else { "PENDING" }))
+        .collect();
+    let mut newer = reboot(&half, "2027-02-09T08:00:00Z", "2027-01-13T10:00:00Z");
+    touch(&mut newer, at("2027-01-13T10:00:00Z"));
+    feed(&mut triage, &newer).unwrap();
+    let progress = tickets(&triage)[0].body.progress.clone().unwrap();
+    assert_eq!((progress.remaining, progress.total), (1_250, 2_500));
+    assert!(
+        tickets(&triage)[0].body.items.iter().all(|i| i.status.as_deref() == Some("PENDING")),
+        "unresolved first"
+    );
+
+    // All resolved: the ticket resolves, the state still bounded.
+    let done: Vec<(&str, &str)> = values.iter().map(|v| (v.as_str(), "RESOLVED")).collect();
+    let mut last = reboot(&done, "2027-02-09T08:00:00Z", "2027-01-14T10:00:00Z");
+    touch(&mut last, at("2027-01-14T10:00:00Z"));
+    feed(&mut triage, &last).unwrap();
+    let ticket = &tickets(&triage)[0];
+    assert_eq!(ticket.state, TicketState::Resolved, "{:?}", ticket.body.notes);
+    assert!(stored_bytes(&triage) < 900_000);
+}
+
+#[test]
+fn twenty_thousand_long_entities_still_fit_and_are_counted() {
+    let values: Vec<String> = (0..20_000).map(|i| format!("{}-{i}", "v".repeat(300))).collect();
+    let list: Vec<(&str, &str)> = values.iter().map(|v| (v.as_str(), "PENDING")).collect();
+    let mut triage = triage();
+    feed(&mut triage, &reboot(&list, "2027-02-09T08:00:00Z", "2027-01-12T10:00:00Z")).unwrap();
+    assert!(stored_bytes(&triage) < 1_000_000, "{} bytes", stored_bytes(&triage));
+    let ticket = &tickets(&triage)[0];
+    assert_eq!(ticket.body.progress.as_ref().unwrap().total, 20_000);
+    assert!(ticket.body.items.len() <= crate::MAX_TICKET_ITEMS);
+}
