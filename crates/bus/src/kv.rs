@@ -1,4 +1,9 @@
 //! Typed JSON values in a JetStream key-value bucket, with compare-and-set.
+//!
+//! Every key goes through [`crate::safe::kv_key`] first: keys are built from outside data
+//! (org ids, project ids, event ARNs), and a key is part of a subject (`$KV.<bucket>.<key>`),
+//! so an unbounded one would push the protocol line past the server's limit and drop the
+//! connection. A short, valid key is used as it is.
 
 use async_nats::jetstream::kv;
 use serde::{Serialize, de::DeserializeOwned};
@@ -55,6 +60,7 @@ impl<T: Serialize + DeserializeOwned> JsonKv<T> {
 
     /// The current value and its revision; `None` when absent or deleted.
     pub async fn get(&self, key: &str) -> Result<Option<Versioned<T>>, BusError> {
+        let key = &crate::safe::kv_key(key);
         let entry = self.store.entry(key).await.map_err(|e| self.error(key, e))?;
         let Some(entry) = entry else { return Ok(None) };
         if entry.operation != kv::Operation::Put {
@@ -70,6 +76,7 @@ impl<T: Serialize + DeserializeOwned> JsonKv<T> {
 
     /// Writes only if the key is absent (or deleted); returns the new revision.
     pub async fn create(&self, key: &str, value: &T) -> Result<u64, CasError> {
+        let key = &crate::safe::kv_key(key);
         let bytes = serde_json::to_vec(value).expect("a KV value always serialises");
         match self.store.create(key, bytes.into()).await {
             Ok(revision) => Ok(revision),
@@ -80,6 +87,7 @@ impl<T: Serialize + DeserializeOwned> JsonKv<T> {
 
     /// Writes only if the key is still at `revision`; returns the new revision.
     pub async fn update(&self, key: &str, value: &T, revision: u64) -> Result<u64, CasError> {
+        let key = &crate::safe::kv_key(key);
         let bytes = serde_json::to_vec(value).expect("a KV value always serialises");
         match self.store.update(key, bytes.into(), revision).await {
             Ok(revision) => Ok(revision),
@@ -98,6 +106,7 @@ impl<T: Serialize + DeserializeOwned> JsonKv<T> {
 
     /// Writes unconditionally.
     pub async fn put(&self, key: &str, value: &T) -> Result<u64, BusError> {
+        let key = &crate::safe::kv_key(key);
         let bytes = serde_json::to_vec(value).expect("a KV value always serialises");
         self.store.put(key, bytes.into()).await.map_err(|e| self.error(key, e))
     }

@@ -112,6 +112,26 @@ pub fn subject_token(text: &str) -> String {
     format!("{}-{digest}", &mapped[..keep])
 }
 
+/// The longest key-value key used, in bytes (a key is a subject's tail; see [`subject_token`]).
+pub const MAX_KV_KEY: usize = 256;
+
+/// `key` as a key-value key: unchanged when it is valid (`[-/_=.a-zA-Z0-9]`, no empty
+/// `.`-token) and at most [`MAX_KV_KEY`] bytes; otherwise its start with every other
+/// character (and `.`) made `_`, then `=` and a digest of the whole, so two keys stay apart.
+pub fn kv_key(key: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_' | '=');
+    let valid = !key.is_empty()
+        && key.len() <= MAX_KV_KEY
+        && key.split('.').all(|token| !token.is_empty() && token.chars().all(allowed));
+    if valid {
+        return key.to_owned();
+    }
+    let digest = hex::encode(&Sha256::digest(key.as_bytes())[..12]);
+    let keep = MAX_KV_KEY - digest.len() - 1;
+    let start: String = key.chars().map(|c| if allowed(c) { c } else { '_' }).take(keep).collect();
+    format!("{start}={digest}")
+}
+
 /// The longest wait a vendor's `Retry-After` can impose on us. Past an hour the header is far
 /// more likely wrong (a misconfigured proxy, `u64::MAX`) than meant, and a message held longer
 /// than that is better retried by the consumer's own backoff and seen in the dashboards than
@@ -228,6 +248,28 @@ mod tests {
             let token = subject_token(text);
             assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token}");
         }
+    }
+
+    #[test]
+    fn kv_keys_are_valid_bounded_and_stay_distinct() {
+        for key in ["health-api.account", "snyk.project.org_1.p-2", "health.itk-abc234", "a/b=c"] {
+            assert_eq!(kv_key(key), key, "a valid key is kept");
+        }
+        let long_a = format!("snyk.cursor.{}", "o".repeat(6_000));
+        let long_b = format!("snyk.cursor.{}p", "o".repeat(5_999));
+        for key in [long_a.as_str(), &long_b, "", ".", "a..b", "a b", "ключ", "x.*.>", ".lead", "trail."]
+        {
+            let safe = kv_key(key);
+            assert!(safe.len() <= MAX_KV_KEY, "{key:?}");
+            assert!(
+                safe.split('.')
+                    .all(|t| !t.is_empty()
+                        && t.chars().all(|c| c.is_ascii_alphanumeric() || "-/_=".contains(c))),
+                "{safe}"
+            );
+        }
+        assert_ne!(kv_key(&long_a), kv_key(&long_b));
+        assert_ne!(kv_key("a b"), kv_key("a_b"));
     }
 
     #[test]
