@@ -76,6 +76,35 @@ where
     Ok(T::from_arg_matches(&matches)?)
 }
 
+/// Words that mark an environment variable as holding a secret, or the path of a file that holds
+/// one (a key, seed or credentials file: hiding a path costs nothing).
+const SECRET_WORDS: &[&str] = &["TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "SEED", "CREDENTIAL"];
+
+/// The `--flag (ENV)` of every argument of `command` and its subcommands whose environment
+/// variable looks like a secret's and whose value `--help` would print when it is set (no
+/// `hide_env_values`). Empty is right; each service's test asserts so.
+pub fn secrets_shown_in_help(command: &clap::Command) -> Vec<String> {
+    let mut shown = Vec::new();
+    collect_shown_secrets(command, &mut shown);
+    shown
+}
+
+fn collect_shown_secrets(command: &clap::Command, shown: &mut Vec<String>) {
+    for arg in command.get_arguments() {
+        let Some(env) = arg.get_env() else { continue };
+        let env = env.to_string_lossy().to_ascii_uppercase();
+        // Words of the name, so that MONKEY is not KEY.
+        let secret_like = env.split('_').any(|word| SECRET_WORDS.iter().any(|w| word.starts_with(w)));
+        if secret_like && !arg.is_hide_env_values_set() && !arg.is_hide_set() {
+            let flag = arg.get_long().map_or_else(|| arg.get_id().to_string(), |long| format!("--{long}"));
+            shown.push(format!("{} {flag} ({env})", command.get_name()));
+        }
+    }
+    for sub in command.get_subcommands() {
+        collect_shown_secrets(sub, shown);
+    }
+}
+
 /// Removes `--config FILE` / `--config=FILE` from the arguments.
 fn take_config_flag(args: Vec<OsString>) -> (Option<OsString>, Vec<OsString>) {
     let mut file = None;
@@ -147,6 +176,7 @@ fn parse_error(path: &str, text: &str, error: &toml::de::Error) -> ConfigFileErr
 mod tests {
     use super::*;
     use crate::{NatsArgs, Secret};
+    use clap::CommandFactory;
 
     #[derive(Debug, Parser)]
     struct Example {
@@ -240,6 +270,29 @@ mod tests {
         let text = error.to_string();
         assert!(!text.contains("canary-secret-77d2"), "{text}");
         assert!(text.contains("api-tokn"), "{text}");
+    }
+
+    #[test]
+    fn secrets_whose_environment_value_would_print_are_listed() {
+        #[derive(Debug, Parser)]
+        struct Leaky {
+            #[arg(long = "hook-secret", env = "EXAMPLE_HOOK_SECRET")]
+            hook_secret: Option<Secret>,
+            #[arg(long = "api-token", env = "EXAMPLE_API_TOKEN", hide_env_values = true)]
+            api_token: Option<Secret>,
+            #[arg(long = "monkey", env = "EXAMPLE_MONKEY")]
+            monkey: Option<String>,
+        }
+        assert_eq!(
+            secrets_shown_in_help(&Leaky::command().name("leaky")),
+            ["leaky --hook-secret (EXAMPLE_HOOK_SECRET)"]
+        );
+        #[derive(Debug, Parser)]
+        struct OnlyNats {
+            #[command(flatten)]
+            nats: NatsArgs,
+        }
+        assert!(secrets_shown_in_help(&OnlyNats::command()).is_empty());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub struct NatsArgs {
     #[arg(long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     /// NATS credentials file (JWT and NKey seed, operator mode).
-    #[arg(long = "nats-credentials", env = "NATS_CREDENTIALS",
+    #[arg(long = "nats-credentials", env = "NATS_CREDENTIALS", hide_env_values = true,
           conflicts_with_all = ["nats_user", "nats_token", "nats_nkey_seed"])]
     pub nats_credentials: Option<PathBuf>,
     /// NATS user (with --nats-password): this service's own user, whose permissions cover only
@@ -39,7 +39,7 @@ pub struct NatsArgs {
     )]
     pub nats_token: Option<Secret>,
     /// File holding this service's NKey seed (the server knows its public key).
-    #[arg(long = "nats-nkey-seed", env = "NATS_NKEY_SEED")]
+    #[arg(long = "nats-nkey-seed", env = "NATS_NKEY_SEED", hide_env_values = true)]
     pub nats_nkey_seed: Option<PathBuf>,
     /// PEM file of the CA that signed the NATS server's certificate; implies TLS.
     #[arg(long = "nats-tls-ca", env = "NATS_TLS_CA")]
@@ -48,7 +48,7 @@ pub struct NatsArgs {
     #[arg(long = "nats-tls-cert", env = "NATS_TLS_CERT", requires = "nats_tls_key")]
     pub nats_tls_cert: Option<PathBuf>,
     /// PEM private key of --nats-tls-cert.
-    #[arg(long = "nats-tls-key", env = "NATS_TLS_KEY", requires = "nats_tls_cert")]
+    #[arg(long = "nats-tls-key", env = "NATS_TLS_KEY", hide_env_values = true, requires = "nats_tls_cert")]
     pub nats_tls_key: Option<PathBuf>,
     /// Refuse a NATS server that does not offer TLS (implied by the TLS files).
     #[arg(long = "nats-tls-required", env = "NATS_TLS_REQUIRED", default_value_t = false,
@@ -148,7 +148,7 @@ mod tests {
     fn help_never_shows_a_secret_from_the_environment() {
         // Checked on the definition: setting the variables here would leak into the other tests.
         let command = Service::command();
-        for secret in ["nats_password", "nats_token"] {
+        for secret in ["nats_password", "nats_token", "nats_credentials", "nats_nkey_seed", "nats_tls_key"] {
             let arg = command.get_arguments().find(|a| a.get_id() == secret).unwrap();
             assert!(arg.is_hide_env_values_set(), "{secret} would print its environment value in --help");
         }
