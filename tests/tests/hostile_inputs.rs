@@ -261,3 +261,61 @@ async fn a_health_event_with_2500_entities_is_ticketed_not_dead_lettered() {
     assert_eq!(stack.publish(&event).await, 1);
     assert_eq!(stack.wait_for_ticket(&next).await.len(), 1);
 }
+
+/// A seeded generator of hostile text: subject metacharacters, control characters, RTL marks,
+/// emoji, non-ASCII letters and runs of any length up to 6,000 characters.
+fn hostile_text(seed: &mut u64) -> String {
+    const PIECES: &[&str] = &[
+        ".", "*", ">", " ", "\r\n", "\t", "\u{0}", "\u{202e}", "🚀", "é", "ключ", "$KV.", "_INBOX.", "1",
+        "a", "/",
+    ];
+    let mut next = || {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    };
+    let length = match next() % 4 {
+        0 => (next() % 8) as usize,
+        1 => (next() % 100) as usize,
+        2 => 1_000 + (next() % 1_000) as usize,
+        _ => 6_000,
+    };
+    let mut text = String::new();
+    while text.chars().count() < length {
+        text.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+    }
+    text
+}
+
+/// The property, end to end: for any hostile account id, Region and entity value, publishing
+/// never fails or drops the connection, and every event ends as a ticket or a dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_hostile_fields_are_all_ticketed_or_dead_lettered_none_lost() {
+    let stack = stack().await;
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let cases: usize = std::env::var("HOSTILE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    let mut arns = Vec::new();
+    for i in 0..cases {
+        let (account, region, entity) =
+            (hostile_text(&mut seed), hostile_text(&mut seed), hostile_text(&mut seed));
+        let (arn, mut event) = reboot(&format!("gen{i}"), &account, &[(entity.as_str(), "PENDING")]);
+        samples::set(&mut event, "eventRegion", region.as_str());
+        assert_eq!(stack.publish(&event).await, 1, "case {i} stored");
+        arns.push(arn);
+    }
+    let broker = &stack.broker;
+    eventually("every generated event ticketed or dead-lettered", TIMEOUT, || async {
+        let tickets = broker.desired_tickets().await;
+        let dead = broker.dead_letters().await;
+        arns.iter().all(|arn| {
+            tickets.iter().any(|t| t.group_key.as_str().contains(arn.as_str()))
+                || dead.iter().any(|d| String::from_utf8_lossy(&d.payload).contains(arn.as_str()))
+        })
+    })
+    .await;
+    assert_eq!(broker.stream_messages(bus::topology::RAW_EVENTS).await, cases as u64, "none lost");
+    let (next, event) = reboot("aftergenerated", PLATFORM, &[("i-0next4", "PENDING")]);
+    assert_eq!(stack.publish(&event).await, 1);
+    assert_eq!(stack.wait_for_ticket(&next).await.len(), 1);
+}
