@@ -89,6 +89,17 @@ pub async fn topology_report(nats: &NatsArgs) -> anyhow::Result<String> {
             Err(_) => writeln!(out, "{:<18} missing", config.bucket)?,
         }
     }
+    for config in topology::object_store_configs(&TopologyConfig::default()) {
+        match js.get_stream(&config.name).await {
+            // An object is one metadata message and its chunks; the stream's subjects tell them
+            // apart only by listing, so the store shows its size instead of its objects.
+            Ok(mut stream) => {
+                let info = stream.info().await?;
+                writeln!(out, "{:<18} {:>10} bytes", config.name, info.state.bytes)?;
+            }
+            Err(_) => writeln!(out, "{:<18} missing", config.name)?,
+        }
+    }
     Ok(out)
 }
 

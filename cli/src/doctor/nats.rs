@@ -147,6 +147,11 @@ async fn missing_pieces(
             missing.push(format!("bucket {}", bucket.bucket));
         }
     }
+    for store in bus::topology::object_store_configs(config) {
+        if js.get_stream(&store.name).await.is_err() {
+            missing.push(format!("object store {}", store.name));
+        }
+    }
     missing
 }
 

@@ -36,6 +36,9 @@ pub const INTAKE_STATE: &str = "intake_state";
 /// Webhook delivery ids already handled, for deduplication; each expires after
 /// [`TopologyConfig::webhook_delivery_max_age`].
 pub const WEBHOOK_DELIVERIES: &str = "webhook_deliveries";
+/// Object store: the last good copy of each exploitation feed triage read from a URL (CISA KEV,
+/// EPSS), so that a triage started while the feed's site is down starts from it.
+pub const FEEDS: &str = "feeds";
 
 /// What a service does with the topology at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -183,6 +186,31 @@ pub fn bucket_configs(config: &TopologyConfig) -> Vec<kv::Config> {
     ]
 }
 
+/// The object stores this build expects, as the streams that hold them (`OBJ_<bucket>`, made as
+/// async-nats makes them: chunk and metadata subjects, rollup, direct get, discard new).
+/// Created and updated through the stream API, so that a change of replicas updates the store
+/// instead of failing as `create_object_store` on an existing bucket would.
+pub fn object_store_configs(config: &TopologyConfig) -> Vec<stream::Config> {
+    let store = |bucket: &str, description: &str, max_bytes: i64| stream::Config {
+        name: format!("OBJ_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$O.{bucket}.C.>"), format!("$O.{bucket}.M.>")],
+        max_bytes,
+        storage: stream::StorageType::File,
+        num_replicas: config.replicas,
+        discard: stream::DiscardPolicy::New,
+        allow_rollup: true,
+        allow_direct: true,
+        // What the server sets when none is given (async-nats sends none), written out so that
+        // verify compares like with like.
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    };
+    // The EPSS CSV is about 10 MB, the KEV catalog about 1.5 MB; a new copy is written before the
+    // old one's chunks are purged, so the cap holds two of each with room to grow.
+    vec![store(FEEDS, "The last good copy of each exploitation feed triage read.", 128 * 1024 * 1024)]
+}
+
 /// What [`ensure_topology`] set up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopologyReport {
@@ -206,12 +234,7 @@ pub async fn ensure_topology(
         until_answered(
             &format!("stream {name}"),
             || js.create_or_update_stream(stream_config.clone()),
-            |e| {
-                matches!(
-                    e.kind(),
-                    CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
-                )
-            },
+            stream_unanswered,
         )
         .await?;
         report.streams.push(name);
@@ -232,6 +255,16 @@ pub async fn ensure_topology(
             &format!("key-value bucket {name}"),
             || js.create_or_update_key_value(bucket_config.clone()),
             bucket_unanswered,
+        )
+        .await?;
+        report.buckets.push(name);
+    }
+    for store_config in object_store_configs(config) {
+        let name = store_config.name.clone();
+        until_answered(
+            &format!("object store {name}"),
+            || js.create_or_update_stream(store_config.clone()),
+            stream_unanswered,
         )
         .await?;
         report.buckets.push(name);
@@ -294,6 +327,15 @@ pub async fn verify_topology(
         .await?;
         report.buckets.push(name);
     }
+    for expected in object_store_configs(config) {
+        let name = expected.name.clone();
+        until_verified(&format!("object store {name}"), || async {
+            let info = js.get_stream(&name).await.map_err(|e| e.to_string())?.cached_info().config.clone();
+            stream_differences(&expected, &info)
+        })
+        .await?;
+        report.buckets.push(name);
+    }
     Ok(report)
 }
 
@@ -345,6 +387,11 @@ where
             .into(),
         }
     })
+}
+
+/// Whether creating or updating a stream failed only because JetStream gave no answer.
+fn stream_unanswered(error: &async_nats::jetstream::context::CreateStreamError) -> bool {
+    matches!(error.kind(), CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable)
 }
 
 /// Whether creating or updating a bucket failed only because JetStream gave no answer.
