@@ -57,10 +57,20 @@ pub struct ReplayArgs {
     pub health: HealthSettings,
 }
 
-/// The Snyk policy the flags describe: its profile and feeds loaded.
-async fn snyk_policy(args: &ReplayArgs, catalog: Arc<Catalog>) -> anyhow::Result<SnykPolicy> {
+/// The Snyk policy the flags describe: its profile and feeds loaded (a feed URL that cannot be
+/// read falls back to the copy triage kept, when the topology has its store).
+async fn snyk_policy(
+    args: &ReplayArgs,
+    catalog: Arc<Catalog>,
+    js: &jetstream::Context,
+) -> anyhow::Result<SnykPolicy> {
     let profile = triage::feeds::load_profile(&args.feeds, &args.snyk)?;
-    let feeds = triage::feeds::load_feeds(&args.feeds).await?;
+    let copies = if args.feeds.any_url() {
+        triage::feeds::FeedCopies::in_store(js).await.unwrap_or_else(|_| triage::feeds::FeedCopies::none())
+    } else {
+        triage::feeds::FeedCopies::none()
+    };
+    let feeds = triage::feeds::load_feeds(&args.feeds, &copies).await?;
     Ok(SnykPolicy::new(catalog, args.snyk.clone()).with_profile(profile).with_feeds(feeds))
 }
 
@@ -146,7 +156,7 @@ pub async fn replay(args: ReplayArgs, clock: Clock) -> anyhow::Result<ReplaySumm
         })
         .await?;
     let total = pull.cached_info().num_pending;
-    let policy = snyk_policy(&args, catalog.clone()).await?;
+    let policy = snyk_policy(&args, catalog.clone(), &js).await?;
     let triage =
         triage::Triage::with_snyk_policy(&js, publisher.clone(), catalog, policy, args.health, clock).await?;
     let shutdown = CancellationToken::new();
@@ -186,7 +196,7 @@ pub async fn diff(args: ReplayArgs, clock: &Clock) -> anyhow::Result<Vec<TicketD
     let js = connect(&args.nats).await?;
     let catalog = catalog_of(&args)?;
     let current = current_desired(&js).await?;
-    let mut snyk = Folding::new(snyk_policy(&args, catalog.clone()).await?, &js).await?;
+    let mut snyk = Folding::new(snyk_policy(&args, catalog.clone(), &js).await?, &js).await?;
     let mut health = Folding::new(HealthPolicy::new(catalog, args.health.clone()), &js).await?;
 
     let raw = js.get_stream(topology::RAW_EVENTS).await?;

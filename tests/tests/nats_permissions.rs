@@ -584,3 +584,41 @@ async fn wait_for_error(errors: &Mutex<Vec<String>>, what: &str, subject: &str, 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Triage keeps the last good copy of a feed read from a URL in the `feeds` object store, and a
+/// triage started while the feed is down reads it back: both with triage's own user (auth.conf),
+/// without a permissions violation.
+#[tokio::test]
+async fn triage_keeps_and_reads_its_feed_copies_with_its_own_user() {
+    let nats = Secured::start(repo_file("deploy/nats/auth.conf")).await;
+    let sim = feeds_sim::FeedsSim::start().await.unwrap();
+    sim.set_kev(
+        r#"{"catalogVersion": "2026.12.01", "dateReleased": "2026-12-01T12:00:00Z", "count": 1, "vulnerabilities": [
+ {"cveID": "CVE-2026-88001", "vendorProject": "A", "product": "a", "vulnerabilityName": "a", "dateAdded": "2026-11-30",
+  "dueDate": "2026-12-21", "knownRansomwareCampaignUse": "Unknown", "notes": "", "cwes": []}]}"#,
+    );
+    sim.set_epss("#model_version:v2025.03.14,score_date:2026-12-01T00:00:00Z\ncve,epss,percentile\nCVE-2026-88001,0.6,0.99\n");
+    let args = triage::feeds::FeedArgs {
+        kev_catalog: Some(sim.kev_url()),
+        epss_scores: Some(sim.epss_url()),
+        refresh: Duration::from_secs(86_400),
+        policy_profile: None,
+    };
+    let as_triage = || async {
+        // Named as triage names itself: its replies come to _INBOX_triage, the only inbox it may read.
+        let triage = NatsConnection { name: "triage".into(), ..connection(nats.url(), "triage") };
+        let js = bus::jetstream(bus::connect(&triage).await.unwrap());
+        triage::feeds::FeedCopies::in_store(&js).await.expect("triage opens the feeds store")
+    };
+    let copies = as_triage().await;
+    triage::feeds::load_feeds(&args, &copies).await.unwrap();
+    // A refresh writes the copy again over the first (the old chunks purged).
+    let feeds = triage::feeds::load_feeds(&args, &copies).await.unwrap();
+    triage::feeds::refreshed(&args, &feeds, &copies).await;
+
+    sim.set_fault(Some(feeds_sim::Fault::Status(503)));
+    let restarted = triage::feeds::load_feeds(&args, &as_triage().await).await.expect("the kept copies");
+    assert!(restarted.kev("CVE-2026-88001").is_some());
+    assert!(restarted.epss("CVE-2026-88001").is_some());
+    assert_eq!(nats.violations(), Vec::<String>::new());
+}

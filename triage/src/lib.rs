@@ -205,7 +205,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
     let catalog = Arc::new(load_catalog(config.catalog.as_deref(), &config.default_team)?);
     let profile = feeds::load_profile(&config.feeds, &config.snyk)?;
-    let loaded = feeds::load_feeds(&config.feeds).await?;
     let health = Readiness::new();
     // Registered before anything runs, so that the service is not reported ready in between
     // NATS connecting and the consumer loop starting.
@@ -222,16 +221,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     service_kit::readiness::watch_nats(client.clone(), health.clone(), shutdown.clone());
     let js = bus::jetstream(client.clone());
     bus::ensure_topology(&js, &config.topology.config()).await?;
+    let copies = if config.feeds.any_url() {
+        feeds::FeedCopies::in_store(&js).await?
+    } else {
+        feeds::FeedCopies::none()
+    };
+    let loaded = feeds::load_feeds(&config.feeds, &copies).await?;
     let publisher = Publisher::new(js.clone());
     let policy = SnykPolicy::new(catalog.clone(), config.snyk).with_profile(profile).with_feeds(loaded);
     let triage = Arc::new(
         Triage::with_snyk_policy(&js, publisher.clone(), catalog, policy, config.health, config.clock)
             .await?,
     );
-    let urls = [&config.feeds.kev_catalog, &config.feeds.epss_scores]
-        .iter()
-        .any(|s| s.as_deref().is_some_and(|s| s.starts_with("http://") || s.starts_with("https://")));
-    if urls {
+    if config.feeds.any_url() {
         let (refreshing, args, stop) = (triage.clone(), config.feeds.clone(), shutdown.clone());
         tokio::spawn(async move {
             loop {
@@ -239,7 +241,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(args.refresh) => {}
                 }
-                let next = feeds::refreshed(&args, &refreshing.snyk_policy().feeds()).await;
+                let next = feeds::refreshed(&args, &refreshing.snyk_policy().feeds(), &copies).await;
                 refreshing.snyk_policy().set_feeds(next);
             }
         });
