@@ -225,6 +225,10 @@ pub struct Stack {
 pub struct StackOptions {
     /// Slack channels not created (messages to them fail with `channel_not_found`).
     pub missing_channels: Vec<String>,
+    /// Run the notifier's reminder scan every 5 s at any hour (the demo itself keeps it off, so
+    /// that its output does not depend on the hour it runs). [`Stack::settle`] still settles:
+    /// its 3 s of quiet fit between two scans.
+    pub reminders_at_any_hour: bool,
 }
 
 fn flags(args: &[&str]) -> Vec<std::ffi::OsString> {
@@ -353,9 +357,15 @@ async fn start_stack(options: StackOptions) -> anyhow::Result<Stack> {
         "--channel-retry",
         "2s",
         "--reminders",
-        "false",
+        if options.reminders_at_any_hour { "true" } else { "false" },
     ];
-    let notifier: notifier::Config = parse(&[&["notifier"][..], &common, &jira_args, &slack_args].concat())?;
+    let reminder_args: &[&str] = if options.reminders_at_any_hour {
+        &["--working-hours", "00:00-23:59", "--reminder-scan-interval", "5s"]
+    } else {
+        &[]
+    };
+    let notifier: notifier::Config =
+        parse(&[&["notifier"][..], &common, &jira_args, &slack_args, reminder_args].concat())?;
     let stop = shutdown.clone();
     services.spawn(async move { Ok(notifier::run(notifier, stop).await?) });
 

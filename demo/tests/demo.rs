@@ -20,6 +20,10 @@ fn jira_writes(stack: &Stack) -> usize {
 }
 
 fn replay_args(stack: &Stack, catalog: &std::path::Path, diff: bool) -> ReplayArgs {
+    replay_args_with(stack, catalog, diff, &[])
+}
+
+fn replay_args_with(stack: &Stack, catalog: &std::path::Path, diff: bool, extra: &[&str]) -> ReplayArgs {
     #[derive(Parser)]
     struct Wrapper {
         #[command(flatten)]
@@ -36,6 +40,7 @@ fn replay_args(stack: &Stack, catalog: &std::path::Path, diff: bool) -> ReplayAr
     if diff {
         argv.push("--diff".into());
     }
+    argv.extend(extra.iter().map(|a| a.to_string()));
     Wrapper::parse_from(argv).args
 }
 
@@ -195,10 +200,83 @@ async fn replay_diff_after_a_catalog_change_lists_the_moves_and_replay_moves_the
     stack.stop().await;
 }
 
+/// A policy profile previewed, then applied: `replay --diff --policy-profile` lists exactly the
+/// tickets whose due date the profile moves and writes nothing; `replay` with it moves them in
+/// JIRA, and the reminders follow the new date: the team is told once, naming the move.
+#[tokio::test]
+async fn replay_diff_with_a_new_profile_lists_the_due_date_moves_and_replay_moves_them() {
+    service_kit::telemetry::init_for_tests();
+    let stack =
+        Stack::start(StackOptions { reminders_at_any_hour: true, ..StackOptions::default() }).await.unwrap();
+    stack.settle(SETTLE).await.unwrap();
+    let before = stack.report().await.unwrap();
+    let indexer = ticket(&before, "/search-indexer")[0].clone();
+    assert_eq!(indexer.lane, "P2");
+    let reminders_of = |report: &DemoReport| {
+        report
+            .messages
+            .iter()
+            .filter(|m| m.text.contains("search-indexer") && m.text.contains(": Due in "))
+            .count()
+    };
+    assert_eq!(reminders_of(&before), 0, "due in a month: no reminder yet");
+
+    // P2 becomes a 7-day service level; nothing else changes.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.toml");
+    std::fs::write(&profile, "name = \"p2-in-a-week\"\n\n[due]\nP2 = \"7 days\"\n").unwrap();
+    let with_profile = ["--policy-profile", profile.to_str().unwrap()];
+
+    let writes = jira_writes(&stack);
+    let diffs = infra_tickets::replay::diff(
+        replay_args_with(&stack, &stack.catalog_path(), true, &with_profile),
+        &Clock::system(),
+    )
+    .await
+    .unwrap();
+    let p2_tickets: Vec<_> = before.board.iter().filter(|t| t.lane == "P2").collect();
+    assert_eq!(diffs.len(), p2_tickets.len(), "exactly the P2 tickets: {diffs:?}");
+    let moved =
+        diffs.iter().find(|d| d.group_key.ends_with("/search-indexer")).expect("search-indexer moves");
+    let week = (chrono::Utc::now().date_naive() + chrono::Days::new(7)).to_string();
+    assert_eq!(moved.changes.len(), 1, "{moved:?}");
+    assert!(moved.changes[0].starts_with("due date ") && moved.changes[0].ends_with(&week), "{moved:?}");
+    assert_eq!(jira_writes(&stack), writes, "the preview writes nothing");
+
+    infra_tickets::replay::replay(
+        replay_args_with(&stack, &stack.catalog_path(), false, &with_profile),
+        Clock::system(),
+    )
+    .await
+    .unwrap();
+    stack.settle(SETTLE).await.unwrap();
+    let after = stack.report().await.unwrap();
+    let indexer_after = ticket(&after, "/search-indexer")[0];
+    assert_eq!(indexer_after.key, indexer.key, "the same ticket, moved");
+    assert_eq!(indexer_after.due_date.as_deref(), Some(week.as_str()));
+    let unchanged = |t: &&infra_tickets_demo::BoardTicket| t.lane != "P2";
+    let others_before: Vec<_> =
+        before.board.iter().filter(unchanged).map(|t| (&t.key, &t.due_date)).collect();
+    let others_after: Vec<_> = after.board.iter().filter(unchanged).map(|t| (&t.key, &t.due_date)).collect();
+    assert_eq!(others_before, others_after, "no other ticket's due date moved");
+    // The next scans (every 5 s) send the 14-day reminder, and only once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while reminders_of(&stack.report().await.unwrap()) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let after = stack.report().await.unwrap();
+    assert_eq!(reminders_of(&after), 1, "the 14-day reminder, once: {:?}", after.messages);
+    stack.stop().await;
+}
+
 #[tokio::test]
 async fn a_missing_channel_holds_its_message_until_the_channel_exists() {
     service_kit::telemetry::init_for_tests();
-    let stack = Stack::start(StackOptions { missing_channels: vec!["C0MEDIA".into()] }).await.unwrap();
+    let stack =
+        Stack::start(StackOptions { missing_channels: vec!["C0MEDIA".into()], ..StackOptions::default() })
+            .await
+            .unwrap();
     stack.settle(SETTLE).await.unwrap();
     // One channel's problem stays in that channel: the media message waits, nothing is
     // dead-lettered, the other channels got theirs.
