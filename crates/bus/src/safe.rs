@@ -86,30 +86,15 @@ pub fn headers(source: &HeaderMap) -> HeaderMap {
     safe
 }
 
-/// The longest subject token [`subject_token`] returns, in bytes. nats-server closes the
-/// connection of a client whose protocol line is longer than `max_control_line` (4 KiB by
-/// default), and a subject is part of that line: a 6,000-character account id in one dropped
-/// every in-flight publish of the service. 64 leaves room for several tokens and a reply inbox.
-pub const MAX_SUBJECT_TOKEN: usize = 64;
+/// The longest subject token [`subject_token`] returns, in bytes (see
+/// [`contracts::subjects::MAX_TOKEN`]: nats-server closes the connection of a client whose
+/// protocol line is too long, and a subject is part of that line).
+pub const MAX_SUBJECT_TOKEN: usize = contracts::subjects::MAX_TOKEN;
 
-/// `text` as one subject token: `[A-Za-z0-9_-]` kept, every other character `_`, empty text
-/// `_`, and at most [`MAX_SUBJECT_TOKEN`] bytes. A longer text keeps its start (readable) and
-/// ends with `-` and a digest of the whole, so two long texts stay on different subjects.
+/// `text` as one subject token, bounded and encoded: [`contracts::subjects::token`], which every
+/// subject built from outside data goes through.
 pub fn subject_token(text: &str) -> String {
-    if text.is_empty() {
-        return "_".into();
-    }
-    let mapped: String = text
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-        .collect();
-    if mapped.len() <= MAX_SUBJECT_TOKEN {
-        return mapped;
-    }
-    let digest = hex::encode(&Sha256::digest(text.as_bytes())[..12]);
-    // ASCII only, so any byte index is a char boundary.
-    let keep = MAX_SUBJECT_TOKEN - digest.len() - 1;
-    format!("{}-{digest}", &mapped[..keep])
+    contracts::subjects::token(text)
 }
 
 /// The longest key-value key used, in bytes (a key is a subject's tail; see [`subject_token`]).

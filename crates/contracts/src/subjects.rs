@@ -34,13 +34,31 @@ pub fn dead_letter(stage: &str) -> String {
     format!("dlq.{}", token(stage))
 }
 
-/// Makes any text one safe subject token: characters other than `[A-Za-z0-9_-]` become `_`,
-/// and an empty text becomes `_`.
+/// The longest subject token built from outside data, in bytes. A subject is part of the
+/// protocol line a client sends, and nats-server closes the connection of a client whose line
+/// is too long: a 6,000-character account id once dropped an intake's connection.
+pub const MAX_TOKEN: usize = 64;
+
+/// Makes any text one safe subject token: characters other than `[A-Za-z0-9_-]` become `_`, an
+/// empty text becomes `_`, and the token is at most [`MAX_TOKEN`] bytes. A longer text keeps its
+/// start (readable) and ends with `-` and a digest of the whole, so two long texts stay on
+/// different subjects.
 pub fn token(text: &str) -> String {
+    use sha2::Digest;
     if text.is_empty() {
         return "_".into();
     }
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    let mapped: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    if mapped.len() <= MAX_TOKEN {
+        return mapped;
+    }
+    let digest = hex::encode(&sha2::Sha256::digest(text.as_bytes())[..12]);
+    // ASCII only, so any byte index is a char boundary.
+    let keep = MAX_TOKEN - digest.len() - 1;
+    format!("{}-{digest}", &mapped[..keep])
 }
 
 #[cfg(test)]
@@ -54,6 +72,7 @@ mod tests {
             let t = token(&text);
             prop_assert!(!t.is_empty());
             prop_assert!(!t.contains(['.', '*', '>', ' ', '\t', '\r', '\n']));
+            prop_assert!(t.len() <= MAX_TOKEN);
         }
     }
 
