@@ -117,6 +117,8 @@ pub enum ConfigError {
     ApiEndpoint { url: String },
     #[error("--health-sqs-endpoint-url (HEALTH_SQS_ENDPOINT_URL) {url:?} is not an http(s) URL")]
     SqsEndpoint { url: String },
+    #[error("{0}")]
+    WebhookOverServerLimit(String),
 }
 
 impl Config {
@@ -148,6 +150,12 @@ impl Config {
         if let Some(url) = self.sqs_endpoint_url.as_deref().filter(|u| !is_http(u)) {
             return Err(ConfigError::SqsEndpoint { url: url.to_owned() });
         }
+        self.http
+            .check_route_body_limit(
+                "--health-webhook-max-bytes (HEALTH_WEBHOOK_MAX_BYTES)",
+                self.webhook_max_bytes,
+            )
+            .map_err(ConfigError::WebhookOverServerLimit)?;
         Ok(())
     }
 
@@ -288,5 +296,23 @@ mod tests {
             "health.us-east-1.amazonaws.com",
         ]);
         assert!(config.validate().unwrap_err().to_string().contains("--health-api-endpoint-url"));
+    }
+
+    #[test]
+    fn a_webhook_limit_over_the_servers_is_refused_naming_both_flags() {
+        let config = Config::parse_from(["ingest-health", "--health-webhook-max-bytes", "4194304"]);
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("--health-webhook-max-bytes") && error.contains("--http-max-body-bytes"),
+            "{error}"
+        );
+        let raised = Config::parse_from([
+            "ingest-health",
+            "--health-webhook-max-bytes",
+            "4194304",
+            "--http-max-body-bytes",
+            "4194304",
+        ]);
+        raised.validate().expect("both raised");
     }
 }

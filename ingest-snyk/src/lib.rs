@@ -202,6 +202,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
 
 /// Connects, serves HTTP and starts the poller; returns once they run.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    config
+        .http
+        .check_route_body_limit("--snyk-webhook-max-bytes (SNYK_WEBHOOK_MAX_BYTES)", config.webhook_max_bytes)
+        .map_err(StartError::Config)?;
     let health = Readiness::new();
     health.register("nats");
     health.register(SNYK_COMPONENT);

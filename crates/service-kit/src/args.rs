@@ -104,6 +104,19 @@ impl HttpArgs {
         }
     }
 
+    /// Refuses a route's body limit above the server's: the server would answer 413 to bodies the
+    /// route says it takes, and the operator who raised one flag would find out from the sender.
+    pub fn check_route_body_limit(&self, route_flag: &str, route_bytes: u64) -> Result<(), String> {
+        if route_bytes > self.http_max_body_bytes {
+            return Err(format!(
+                "{route_flag} is {route_bytes} bytes but --http-max-body-bytes (ITK_HTTP_MAX_BODY_BYTES) is {}: \
+                 every endpoint refuses bodies over the latter, so raise it to at least {route_bytes}",
+                self.http_max_body_bytes
+            ));
+        }
+        Ok(())
+    }
+
     /// What the HTTP listeners allow their clients.
     pub fn limits(&self) -> crate::http::ServerLimits {
         crate::http::ServerLimits {
