@@ -41,8 +41,9 @@ impl Classify for NotifyError {
 }
 
 impl NotifyError {
-    /// Whether nothing will work until an operator fixes credentials.
-    pub fn is_auth(&self) -> bool {
+    /// Whether no other message can go now either (the credentials are wrong, or Slack or JIRA
+    /// is down): a scan stops instead of trying each of its messages against it.
+    pub fn stops_all_sending(&self) -> bool {
         matches!(self.class(), ErrorClass::Pause { .. })
     }
 }

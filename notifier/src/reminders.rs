@@ -430,8 +430,8 @@ impl ReminderScanner {
                 Ok(SendOutcome::AlreadySent) => report.already_sent += 1,
                 Ok(SendOutcome::ClaimedElsewhere { .. }) => report.claimed_elsewhere += 1,
                 Ok(SendOutcome::Abandoned) => report.abandoned += 1,
-                // Nothing will work until the credentials are fixed: stop and say so.
-                Err(error) if error.is_auth() => return Err(error),
+                // Nothing will work until the credentials are fixed or Slack is back: stop and say so.
+                Err(error) if error.stops_all_sending() => return Err(error),
                 Err(error) => {
                     report.failed += 1;
                     metrics::counter!("itk_reminders_failed_total").increment(1);

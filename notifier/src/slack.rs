@@ -94,12 +94,22 @@ impl Classify for SlackError {
                 ErrorClass::Retry { after: Some(*retry_after) }
             }
             SlackError::Unauthorized { pause, .. } => ErrorClass::Pause { after: *pause },
+            // Slack down (5xx, unreachable, timing out) is a pause, not a retry: a retry spends one
+            // of the message's deliveries, so an outage longer than the redelivery schedule (about
+            // ten minutes) would dead-letter every message in flight. A pause holds the message
+            // in place and tries again, however long Slack is away; the marker and the channel's
+            // history still settle a send whose outcome was unknown.
             SlackError::Unreachable { .. } | SlackError::Uncertain { .. } => {
-                ErrorClass::Retry { after: None }
+                ErrorClass::Pause { after: SLACK_UNAVAILABLE_PAUSE }
             }
         }
     }
 }
+
+/// How long the consumer holds its message while Slack is down before trying again: short, since
+/// one failed call (a single `internal_error`) also pauses; one call every two seconds is
+/// nothing to a Slack that is coming back.
+pub const SLACK_UNAVAILABLE_PAUSE: Duration = Duration::from_secs(2);
 
 /// Codes that mean the credentials, not one channel or message, are wrong: nothing can work
 /// until an operator acts (https://docs.slack.dev/reference/methods/chat.postMessage#errors).

@@ -223,7 +223,7 @@ impl ChannelWaits {
                         self.record(&channel, &error);
                         break;
                     }
-                    Err(error) if error.is_auth() => return Err(error),
+                    Err(error) if error.stops_all_sending() => return Err(error),
                     Err(error) => {
                         tracing::warn!(marker = %parked.marker, %channel, %error, "A waiting message could not go yet.");
                         break;

@@ -889,6 +889,37 @@ async fn one_channels_problem_stays_in_that_channel_and_its_messages_go_when_it_
     notifier.wait().await.unwrap();
 }
 
+/// Slack down for longer than the redelivery schedule (here: 6 failed calls, twice
+/// `--max-deliver 3`): the notifier pauses with the message held, reports unready, fills no dead
+/// letter, and the message goes once when Slack is back. (An hour in production is the same
+/// path: every try is a pause, none spends a delivery.)
+#[tokio::test]
+async fn a_slack_outage_longer_than_the_redelivery_schedule_pauses_and_loses_nothing() {
+    use slack_sim::Fault;
+    let world = World::start().await;
+    world.slack.fail_before_post(&[Fault::Status(503); 6]);
+    let (notifier, shutdown) =
+        world.start_notifier(world.config(&["--reminders", "false", "--max-deliver", "3"])).await;
+    world
+        .publish_change(&world.change(ChangeKind::Created, ("71001", "PLAT-711"), "platform", None, 1))
+        .await;
+    eventually("/readyz reports the pause", WAIT, || async {
+        let (status, body) = probe(&notifier, "/readyz").await;
+        status == 503 && body.contains("paused")
+    })
+    .await;
+    eventually("the held message, once Slack answers", Duration::from_secs(60), || async {
+        world.slack.messages("C0PLATFORM").len() == 1
+    })
+    .await;
+    world.broker.wait_until_drained("notifier", WAIT).await;
+    assert_eq!(keys_of(&world.slack.messages("C0PLATFORM")), ["notice/71001/created"], "once");
+    assert!(world.broker.dead_letters().await.is_empty(), "an outage is not a dead letter");
+    eventually("ready again", WAIT, || async { probe(&notifier, "/readyz").await.0 == 200 }).await;
+    shutdown.cancel();
+    notifier.wait().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_deactivated_workspace_pauses_the_notifier_and_loses_nothing() {
     let world = World::start().await;
