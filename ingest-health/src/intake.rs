@@ -92,10 +92,11 @@ impl Intake {
 }
 
 fn outgoing(raw: &RawEvent) -> Outgoing {
-    // The partition is the event's account and Region, outside text of any length: bounded and
-    // encoded, so a 6,000-character account id cannot push the PUB line past the server's
-    // max_control_line (which closes the connection and every publish in flight with it).
-    let subject = raw.subject(&bus::safe::subject_token(&health_policy::partition(raw)));
+    // The partition is the event's account and Region, outside text of any length: the subject
+    // bounds and encodes it (contracts::subjects::token), so a 6,000-character account id cannot
+    // push the PUB line past the server's max_control_line (which closes the connection and
+    // every publish in flight with it).
+    let subject = raw.subject(&health_policy::partition(raw));
     Outgoing::new(subject, raw.to_json()).with_id(raw.dedup_id.clone())
 }
 

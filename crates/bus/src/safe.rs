@@ -8,8 +8,9 @@
 //! unsafe bytes are percent-escaped (injective), and an id too long is cut and suffixed with a
 //! digest of the whole, so two different ids never become the same `Nats-Msg-Id`.
 //!
-//! The same goes for the other places outside text steers us: a subject token built from an
-//! account id or org id ([`subject_token`]) and a vendor's `Retry-After` ([`retry_after`]).
+//! The same goes for the other places outside text steers us: a key-value key built from an org
+//! or project id ([`kv_key`]; subject tokens are bounded by [`contracts::subjects::token`]) and a
+//! vendor's `Retry-After` ([`retry_after`]).
 
 use std::time::Duration;
 
@@ -86,18 +87,8 @@ pub fn headers(source: &HeaderMap) -> HeaderMap {
     safe
 }
 
-/// The longest subject token [`subject_token`] returns, in bytes (see
-/// [`contracts::subjects::MAX_TOKEN`]: nats-server closes the connection of a client whose
-/// protocol line is too long, and a subject is part of that line).
-pub const MAX_SUBJECT_TOKEN: usize = contracts::subjects::MAX_TOKEN;
-
-/// `text` as one subject token, bounded and encoded: [`contracts::subjects::token`], which every
-/// subject built from outside data goes through.
-pub fn subject_token(text: &str) -> String {
-    contracts::subjects::token(text)
-}
-
-/// The longest key-value key used, in bytes (a key is a subject's tail; see [`subject_token`]).
+/// The longest key-value key used, in bytes (a key is a subject's tail; see
+/// [`contracts::subjects::token`]).
 pub const MAX_KV_KEY: usize = 256;
 
 /// `key` as a key-value key: unchanged when it is valid (`[-/_=.a-zA-Z0-9]`, no empty
@@ -214,25 +205,6 @@ mod tests {
         assert_eq!(message_id(&long_a).len(), MAX_MESSAGE_ID);
         assert_ne!(message_id(&long_a), message_id(&long_b));
         assert!(message_id("ключ").is_ascii());
-    }
-
-    #[test]
-    fn subject_tokens_are_bounded_safe_and_stay_distinct() {
-        assert_eq!(subject_token("123456789012"), "123456789012");
-        assert_eq!(subject_token("123456789012/us-east-1"), "123456789012_us-east-1");
-        assert_eq!(subject_token(""), "_");
-        assert_eq!(subject_token("a.b *>"), "a_b___");
-        let long_a = "1".repeat(6_000);
-        let long_b = format!("{}2", "1".repeat(5_999));
-        let (a, b) = (subject_token(&long_a), subject_token(&long_b));
-        assert_eq!(a.len(), MAX_SUBJECT_TOKEN);
-        assert!(a.starts_with("1111"), "{a}");
-        assert_ne!(a, b, "a digest of the whole keeps long texts apart");
-        assert!(subject_token(&"ключ.".repeat(100)).is_ascii());
-        for text in [long_a.as_str(), "x.y", "é", "\r\n"] {
-            let token = subject_token(text);
-            assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token}");
-        }
     }
 
     #[test]

@@ -77,6 +77,25 @@ mod tests {
     }
 
     #[test]
+    fn subject_tokens_are_bounded_safe_and_stay_distinct() {
+        assert_eq!(token("123456789012"), "123456789012");
+        assert_eq!(token("123456789012/us-east-1"), "123456789012_us-east-1");
+        assert_eq!(token(""), "_");
+        assert_eq!(token("a.b *>"), "a_b___");
+        let long_a = "1".repeat(6_000);
+        let long_b = format!("{}2", "1".repeat(5_999));
+        let (a, b) = (token(&long_a), token(&long_b));
+        assert_eq!(a.len(), MAX_TOKEN);
+        assert!(a.starts_with("1111"), "{a}");
+        assert_ne!(a, b, "a digest of the whole keeps long texts apart");
+        assert!(token(&"ключ.".repeat(100)).is_ascii());
+        for text in [long_a.as_str(), "x.y", "é", "\r\n"] {
+            let token = token(text);
+            assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token}");
+        }
+    }
+
+    #[test]
     fn raw_subject_has_four_tokens() {
         let s = raw_event(Source::AwsHealth, PayloadKind::AwsHealthEvent, "123456789012/us-east-1");
         assert_eq!(s, "events.aws-health.aws_health_event.123456789012_us-east-1");
