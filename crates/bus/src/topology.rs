@@ -230,14 +230,7 @@ pub async fn ensure_topology(
     }
     let mut report = TopologyReport { streams: vec![], consumers: vec![], buckets: vec![] };
     for stream_config in stream_configs(config) {
-        let name = stream_config.name.clone();
-        until_answered(
-            &format!("stream {name}"),
-            || js.create_or_update_stream(stream_config.clone()),
-            stream_unanswered,
-        )
-        .await?;
-        report.streams.push(name);
+        report.streams.push(apply_stream(js, "stream", stream_config).await?);
     }
     for name in [TRIAGE, JIRA_WRITER, NOTIFIER] {
         let (stream, consumer_config) = consumer_config(config, name).expect("a known consumer");
@@ -260,14 +253,7 @@ pub async fn ensure_topology(
         report.buckets.push(name);
     }
     for store_config in object_store_configs(config) {
-        let name = store_config.name.clone();
-        until_answered(
-            &format!("object store {name}"),
-            || js.create_or_update_stream(store_config.clone()),
-            stream_unanswered,
-        )
-        .await?;
-        report.buckets.push(name);
+        report.buckets.push(apply_stream(js, "object store", store_config).await?);
     }
     Ok(report)
 }
@@ -282,13 +268,7 @@ pub async fn verify_topology(
 ) -> Result<TopologyReport, BusError> {
     let mut report = TopologyReport { streams: vec![], consumers: vec![], buckets: vec![] };
     for expected in stream_configs(config) {
-        let name = expected.name.clone();
-        until_verified(&format!("stream {name}"), || async {
-            let info = js.get_stream(&name).await.map_err(|e| e.to_string())?.cached_info().config.clone();
-            stream_differences(&expected, &info)
-        })
-        .await?;
-        report.streams.push(name);
+        report.streams.push(verify_stream(js, "stream", expected).await?);
     }
     for name in [TRIAGE, JIRA_WRITER, NOTIFIER] {
         let (stream, expected) = consumer_config(config, name).expect("a known consumer");
@@ -328,15 +308,40 @@ pub async fn verify_topology(
         report.buckets.push(name);
     }
     for expected in object_store_configs(config) {
-        let name = expected.name.clone();
-        until_verified(&format!("object store {name}"), || async {
-            let info = js.get_stream(&name).await.map_err(|e| e.to_string())?.cached_info().config.clone();
-            stream_differences(&expected, &info)
-        })
-        .await?;
-        report.buckets.push(name);
+        report.buckets.push(verify_stream(js, "object store", expected).await?);
     }
     Ok(report)
+}
+
+/// Creates or updates one stream (an object store is one too); returns its name. `kind` names
+/// it in errors and logs.
+async fn apply_stream(
+    js: &jetstream::Context,
+    kind: &str,
+    config: stream::Config,
+) -> Result<String, BusError> {
+    until_answered(
+        &format!("{kind} {}", config.name),
+        || js.create_or_update_stream(config.clone()),
+        stream_unanswered,
+    )
+    .await?;
+    Ok(config.name)
+}
+
+/// Checks one stream (an object store is one too) against `expected`; returns its name.
+async fn verify_stream(
+    js: &jetstream::Context,
+    kind: &str,
+    expected: stream::Config,
+) -> Result<String, BusError> {
+    until_verified(&format!("{kind} {}", expected.name), || async {
+        let info =
+            js.get_stream(&expected.name).await.map_err(|e| e.to_string())?.cached_info().config.clone();
+        stream_differences(&expected, &info)
+    })
+    .await?;
+    Ok(expected.name)
 }
 
 fn stream_differences(expected: &stream::Config, found: &stream::Config) -> Result<(), String> {
