@@ -65,11 +65,10 @@ async fn snyk_policy(
     js: &jetstream::Context,
 ) -> anyhow::Result<SnykPolicy> {
     let profile = triage::feeds::load_profile(&args.feeds, &args.snyk)?;
-    let copies = if args.feeds.any_url() {
-        triage::feeds::FeedCopies::in_store(js).await.unwrap_or_else(|_| triage::feeds::FeedCopies::none())
-    } else {
-        triage::feeds::FeedCopies::none()
-    };
+    // A topology without the store (older than it) replays with the feeds as fetched.
+    let copies = triage::feeds::FeedCopies::for_feeds(&args.feeds, js)
+        .await
+        .unwrap_or_else(|_| triage::feeds::FeedCopies::none());
     let feeds = triage::feeds::load_feeds(&args.feeds, &copies).await?;
     Ok(SnykPolicy::new(catalog, args.snyk.clone()).with_profile(profile).with_feeds(feeds))
 }

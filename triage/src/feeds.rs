@@ -105,6 +105,15 @@ impl FeedCopies {
         Self::default()
     }
 
+    /// Where the copies of the feeds `args` names go: the topology's `feeds` object store when
+    /// a feed comes from a URL, nowhere when all are files (nothing to keep).
+    pub async fn for_feeds(
+        args: &FeedArgs,
+        js: &async_nats::jetstream::Context,
+    ) -> Result<Self, bus::BusError> {
+        if args.any_url() { Self::in_store(js).await } else { Ok(Self::none()) }
+    }
+
     /// Copies kept in the topology's `feeds` object store.
     pub async fn in_store(js: &async_nats::jetstream::Context) -> Result<Self, bus::BusError> {
         let store = js.get_object_store(bus::topology::FEEDS).await.map_err(|e| bus::BusError::Topology {
@@ -194,12 +203,10 @@ async fn load<T>(
     copies: &FeedCopies,
     fallback: Fallback,
 ) -> Result<T, FeedLoadError> {
-    let fetched = match read_source(source).await {
-        Ok(text) => (kind.parse)(&text)
-            .map(|feed| (feed, text))
-            .map_err(|error| FeedLoadError::Feed { source_name: source.to_owned(), error }),
-        Err(error) => Err(error),
+    let parse = |text: &str| {
+        (kind.parse)(text).map_err(|error| FeedLoadError::Feed { source_name: source.to_owned(), error })
     };
+    let fetched = read_source(source).await.and_then(|text| parse(&text).map(|feed| (feed, text)));
     match fetched {
         Ok((feed, text)) => {
             (kind.loaded)(source, &feed);
@@ -211,8 +218,7 @@ async fn load<T>(
         Err(error) if is_url(source) && fallback == Fallback::KeptCopy => {
             match copies.last_good(kind.object, source).await {
                 Ok(Some((text, kept_at))) => {
-                    let feed = (kind.parse)(&text)
-                        .map_err(|error| FeedLoadError::Feed { source_name: source.to_owned(), error })?;
+                    let feed = parse(&text)?;
                     metrics::counter!("itk_feed_kept_copy_used_total", "feed" => kind.object).increment(1);
                     tracing::warn!(%error, kept_at, object = kind.object, "Feed unreadable at start; using the last good copy kept.");
                     (kind.loaded)(source, &feed);

@@ -221,11 +221,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     service_kit::readiness::watch_nats(client.clone(), health.clone(), shutdown.clone());
     let js = bus::jetstream(client.clone());
     bus::ensure_topology(&js, &config.topology.config()).await?;
-    let copies = if config.feeds.any_url() {
-        feeds::FeedCopies::in_store(&js).await?
-    } else {
-        feeds::FeedCopies::none()
-    };
+    let copies = feeds::FeedCopies::for_feeds(&config.feeds, &js).await?;
     let loaded = feeds::load_feeds(&config.feeds, &copies).await?;
     let publisher = Publisher::new(js.clone());
     let policy = SnykPolicy::new(catalog.clone(), config.snyk).with_profile(profile).with_feeds(loaded);
