@@ -250,12 +250,55 @@ pub async fn ensure_topology(
             bucket_unanswered,
         )
         .await?;
+        start_revisions_after_any_earlier_bucket(js, &name).await?;
         report.buckets.push(name);
     }
     for store_config in object_store_configs(config) {
         report.buckets.push(apply_stream(js, "object store", store_config).await?);
     }
     Ok(report)
+}
+
+/// Revisions of a bucket that are newer than those of any bucket of the same name before it.
+///
+/// Triage publishes each desired ticket with the revision of the group state it wrote, and the
+/// writer ignores a desired ticket older than the one it applied (a redelivery overtaken by a
+/// newer state). A bucket deleted and created again would count from 1 again, and every state
+/// rebuilt by a replay, and every real change after it, would look stale to the writer until the
+/// new revisions caught up. So a bucket that has never been written starts at a revision taken
+/// from the clock: seconds since 2025 times 2^20, above anything an earlier bucket reached unless
+/// it averaged more than a million writes a second over its life. (A purge up to a sequence
+/// beyond the end of an empty stream moves its first sequence there.) Below 2^53 for centuries,
+/// so readers that keep JSON numbers as doubles (JIRA's issue properties hold the version) read
+/// them exactly.
+async fn start_revisions_after_any_earlier_bucket(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<(), BusError> {
+    let topology_error = |source: async_nats::Error| BusError::Topology {
+        what: format!("the first revision of key-value bucket {name}"),
+        source,
+    };
+    let mut stream = js.get_stream(format!("KV_{name}")).await.map_err(|e| topology_error(e.into()))?;
+    let state = stream.info().await.map_err(|e| topology_error(e.into()))?.state.clone();
+    if state.last_sequence > 0 || state.first_sequence > 1 {
+        return Ok(()); // written already, or started already
+    }
+    let floor = revision_floor(chrono::Utc::now());
+    stream.purge().sequence(floor).await.map_err(|e| topology_error(e.into()))?;
+    tracing::info!(
+        bucket = name,
+        first_revision = floor,
+        "New key-value bucket: revisions start after any earlier bucket's."
+    );
+    Ok(())
+}
+
+/// The first revision of a bucket created at `now` (see [`start_revisions_after_any_earlier_bucket`]).
+fn revision_floor(now: chrono::DateTime<chrono::Utc>) -> u64 {
+    const SINCE_2025: i64 = 1_735_689_600;
+    let seconds = u64::try_from(now.timestamp() - SINCE_2025).unwrap_or(0);
+    (seconds << 20).max(1)
 }
 
 /// Checks, without changing anything, that every stream, consumer and bucket exists with the
