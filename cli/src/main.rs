@@ -35,7 +35,7 @@ enum Command {
         verify: bool,
     },
     /// Re-drive the raw stream through triage after a policy or catalog change; `--diff` first
-    /// shows which tickets would change, writing nothing.
+    /// shows which tickets would change, writing nothing; `--rebuild` restores lost group states.
     Replay(infra_tickets::replay::ReplayArgs),
     /// Exit 0 when the URL answers 2xx (container health checks).
     Probe {
@@ -120,6 +120,13 @@ async fn main() -> anyhow::Result<()> {
             }
             out.push_str(&format!("{} ticket(s) would change\n", diffs.len()));
             out
+        }
+        Command::Replay(args) if args.rebuild => {
+            let summary = infra_tickets::replay::rebuild(args, &service_kit::Clock::system()).await?;
+            format!(
+                "read {} raw event(s); {} lost group state(s) rebuilt, {} kept; {} desired ticket(s) published\n",
+                summary.events, summary.groups_rebuilt, summary.groups_kept, summary.desired_published
+            )
         }
         Command::Replay(args) => {
             let summary = infra_tickets::replay::replay(args, service_kit::Clock::system()).await?;

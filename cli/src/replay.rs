@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use bus::topology::{self, TRIAGE_GROUPS};
-use bus::{JsonKv, Publisher, Readiness};
+use bus::{CasError, JsonKv, Outgoing, Publisher, Readiness};
 use catalog::Catalog;
 use chrono::{DateTime, Utc};
 use contracts::{DesiredTicket, PayloadKind, RawEvent, TicketState};
@@ -39,6 +39,12 @@ pub struct ReplayArgs {
     /// Only show which tickets would change (created, lane, due date, team, resolved); write nothing.
     #[arg(long)]
     pub diff: bool,
+    /// Triage's group states were lost: fold the raw stream in memory and write each lost
+    /// group's state once, publishing only its final desired tickets (a replay event by event
+    /// would publish every state the group passed through, and JIRA would be edited back and
+    /// forth). Groups whose state exists are left as they are.
+    #[arg(long, conflicts_with = "diff")]
+    pub rebuild: bool,
     /// Ownership catalog (TOML) to replay with; the deployed one.
     #[arg(long, env = "ITK_CATALOG")]
     pub catalog: Option<PathBuf>,
@@ -193,26 +199,80 @@ pub async fn replay(args: ReplayArgs, clock: Clock) -> anyhow::Result<ReplaySumm
 /// `clock` is what the fold uses as "now", as [`replay`] does.
 pub async fn diff(args: ReplayArgs, clock: &Clock) -> anyhow::Result<Vec<TicketDiff>> {
     let js = connect(&args.nats).await?;
-    let catalog = catalog_of(&args)?;
     let current = current_desired(&js).await?;
-    let mut snyk = Folding::new(snyk_policy(&args, catalog.clone(), &js).await?, &js).await?;
-    let mut health = Folding::new(HealthPolicy::new(catalog, args.health.clone()), &js).await?;
+    let folded = fold_stream(&args, clock, &js).await?;
+    let mut diffs: Vec<TicketDiff> = folded
+        .changed
+        .into_values()
+        .filter_map(|(_, ticket)| compare(current.get(&ticket.group_key.token()), &ticket))
+        .collect();
+    diffs.sort_by(|a, b| a.group_key.cmp(&b.group_key));
+    Ok(diffs)
+}
+
+/// What a rebuild of lost group states did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildSummary {
+    pub events: u64,
+    /// Lost group states written again.
+    pub groups_rebuilt: u64,
+    /// Groups whose state was there (or that triage wrote while the rebuild ran), left alone.
+    pub groups_kept: u64,
+    pub desired_published: u64,
+}
+
+/// Rebuilds lost group states from the raw stream (see [`ReplayArgs::rebuild`]).
+///
+/// Each lost group is written as triage would write it, its final desired tickets pending, and
+/// then published with the revision written as their version: a crash between the two leaves
+/// them pending, and triage publishes them with the group's next event. The revisions of a
+/// bucket set up again start above the lost one's (`bus::topology`), so the writer takes these
+/// versions as newer than what it applied, and skips what JIRA has already by content.
+pub async fn rebuild(args: ReplayArgs, clock: &Clock) -> anyhow::Result<RebuildSummary> {
+    let js = connect(&args.nats).await?;
+    let folded = fold_stream(&args, clock, &js).await?;
+    let publisher = Publisher::new(js.clone());
+    let mut tickets_of: BTreeMap<String, Vec<DesiredTicket>> = BTreeMap::new();
+    for (state_key, ticket) in folded.changed.into_values() {
+        tickets_of.entry(state_key).or_default().push(ticket);
+    }
+    let mut summary =
+        RebuildSummary { events: folded.events, groups_rebuilt: 0, groups_kept: 0, desired_published: 0 };
+    folded.snyk.write_lost(&mut tickets_of, &publisher, &mut summary).await?;
+    folded.health.write_lost(&mut tickets_of, &publisher, &mut summary).await?;
+    tracing::info!(?summary, "Group states rebuilt.");
+    Ok(summary)
+}
+
+/// The raw stream (from the chosen start) folded in memory over the stored group states.
+struct Folded {
+    snyk: Folding<SnykPolicy>,
+    health: Folding<HealthPolicy>,
+    /// The last desired ticket per ticket token, with the state key of its group.
+    changed: BTreeMap<String, (String, DesiredTicket)>,
+    events: u64,
+}
+
+async fn fold_stream(args: &ReplayArgs, clock: &Clock, js: &jetstream::Context) -> anyhow::Result<Folded> {
+    let catalog = catalog_of(args)?;
+    let mut snyk = Folding::new(snyk_policy(args, catalog.clone(), js).await?, js).await?;
+    let mut health = Folding::new(HealthPolicy::new(catalog, args.health.clone()), js).await?;
 
     let raw = js.get_stream(topology::RAW_EVENTS).await?;
     let mut info = raw.clone();
     let last = info.info().await?.state.last_sequence;
-    let mut changed: BTreeMap<String, DesiredTicket> = BTreeMap::new();
+    let mut changed = BTreeMap::new();
+    let mut seen = 0u64;
     if last > 0 {
         let ordered = raw
             .create_consumer(consumer::pull::OrderedConfig {
-                deliver_policy: deliver_policy(&args),
+                deliver_policy: deliver_policy(args),
                 ..Default::default()
             })
             .await?;
         let first_pending = ordered.cached_info().num_pending;
         let bar = progress_bar(first_pending, args.quiet);
         let mut messages = ordered.messages().await?;
-        let mut seen = 0u64;
         while seen < first_pending {
             let Some(message) = messages.next().await else { break };
             let message = message?;
@@ -220,22 +280,19 @@ pub async fn diff(args: ReplayArgs, clock: &Clock) -> anyhow::Result<Vec<TicketD
             bar.inc(1);
             let Ok(event) = RawEvent::from_json(&message.payload) else { continue };
             let now = clock.now();
-            let tickets = match event.kind {
+            let folded = match event.kind {
                 PayloadKind::SnykProjectSnapshot => snyk.fold(&event, now).await,
                 PayloadKind::AwsHealthEvent => health.fold(&event, now).await,
             };
-            for ticket in tickets? {
-                changed.insert(ticket.group_key.token(), ticket);
+            if let Some((state_key, tickets)) = folded? {
+                for ticket in tickets {
+                    changed.insert(ticket.group_key.token(), (state_key.clone(), ticket));
+                }
             }
         }
         bar.finish_and_clear();
     }
-    let mut diffs: Vec<TicketDiff> = changed
-        .into_values()
-        .filter_map(|ticket| compare(current.get(&ticket.group_key.token()), &ticket))
-        .collect();
-    diffs.sort_by(|a, b| a.group_key.cmp(&b.group_key));
-    Ok(diffs)
+    Ok(Folded { snyk, health, changed, events: seen })
 }
 
 /// The latest desired ticket per group token.
@@ -293,27 +350,84 @@ struct Folding<P: Policy> {
     policy: P,
     stored: JsonKv<GroupRecord<P::State>>,
     states: BTreeMap<String, GroupRecord<P::State>>,
+    /// Keys that had no stored state when first folded.
+    lost: std::collections::BTreeSet<String>,
 }
 
 impl<P: Policy> Folding<P> {
     async fn new(policy: P, js: &jetstream::Context) -> anyhow::Result<Self> {
-        Ok(Folding { policy, stored: JsonKv::open(js, TRIAGE_GROUPS).await?, states: BTreeMap::new() })
+        Ok(Folding {
+            policy,
+            stored: JsonKv::open(js, TRIAGE_GROUPS).await?,
+            states: BTreeMap::new(),
+            lost: Default::default(),
+        })
     }
 
-    async fn fold(&mut self, event: &RawEvent, now: DateTime<Utc>) -> anyhow::Result<Vec<DesiredTicket>> {
+    /// Folds one event in; returns its group's state key and the tickets that changed.
+    async fn fold(
+        &mut self,
+        event: &RawEvent,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<(String, Vec<DesiredTicket>)>> {
         let key = match self.policy.state_key(event) {
             Ok(key) => key,
-            Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => return Ok(Vec::new()),
+            Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => return Ok(None),
         };
         if !self.states.contains_key(&key) {
-            let stored = self.stored.get(&key).await?.map(|v| v.value).unwrap_or_default();
-            self.states.insert(key.clone(), stored);
+            let stored = self.stored.get(&key).await?.map(|v| v.value);
+            if stored.is_none() {
+                self.lost.insert(key.clone());
+            }
+            self.states.insert(key.clone(), stored.unwrap_or_default());
         }
         let record = self.states.get_mut(&key).expect("inserted above");
         match triage_policy::fold(&self.policy, &mut record.stored, event, now) {
-            Ok(changed) => Ok(changed),
-            Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => Ok(Vec::new()),
+            Ok(changed) => Ok(Some((key, changed))),
+            Err(PolicyError::Malformed { .. } | PolicyError::Ignored(_)) => Ok(None),
         }
+    }
+
+    /// Writes the folded state of each key that had none stored, once, with its final tickets
+    /// (taken from `tickets_of`) pending; publishes them with the revision written as their
+    /// version; clears them. A key that has a state by now (triage wrote it while the rebuild
+    /// ran) is left alone.
+    async fn write_lost(
+        self,
+        tickets_of: &mut BTreeMap<String, Vec<DesiredTicket>>,
+        publisher: &Publisher,
+        summary: &mut RebuildSummary,
+    ) -> anyhow::Result<()> {
+        let Folding { stored, mut states, lost, .. } = self;
+        for key in lost {
+            let Some(mut record) = states.remove(&key) else { continue };
+            record.pending = tickets_of.remove(&key).unwrap_or_default();
+            let written = match stored.create(&key, &record).await {
+                Ok(written) => written,
+                Err(CasError::Conflict) => {
+                    summary.groups_kept += 1;
+                    continue;
+                }
+                Err(CasError::Bus(error)) => return Err(error.into()),
+            };
+            let messages: Vec<Outgoing> = record
+                .pending
+                .iter_mut()
+                .map(|ticket| {
+                    ticket.upstream_version = written;
+                    Outgoing::new(ticket.subject(), ticket.to_json()).with_id(ticket.message_id())
+                })
+                .collect();
+            summary.desired_published += messages.len() as u64;
+            publisher.publish_all(messages).await?;
+            record.pending.clear();
+            // Best effort, as in triage: if triage wrote meanwhile it has published these.
+            if let Err(CasError::Bus(error)) = stored.update(&key, &record, written).await {
+                tracing::debug!(%error, key = %key, "Pending tickets not cleared; triage's next event will.");
+            }
+            summary.groups_rebuilt += 1;
+        }
+        Ok(())
     }
 }
 

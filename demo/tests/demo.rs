@@ -158,6 +158,75 @@ async fn replaying_the_raw_stream_twice_writes_nothing_to_jira_and_sends_nothing
     stack.stop().await;
 }
 
+/// Triage's state lost while the pipeline runs (its bucket deleted, set up again as the topology
+/// Job would) is rebuilt from the raw stream by `replay --rebuild`: the board and Slack do not change, nothing
+/// is filed twice, and a real change after the rebuild still reaches JIRA (the rebuilt states'
+/// versions are newer than those the writer applied from the lost ones).
+#[tokio::test]
+async fn lost_triage_state_is_rebuilt_by_a_replay_that_changes_nothing_in_jira_and_later_changes_still_apply()
+{
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    stack.settle(SETTLE).await.unwrap();
+    let before = stack.report().await.unwrap();
+    let (writes, messages) = (jira_writes(&stack), stack.slack.all_messages().len());
+
+    stack.js.delete_key_value(bus::topology::TRIAGE_GROUPS).await.unwrap();
+    bus::ensure_topology(&stack.js, &bus::topology::TopologyConfig::default()).await.unwrap();
+    let summary = infra_tickets::replay::rebuild(
+        replay_args_with(&stack, &stack.catalog_path(), false, &["--rebuild"]),
+        &Clock::system(),
+    )
+    .await
+    .unwrap();
+    assert!(summary.groups_rebuilt > 0 && summary.groups_kept == 0, "the states were rebuilt: {summary:?}");
+    stack.settle(SETTLE).await.unwrap();
+    let extra: Vec<_> = stack
+        .jira
+        .calls()
+        .into_iter()
+        .filter(|c| c.method != "GET" && !c.path.contains("/search"))
+        .skip(writes)
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c.method,
+                c.path,
+                c.request_body
+                    .map(|b| b.to_string().chars().take(400).collect::<String>())
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        jira_writes(&stack),
+        writes,
+        "the rebuilt states are the ones JIRA has: no JIRA write: {extra:#?}"
+    );
+    assert_eq!(stack.slack.all_messages().len(), messages, "no Slack message");
+    let rebuilt = stack.report().await.unwrap();
+    assert_eq!(rebuilt.board, before.board, "the same board");
+    assert_eq!(rebuilt.dead_letters, 0);
+    let again =
+        infra_tickets::replay::replay(replay_args(&stack, &stack.catalog_path(), false), Clock::system())
+            .await
+            .unwrap();
+    assert_eq!(again.desired_published, 0, "the state is whole again: a second replay changes nothing");
+
+    // AWS moves the reboot window: the ticket's due date follows, as before the loss.
+    assert!(stack.renotify());
+    stack.settle(SETTLE).await.unwrap();
+    let moved = stack.report().await.unwrap();
+    let reboot = ticket(&moved, "reboot");
+    assert_eq!(reboot.len(), 1);
+    assert_ne!(
+        reboot[0].due_date,
+        ticket(&before, "reboot")[0].due_date,
+        "the due date moved after the rebuild"
+    );
+    assert_eq!(moved.board.len(), before.board.len(), "nothing filed twice");
+    stack.stop().await;
+}
+
 #[tokio::test]
 async fn replay_diff_after_a_catalog_change_lists_the_moves_and_replay_moves_them() {
     service_kit::telemetry::init_for_tests();
