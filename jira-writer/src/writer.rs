@@ -540,7 +540,11 @@ impl<S: TicketSystem> Writer<S> {
         // The status the edit's answer shows (`returnIssue`): what a person made of the ticket.
         let mut status_now: Option<String> = None;
         if !edit.is_empty() {
-            let comment = edit.due_date_moved.map(|(from, to)| mapping::due_date_comment(desired, from, to));
+            let comment =
+                match edit.due_date_moved.map(|(from, to)| mapping::due_date_comment(desired, from, to)) {
+                    Some(doc) if self.already_commented(&issue.key, &doc).await? => None,
+                    other => other,
+                };
             if let Some(project) = &edit.moves_to_project {
                 issue.key = self.move_issue(&issue.key, project).await?;
             }
@@ -581,7 +585,7 @@ impl<S: TicketSystem> Writer<S> {
                 let text = format!(
                     "infra-tickets: the source changed {what}. The ticket stays in {status}, as a person decided."
                 );
-                self.client.add_comment(&issue.key, &mapping::paragraph_doc(&text)).await?;
+                self.comment_once(&issue.key, &mapping::paragraph_doc(&text)).await?;
             } else if self.settings.reopen_closed_with_open_work
                 && workflow::same_status(status, &workflow.resolve)
             {
@@ -684,11 +688,27 @@ impl<S: TicketSystem> Writer<S> {
                     "infra-tickets: {} The ticket stays in {status}, {}",
                     source_move.held_news, source_move.held_advice
                 );
-                self.client.add_comment(&issue.key, &mapping::paragraph_doc(&text)).await?;
+                self.comment_once(&issue.key, &mapping::paragraph_doc(&text)).await?;
                 tracing::info!(issue_key = %issue.key, %status, kind = source_move.kind.as_str(), "The source moved while a person holds the ticket; commented.");
                 Ok(None)
             }
         }
+    }
+
+    /// Whether the issue's latest comments already say what `doc` says: JIRA added it and then
+    /// answered an error (or the writer died before recording the change), so this message is
+    /// being handled again and must not say it twice. One read per comment; comments are rare.
+    async fn already_commented(&self, issue_key: &str, doc: &Value) -> Result<bool, WriterError> {
+        let text = crate::client::adf_text(doc);
+        Ok(self.client.recent_comment_texts(issue_key).await?.contains(&text))
+    }
+
+    /// Adds a comment unless the issue already carries it (see [`Self::already_commented`]).
+    async fn comment_once(&self, issue_key: &str, doc: &Value) -> Result<(), WriterError> {
+        if !self.already_commented(issue_key, doc).await? {
+            self.client.add_comment(issue_key, doc).await?;
+        }
+        Ok(())
     }
 
     async fn reach(

@@ -478,6 +478,40 @@ async fn creates_that_succeed_but_answer_500_under_search_lag_make_no_duplicate(
     writer.stop().await;
 }
 
+/// An edit that moves the due date carries a comment saying why; when JIRA does the edit and
+/// then answers 500, the message is handled again and the comment is not written twice.
+#[tokio::test]
+async fn an_edit_jira_did_before_answering_500_leaves_one_comment() {
+    let world = World::start(SimConfig::default()).await;
+    let writer = world.start_writer(world.config(&[]));
+    let v1 = desired("acme/checkout", "platform", Lane::P2, "2026-12-27", 1);
+    world.publish(&v1).await;
+    world.wait_applied(&v1).await;
+    let key = world.issues_of(&v1)[0].key.clone();
+
+    // The second call from now (the edit, after the read of the comments) is done, then 500.
+    world.sim.set_storm(Some((2, vec![Fault::ServerErrorAfterWork])));
+    let mut v2 = v1.clone();
+    v2.due = Some(DueDate { date: "2027-02-15".parse().unwrap(), source: DueDateSource::EventWindow });
+    v2.upstream_version = 2;
+    let v2 = v2.seal();
+    world.publish(&v2).await;
+    eventually("the edit to be answered 500 after the work", WAIT, || async {
+        world.sim.calls().iter().any(|c| c.faulted && c.method == "PUT")
+    })
+    .await;
+    world.sim.set_storm(None);
+    world.wait_applied(&v2).await;
+
+    let issue = world.sim.issue(&key).unwrap();
+    assert_eq!(issue.due_date.as_deref(), Some("2027-02-15"));
+    let moved: Vec<_> =
+        issue.comments.iter().filter(|(_, text)| text.contains("from 2026-12-27 to 2027-02-15")).collect();
+    assert_eq!(moved.len(), 1, "one comment for one move: {:?}", issue.comments);
+    writer.stop().await;
+    world.assert_contract();
+}
+
 #[tokio::test]
 async fn a_change_is_one_edit_a_resolution_one_transition_and_a_human_due_date_wins() {
     let world = World::start(SimConfig::default()).await;
@@ -512,7 +546,13 @@ async fn a_change_is_one_edit_a_resolution_one_transition_and_a_human_due_date_w
     let v3 = v3.seal();
     world.publish(&v3).await;
     world.wait_applied(&v3).await;
-    assert_eq!(world.sim.call_count(), 1, "one edit");
+    let calls: Vec<String> = world.sim.calls().iter().map(|c| format!("{} {}", c.method, c.path)).collect();
+    assert_eq!(
+        calls,
+        [format!("GET /rest/api/3/issue/{key}/comment"), format!("PUT /rest/api/3/issue/{key}")],
+        "one edit, after one read of the comments (so an edit JIRA did and answered an error for \
+         never says it twice)"
+    );
     let issue = world.sim.issue(&key).unwrap();
     assert_eq!(issue.due_date.as_deref(), Some("2027-02-15"));
     let comment = &issue.comments.last().expect("a comment").1;

@@ -578,7 +578,11 @@ impl JiraClient {
     ) -> Result<Option<Issue>, JiraError> {
         let path = format!("rest/api/3/issue/{}", segment(key));
         let query = if return_issue { vec![("returnIssue", "true".to_owned())] } else { vec![] };
-        let value = self.call(Method::PUT, &path, &query, Some(body), "edit issue", Repeat::Safe).await?;
+        // An edit is idempotent unless it adds a comment: repeated after JIRA did the work, it
+        // would add the comment twice.
+        let repeat =
+            if body.pointer("/update/comment").is_some() { Repeat::OnlyIfRejected } else { Repeat::Safe };
+        let value = self.call(Method::PUT, &path, &query, Some(body), "edit issue", repeat).await?;
         if return_issue { decode(value, "edit issue").map(Some) } else { Ok(None) }
     }
 
@@ -674,6 +678,17 @@ impl JiraClient {
         let value =
             self.call(Method::POST, &path, &[], Some(&body), "add comment", Repeat::OnlyIfRejected).await?;
         Ok(value.get("id").and_then(Value::as_str).unwrap_or_default().to_owned())
+    }
+
+    /// The plain text of the issue's latest comments (`GET /rest/api/3/issue/{key}/comment`,
+    /// newest first, up to 100): the writer checks it before a comment it may have written
+    /// already, when JIRA did the work and then answered an error.
+    pub async fn recent_comment_texts(&self, key: &str) -> Result<Vec<String>, JiraError> {
+        let path = format!("rest/api/3/issue/{}/comment", segment(key));
+        let query = [("orderBy", "-created".to_owned()), ("maxResults", "100".to_owned())];
+        let value = self.call(Method::GET, &path, &query, None, "read comments", Repeat::Safe).await?;
+        let comments = value.get("comments").and_then(Value::as_array).cloned().unwrap_or_default();
+        Ok(comments.iter().filter_map(|c| c.get("body")).map(adf_text).collect())
     }
 
     /// `GET /rest/api/3/issue/{key}/transitions`.
@@ -1091,6 +1106,30 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+/// The text of an ADF document (or of a plain string, as Data Center answers), its text nodes
+/// joined: what a comment says, whatever marks or attributes the site added to the document.
+pub fn adf_text(doc: &Value) -> String {
+    fn walk(node: &Value, out: &mut String) {
+        match node {
+            Value::String(text) => out.push_str(text),
+            Value::Object(map) => {
+                if let Some(Value::String(text)) = map.get("text") {
+                    out.push_str(text);
+                }
+                if let Some(Value::Array(children)) = map.get("content") {
+                    for child in children {
+                        walk(child, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    walk(doc, &mut out);
+    out
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ pub trait TicketSystem: Send + Sync + 'static {
 
     /// Adds a comment (an ADF document); the comment's id.
     fn add_comment(&self, key: &str, body: &Value) -> impl Future<Output = Result<String, JiraError>> + Send;
+    /// The plain text of the latest comments, newest first.
+    fn recent_comment_texts(&self, key: &str) -> impl Future<Output = Result<Vec<String>, JiraError>> + Send;
 
     /// The status name and the transitions offered from it, in the workflow's order.
     fn status_and_transitions(
@@ -148,6 +150,10 @@ impl TicketSystem for JiraClient {
 
     fn add_comment(&self, key: &str, body: &Value) -> impl Future<Output = Result<String, JiraError>> + Send {
         JiraClient::add_comment(self, key, body)
+    }
+
+    fn recent_comment_texts(&self, key: &str) -> impl Future<Output = Result<Vec<String>, JiraError>> + Send {
+        JiraClient::recent_comment_texts(self, key)
     }
 
     fn status_and_transitions(
