@@ -123,6 +123,9 @@ impl Simulators {
                 Fault::ServerError,
                 Fault::BadGateway,
                 Fault::Unavailable { retry_after_secs: 1 },
+                // The work done, then a 500: a create, edit, transition, comment or link the
+                // writer cannot tell happened, and must not do twice.
+                Fault::ServerErrorAfterWork,
             ];
             self.jira.set_storm(Some((faults.jira_storm_every, storm)));
             self.jira.set_latency(faults.jira_latency);
