@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use bus::topology::{self, TRIAGE_GROUPS};
-use bus::{CasError, JsonKv, Outgoing, Publisher, Readiness};
+use bus::{CasError, JsonKv, Publisher, Readiness};
 use catalog::Catalog;
 use chrono::{DateTime, Utc};
 use contracts::{DesiredTicket, PayloadKind, RawEvent, TicketState};
@@ -410,16 +410,8 @@ impl<P: Policy> Folding<P> {
                 }
                 Err(CasError::Bus(error)) => return Err(error.into()),
             };
-            let messages: Vec<Outgoing> = record
-                .pending
-                .iter_mut()
-                .map(|ticket| {
-                    ticket.upstream_version = written;
-                    Outgoing::new(ticket.subject(), ticket.to_json()).with_id(ticket.message_id())
-                })
-                .collect();
-            summary.desired_published += messages.len() as u64;
-            publisher.publish_all(messages).await?;
+            triage::engine::publish_desired(publisher, &record.pending, written).await?;
+            summary.desired_published += record.pending.len() as u64;
             record.pending.clear();
             // Best effort, as in triage: if triage wrote meanwhile it has published these.
             if let Err(CasError::Bus(error)) = stored.update(&key, &record, written).await {

@@ -72,7 +72,7 @@ impl<P: Policy> Engine<P> {
                 Err(CasError::Bus(error)) => return Err(error.into()),
             };
             let published = next.pending.len();
-            self.publish(&next.pending, written).await?;
+            publish_desired(&self.publisher, &next.pending, written).await?;
             next.pending.clear();
             // Best effort: if another worker wrote meanwhile it has published these already.
             if let Err(CasError::Bus(error)) = self.groups.update(&key, &next, written).await {
@@ -93,32 +93,39 @@ impl<P: Policy> Engine<P> {
             return Ok(revision);
         };
         tracing::info!(key = %key, tickets = record.pending.len(), "Publishing tickets an interrupted run left pending.");
-        self.publish(&record.pending, pending_revision).await?;
+        publish_desired(&self.publisher, &record.pending, pending_revision).await?;
         record.pending.clear();
         let cleared = self.groups.update(key, record, pending_revision).await?;
         Ok(Some(cleared))
     }
+}
 
-    async fn publish(&self, tickets: &[DesiredTicket], version: u64) -> Result<(), bus::BusError> {
-        let mut messages = Vec::with_capacity(tickets.len());
-        for ticket in tickets {
-            let mut ticket = ticket.clone();
-            ticket.upstream_version = version;
-            tracing::info!(
-                group_key = %ticket.group_key,
-                team = %ticket.team,
-                lane = %ticket.lane,
-                state = ?ticket.state,
-                due = ?ticket.due.as_ref().map(|d| d.date),
-                version,
-                "Desired ticket changed."
-            );
-            messages.push(Outgoing::new(ticket.subject(), ticket.to_json()).with_id(ticket.message_id()));
-        }
-        self.publisher.publish_all(messages).await?;
-        metrics::counter!("itk_desired_published_total").increment(tickets.len() as u64);
-        Ok(())
+/// Publishes desired tickets as of the group state written at revision `version` (their
+/// `upstream_version`, and with the group token their message id): triage's way, which
+/// `infra-tickets replay --rebuild` uses too.
+pub async fn publish_desired(
+    publisher: &Publisher,
+    tickets: &[DesiredTicket],
+    version: u64,
+) -> Result<(), bus::BusError> {
+    let mut messages = Vec::with_capacity(tickets.len());
+    for ticket in tickets {
+        let mut ticket = ticket.clone();
+        ticket.upstream_version = version;
+        tracing::info!(
+            group_key = %ticket.group_key,
+            team = %ticket.team,
+            lane = %ticket.lane,
+            state = ?ticket.state,
+            due = ?ticket.due.as_ref().map(|d| d.date),
+            version,
+            "Desired ticket changed."
+        );
+        messages.push(Outgoing::new(ticket.subject(), ticket.to_json()).with_id(ticket.message_id()));
     }
+    publisher.publish_all(messages).await?;
+    metrics::counter!("itk_desired_published_total").increment(tickets.len() as u64);
+    Ok(())
 }
 
 fn same_json<T: Serialize>(a: &T, b: &T) -> bool {
