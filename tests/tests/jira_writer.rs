@@ -159,6 +159,13 @@ impl World {
         self.broker.wait_until_drained(JIRA_WRITER, WAIT).await;
     }
 
+    /// Publishes a first desired state, waits until it is applied, returns its issue's key.
+    async fn file(&self, desired: &DesiredTicket) -> String {
+        self.publish(desired).await;
+        self.wait_applied(desired).await;
+        self.issues_of(desired)[0].key.clone()
+    }
+
     fn issues_of(&self, desired: &DesiredTicket) -> Vec<SimIssue> {
         let token = desired.group_key.token();
         self.sim.issues().into_iter().filter(|i| i.labels.contains(&token)).collect()
@@ -485,9 +492,7 @@ async fn an_edit_jira_did_before_answering_500_leaves_one_comment() {
     let world = World::start(SimConfig::default()).await;
     let writer = world.start_writer(world.config(&[]));
     let v1 = desired("acme/checkout", "platform", Lane::P2, "2026-12-27", 1);
-    world.publish(&v1).await;
-    world.wait_applied(&v1).await;
-    let key = world.issues_of(&v1)[0].key.clone();
+    let key = world.file(&v1).await;
 
     // The second call from now (the edit, after the read of the comments) is done, then 500.
     world.sim.set_storm(Some((2, vec![Fault::ServerErrorAfterWork])));
@@ -517,9 +522,7 @@ async fn a_change_is_one_edit_a_resolution_one_transition_and_a_human_due_date_w
     let world = World::start(SimConfig::default()).await;
     let writer = world.start_writer(world.config(&[]));
     let v1 = desired("acme/checkout", "platform", Lane::P2, "2026-12-27", 1);
-    world.publish(&v1).await;
-    world.wait_applied(&v1).await;
-    let key = world.issues_of(&v1)[0].key.clone();
+    let key = world.file(&v1).await;
 
     // A person moves the due date in JIRA.
     world.person().edit_issue(&key, &json!({"fields": {"duedate": "2027-01-31"}}), false).await.unwrap();
@@ -638,9 +641,7 @@ async fn a_person_closing_a_ticket_is_respected_and_a_late_comeback_files_a_link
         "false",
     ]));
     let v1 = desired("acme/legacy", "platform", Lane::P4, "2027-06-01", 1);
-    world.publish(&v1).await;
-    world.wait_applied(&v1).await;
-    let key = world.issues_of(&v1)[0].key.clone();
+    let key = world.file(&v1).await;
     // A person closes it; the source changes content but is still open: not reopened.
     assert!(world.person().transition_to_category(&key, "done", None).await.unwrap());
     let mut v2 = v1.clone();
