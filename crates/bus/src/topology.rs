@@ -33,6 +33,8 @@ pub const JIRA_LEDGER: &str = "jira_ledger";
 pub const NOTIFIER_MARKERS: &str = "notifier_markers";
 /// Intakes' cursors and the upstream objects they have seen (kept until deleted).
 pub const INTAKE_STATE: &str = "intake_state";
+/// Each intake's last contact with its upstream, per source and scope (contracts::SourceContact).
+pub const SOURCE_CONTACT: &str = "source_contact";
 /// Webhook delivery ids already handled, for deduplication; each expires after
 /// [`TopologyConfig::webhook_delivery_max_age`].
 pub const WEBHOOK_DELIVERIES: &str = "webhook_deliveries";
@@ -179,6 +181,7 @@ pub fn bucket_configs(config: &TopologyConfig) -> Vec<kv::Config> {
         bucket(JIRA_LEDGER, "Group key to JIRA issue, and the field values last written.", 5),
         bucket(NOTIFIER_MARKERS, "One marker per Slack message sent or being sent.", 1),
         bucket(INTAKE_STATE, "Intake cursors and the upstream objects they have seen.", 1),
+        bucket(SOURCE_CONTACT, "Each intake's last contact and event per source and scope.", 1),
         kv::Config {
             max_age: config.webhook_delivery_max_age,
             ..bucket(WEBHOOK_DELIVERIES, "Webhook delivery ids already handled.", 1)

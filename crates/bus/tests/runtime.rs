@@ -325,7 +325,7 @@ async fn topology_set_up_twice_leaves_the_same_configuration() {
     };
     let before = snapshot(broker.js.clone()).await;
     let report = bus::ensure_topology(&broker.js, &TopologyConfig::default()).await.unwrap();
-    assert_eq!(report.buckets.len(), 6);
+    assert_eq!(report.buckets.len(), 7);
     assert_eq!(snapshot(broker.js.clone()).await, before);
 
     // A changed setting is applied to the existing stream.

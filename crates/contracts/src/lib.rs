@@ -16,12 +16,14 @@
 //!
 //! Dead letters keep the original message untouched and add [`dead_letter`] headers.
 
+pub mod contact;
 pub mod dead_letter;
 pub mod desired;
 pub mod raw;
 pub mod subjects;
 pub mod ticket_change;
 
+pub use contact::{ContactFailure, ContactMode, SourceContact};
 pub use desired::{
     DesiredTicket, DueDate, DueDateSource, GroupKey, Lane, Progress, TicketBody, TicketItem, TicketState,
     UpstreamLink,

@@ -13,6 +13,7 @@
 pub mod args;
 pub mod clock;
 pub mod config;
+pub mod contact;
 pub mod http;
 pub mod nats;
 pub mod readiness;
@@ -23,6 +24,7 @@ pub mod telemetry;
 
 pub use args::{HttpArgs, TelemetryArgs, TopologyArgs};
 pub use clock::Clock;
+pub use contact::ContactLog;
 pub use nats::NatsArgs;
 pub use secret::Secret;
 pub use signature::hub_signature_is_valid;

@@ -1,0 +1,233 @@
+//! Every intake's record of its last contact with its upstream: one [`SourceContact`] per
+//! scope (a Snyk org, a queue, the Health API's Region, a webhook), kept in the
+//! `source_contact` bucket for the notifier's silence check and exported as gauges for the
+//! alert rules (`itk_source_last_success_timestamp_seconds` and friends).
+//!
+//! Recording never stops an intake: a record that cannot be written is counted and logged,
+//! and the next contact writes it again. Records are written when a scope turns failing or
+//! healthy, on its first contact in this process, and otherwise at most once per
+//! [`REFRESH`], so an SQS intake long-polling every 20 s costs one KV write a minute, not
+//! three.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bus::JsonKv;
+use bus::topology::SOURCE_CONTACT;
+use chrono::{DateTime, Utc};
+use contracts::{ContactFailure, ContactMode, Source, SourceContact};
+use tokio::sync::Mutex;
+
+use crate::Clock;
+
+/// At most one write per scope per this interval, unless the scope turned failing or healthy.
+pub const REFRESH: chrono::Duration = chrono::Duration::seconds(60);
+/// Failure reasons are kept to this many characters.
+const MAX_REASON: usize = 500;
+
+/// One intake's contact records.
+#[derive(Clone)]
+pub struct ContactLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Option<JsonKv<SourceContact>>,
+    source: Source,
+    clock: Clock,
+    scopes: Mutex<HashMap<String, Kept>>,
+}
+
+/// A scope's record as this process last knew it, and when it was last written.
+struct Kept {
+    record: SourceContact,
+    written_at: Option<DateTime<Utc>>,
+}
+
+/// What happened to a scope.
+enum Contact<'a> {
+    Succeeded,
+    Failed(&'a str),
+    Received,
+}
+
+/// One scope of a [`ContactLog`].
+#[derive(Clone)]
+pub struct Scope {
+    log: ContactLog,
+    scope: String,
+    mode: ContactMode,
+    events_expected: bool,
+}
+
+impl ContactLog {
+    /// Records kept in the topology's `source_contact` bucket.
+    pub async fn open(
+        js: &bus::async_nats::jetstream::Context,
+        source: Source,
+        clock: Clock,
+    ) -> Result<Self, bus::BusError> {
+        Ok(Self::with_store(Some(JsonKv::open(js, SOURCE_CONTACT).await?), source, clock))
+    }
+
+    /// Records kept in memory and gauges only (tools, tests without a bucket).
+    pub fn in_memory(source: Source, clock: Clock) -> Self {
+        Self::with_store(None, source, clock)
+    }
+
+    fn with_store(store: Option<JsonKv<SourceContact>>, source: Source, clock: Clock) -> Self {
+        ContactLog { inner: Arc::new(Inner { store, source, clock, scopes: Mutex::new(HashMap::new()) }) }
+    }
+
+    /// The scope named `scope` (as people read it: `org <id>`, `sqs eu-west-1`).
+    pub fn scope(&self, scope: &str, mode: ContactMode, events_expected: bool) -> Scope {
+        Scope { log: self.clone(), scope: scope.to_owned(), mode, events_expected }
+    }
+
+    /// The current record of a scope, as this process knows it.
+    pub async fn record(&self, scope: &str) -> Option<SourceContact> {
+        let key = SourceContact::key(self.inner.source, scope);
+        self.inner.scopes.lock().await.get(&key).map(|kept| kept.record.clone())
+    }
+}
+
+impl Scope {
+    /// A call to the upstream succeeded (a page, a receive, a reconcile).
+    pub async fn succeeded(&self) {
+        self.note(Contact::Succeeded).await;
+    }
+
+    /// A call to the upstream failed, with why.
+    pub async fn failed(&self, reason: &str) {
+        self.note(Contact::Failed(reason)).await;
+    }
+
+    /// Events arrived (published or found already stored). For a pushed scope this is also its
+    /// contact: the upstream reached us.
+    pub async fn received(&self, events: usize) {
+        if events > 0 {
+            self.note(Contact::Received).await;
+        }
+    }
+
+    async fn note(&self, contact: Contact<'_>) {
+        let inner = &self.log.inner;
+        let now = inner.clock.now();
+        let key = SourceContact::key(inner.source, &self.scope);
+        let mut scopes = inner.scopes.lock().await;
+        if !scopes.contains_key(&key) {
+            let stored = self.stored(&key).await;
+            let record = stored.unwrap_or_else(|| {
+                SourceContact::new(inner.source, &self.scope, self.mode, self.events_expected, now)
+            });
+            scopes.insert(key.clone(), Kept { record, written_at: None });
+        }
+        let kept = scopes.get_mut(&key).expect("inserted above");
+        let was_failing = kept.record.failing();
+        let record = &mut kept.record;
+        record.scope.clone_from(&self.scope);
+        record.mode = self.mode;
+        record.events_expected = self.events_expected;
+        record.updated_at = now;
+        match contact {
+            Contact::Succeeded => record.last_success_at = Some(now),
+            Contact::Failed(reason) => {
+                record.last_failure =
+                    Some(ContactFailure { at: now, reason: reason.chars().take(MAX_REASON).collect() })
+            }
+            Contact::Received => {
+                record.last_event_at = Some(now);
+                if self.mode == ContactMode::Pushed {
+                    record.last_success_at = Some(now);
+                }
+            }
+        }
+        self.export(record);
+        let due = kept.written_at.is_none_or(|at| now - at >= REFRESH) || record.failing() != was_failing;
+        if due && self.write(&key, record).await {
+            kept.written_at = Some(now);
+        }
+    }
+
+    /// The record an earlier process left (so that first contact and last event survive a
+    /// restart); none when absent or unreadable.
+    async fn stored(&self, key: &str) -> Option<SourceContact> {
+        let store = self.log.inner.store.as_ref()?;
+        match store.get(key).await {
+            Ok(found) => found.map(|versioned| versioned.value),
+            Err(error) => {
+                tracing::warn!(key, %error, "Could not read the source's contact record; starting a new one.");
+                None
+            }
+        }
+    }
+
+    async fn write(&self, key: &str, record: &SourceContact) -> bool {
+        let Some(store) = &self.log.inner.store else { return true };
+        match store.put(key, record).await {
+            Ok(_) => true,
+            Err(error) => {
+                metrics::counter!("itk_source_contact_write_failures_total", "source" => record.source.as_str())
+                    .increment(1);
+                tracing::warn!(key, %error, "Could not write the source's contact record; the next contact tries again.");
+                false
+            }
+        }
+    }
+
+    fn export(&self, record: &SourceContact) {
+        let source = record.source.as_str();
+        let seconds = |at: Option<DateTime<Utc>>| at.map(|at| at.timestamp_millis() as f64 / 1000.0);
+        if let Some(at) = seconds(record.last_success_at) {
+            let mode = match record.mode {
+                ContactMode::Polled => "polled",
+                ContactMode::Pushed => "pushed",
+            };
+            metrics::gauge!("itk_source_last_success_timestamp_seconds",
+                "source" => source, "scope" => self.scope.clone(), "mode" => mode)
+            .set(at);
+        }
+        if let Some(at) = seconds(record.last_event_at) {
+            metrics::gauge!("itk_source_last_event_timestamp_seconds", "source" => source, "scope" => self.scope.clone())
+                .set(at);
+        }
+        metrics::gauge!("itk_source_failing", "source" => source, "scope" => self.scope.clone())
+            .set(if record.failing() { 1.0 } else { 0.0 });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_scope_keeps_its_first_contact_last_success_and_last_failure() {
+        let clock = Clock::manual(at("2026-12-01T09:00:00Z"));
+        let log = ContactLog::in_memory(Source::Snyk, clock.clone());
+        let org = log.scope("org 1", ContactMode::Polled, false);
+        org.failed("Snyk answered 401").await;
+        clock.advance(chrono::Duration::minutes(10));
+        org.succeeded().await;
+        org.received(0).await;
+        let record = log.record("org 1").await.unwrap();
+        assert_eq!(record.first_seen_at, at("2026-12-01T09:00:00Z"));
+        assert_eq!(record.last_success_at, Some(at("2026-12-01T09:10:00Z")));
+        assert_eq!(record.last_event_at, None, "no event arrived");
+        assert!(!record.failing());
+        assert_eq!(record.last_failure.unwrap().reason, "Snyk answered 401");
+    }
+
+    #[tokio::test]
+    async fn events_are_a_pushed_scopes_contact() {
+        let clock = Clock::manual(at("2026-12-01T09:00:00Z"));
+        let log = ContactLog::in_memory(Source::AwsHealth, clock);
+        log.scope("webhook", ContactMode::Pushed, true).received(2).await;
+        let record = log.record("webhook").await.unwrap();
+        assert_eq!(record.last_success_at, record.last_event_at);
+        assert!(record.last_event_at.is_some());
+    }
+}
