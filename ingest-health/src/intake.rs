@@ -21,6 +21,8 @@ pub struct Malformed(pub String);
 pub struct Intake {
     publisher: Publisher,
     clock: Clock,
+    /// Where this intake's events are recorded as contact (see [`Intake::reporting_to`]).
+    contact: Option<service_kit::contact::Scope>,
 }
 
 /// What publishing did.
@@ -32,7 +34,18 @@ pub struct Published {
 
 impl Intake {
     pub fn new(publisher: Publisher, clock: Clock) -> Self {
-        Intake { publisher, clock }
+        Intake { publisher, clock, contact: None }
+    }
+
+    /// This intake, recording the events it publishes as `scope`'s (the notifier's silence check
+    /// and the `itk_source_last_event_timestamp_seconds` gauge read them).
+    pub fn reporting_to(&self, scope: service_kit::contact::Scope) -> Self {
+        Intake { contact: Some(scope), ..self.clone() }
+    }
+
+    /// The contact scope this intake records to, if any.
+    pub fn contact(&self) -> Option<&service_kit::contact::Scope> {
+        self.contact.as_ref()
     }
 
     pub fn clock(&self) -> &Clock {
@@ -69,6 +82,9 @@ impl Intake {
         let published = Published { stored: acks.len() - duplicates, duplicates };
         metrics::counter!("ingest_health_events_stored_total").increment(published.stored as u64);
         metrics::counter!("ingest_health_events_duplicate_total").increment(published.duplicates as u64);
+        if let Some(contact) = &self.contact {
+            contact.received(acks.len()).await;
+        }
         Ok(published)
     }
 

@@ -25,6 +25,8 @@ use std::net::SocketAddr;
 
 use bus::topology::INTAKE_STATE;
 use bus::{BusError, JsonKv, Publisher, Readiness};
+use contracts::ContactMode;
+use service_kit::ContactLog;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -111,11 +113,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let js = bus::jetstream(client);
     bus::ensure_topology(&js, &config.topology.config()).await?;
     let intake = Intake::new(Publisher::new(js.clone()), config.clock.clone());
+    // Each intake records its contact per scope: SQS and the API destination are EventBridge
+    // feeds (a week without any event means the rule or its forwarding is gone); the Health API
+    // reconcile is polled and may be quiet in a small estate.
+    let contacts = ContactLog::open(&js, contracts::Source::AwsHealth, config.clock.clone()).await?;
 
     let mut router = service_kit::http::health_router(health.clone());
     if let Some(secret) = &config.webhook_secret {
         router = router.merge(webhook::router(
-            intake.clone(),
+            intake.reporting_to(contacts.scope("webhook", ContactMode::Pushed, true)),
             secret.clone(),
             config.webhook_header.clone(),
             config.webhook_max_bytes,
@@ -130,7 +136,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     let mut tasks = JoinSet::new();
     if let Some(queue_url) = config.sqs_queue_url.clone() {
-        let sqs = SqsIntake::connect(&config, queue_url, intake.clone()).await;
+        let scope = contacts.scope(&format!("sqs {}", config.sqs_region()), ContactMode::Polled, true);
+        let sqs = SqsIntake::connect(&config, queue_url, intake.reporting_to(scope)).await;
         tasks.spawn(sqs.run(health.clone(), shutdown.clone()));
     }
     if reconcile_enabled {
@@ -142,7 +149,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             overlap: config.api_overlap,
             account_id: config.api_account_id.clone(),
             origin: format!("health-api:{}", config.api_region),
-            intake: intake.clone(),
+            intake: intake.reporting_to(contacts.scope(
+                &format!("health-api {}", config.api_region),
+                ContactMode::Polled,
+                false,
+            )),
             cursors: Some(JsonKv::open(&js, INTAKE_STATE).await?),
         };
         tasks.spawn(reconciler.run(config.api_interval, health.clone(), shutdown.clone()));

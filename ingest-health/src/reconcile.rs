@@ -115,6 +115,9 @@ impl Reconciler {
             match self.reconcile_once().await {
                 Ok(report) => {
                     health.set_ready(COMPONENT);
+                    if let Some(contact) = self.intake.contact() {
+                        contact.succeeded().await;
+                    }
                     tracing::info!(
                         events = report.events,
                         stored = report.published.stored,
@@ -125,6 +128,9 @@ impl Reconciler {
                 }
                 Err(error) => {
                     health.set_unready(COMPONENT, error.to_string());
+                    if let Some(contact) = self.intake.contact() {
+                        contact.failed(&error.to_string()).await;
+                    }
                     tracing::warn!(%error, "Reconcile with the Health API failed; retrying at the next interval.");
                 }
             }

@@ -64,6 +64,9 @@ impl SqsIntake {
             match received {
                 Ok(messages) => {
                     health.set_ready(COMPONENT);
+                    if let Some(contact) = self.intake.contact() {
+                        contact.succeeded().await;
+                    }
                     backoff = Duration::from_millis(500);
                     for message in messages {
                         self.handle(&message).await;
@@ -71,6 +74,9 @@ impl SqsIntake {
                 }
                 Err(error) => {
                     health.set_unready(COMPONENT, format!("receiving from the queue failed: {error}"));
+                    if let Some(contact) = self.intake.contact() {
+                        contact.failed(&format!("receiving from the queue failed: {error}")).await;
+                    }
                     tracing::warn!(queue = %self.queue_url, %error, "Receiving from SQS failed; retrying.");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use bus::topology::{INTAKE_STATE, WEBHOOK_DELIVERIES};
 use bus::{BusError, JsonKv, Publisher, Readiness};
+use contracts::ContactMode;
+use service_kit::ContactLog;
 use service_kit::Secret;
 use snyk_policy::rest::OrgResource;
 use tokio::task::JoinHandle;
@@ -94,6 +96,9 @@ struct Syncs {
     /// Orgs whose last sync Snyk refused (401/403), with why: one org's refusal is that org's
     /// problem; the service is unready only when Snyk refuses every org.
     refused: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    /// Each org's last contact with Snyk, for the silence check (Snyk publishes only changes,
+    /// so an org may have no event for months: only failed or absent syncs count).
+    contacts: ContactLog,
 }
 
 /// How far back an incremental pull re-reads, for clock skew between us and Snyk.
@@ -146,6 +151,14 @@ impl Syncs {
         org: &Org,
         result: Result<SyncReport, SyncError>,
     ) -> Result<SyncReport, SyncError> {
+        let contact = self.contacts.scope(&format!("org {}", org.id), ContactMode::Polled, false);
+        match &result {
+            Ok(report) => {
+                contact.succeeded().await;
+                contact.received(report.published + report.disappeared).await;
+            }
+            Err(error) => contact.failed(&error.to_string()).await,
+        }
         let refused = {
             let mut refused = self.refused.lock().expect("refused lock");
             match &result {
@@ -275,7 +288,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .map_err(|source| StartError::Listen { address: config.http.listen, source })?;
     config.bound.set(server.address);
 
-    let syncs = Arc::new(Syncs { syncer, orgs, health: health.clone(), refused: Default::default() });
+    let contacts = ContactLog::open(&js, contracts::Source::Snyk, config.clock.clone()).await?;
+    let syncs =
+        Arc::new(Syncs { syncer, orgs, health: health.clone(), refused: Default::default(), contacts });
     let poller =
         tokio::spawn(schedule(syncs.clone(), config.reconcile_interval, config.poll_interval, shutdown));
     tracing::info!(

@@ -132,6 +132,29 @@ pub struct Config {
     #[arg(long = "jira-requests-per-second", env = "ITK_JIRA_RPS", default_value_t = 10.0)]
     pub jira_requests_per_second: f64,
 
+    /// The SRE channel (a channel id, with the bot token) told when a source has been failing,
+    /// out of touch or quiet too long, and when it works again. Without it (or
+    /// --sre-slack-webhook-env) the check is off; the alert rules still fire.
+    #[arg(long = "sre-slack-channel", env = "ITK_SRE_SLACK_CHANNEL")]
+    pub sre_slack_channel: Option<String>,
+    /// Instead of a channel: the environment variable holding the SRE channel's incoming webhook URL.
+    #[arg(
+        long = "sre-slack-webhook-env",
+        env = "ITK_SRE_SLACK_WEBHOOK_ENV",
+        conflicts_with = "sre_slack_channel"
+    )]
+    pub sre_slack_webhook_env: Option<String>,
+    /// How often every source's last contact is checked.
+    #[arg(long = "source-check-interval", env = "ITK_SOURCE_CHECK_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub source_check_interval: Duration,
+    /// A polled source (Snyk's API, the Health API, an SQS queue) with no successful call for
+    /// this long is failing; an intake that has not reported for this long is out of touch.
+    #[arg(long = "source-failing-after", env = "ITK_SOURCE_FAILING_AFTER", default_value = "2h", value_parser = parse_duration)]
+    pub source_failing_after: Duration,
+    /// An EventBridge feed (SQS queue, API destination) with no AWS Health event for this long is quiet.
+    #[arg(long = "source-quiet-after", env = "ITK_SOURCE_QUIET_AFTER", default_value = "7d", value_parser = parse_duration)]
+    pub source_quiet_after: Duration,
+
     /// Time, injected so tests move the clock instead of waiting.
     #[arg(skip)]
     pub clock: Clock,

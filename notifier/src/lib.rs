@@ -17,6 +17,8 @@
 //! * [`slack`]: the Slack client, paced at one message per second per channel, honouring
 //!   `Retry-After`; `invalid_auth` and the like pause; an answer that leaves the outcome
 //!   unknown (`internal_error`, `fatal_error`, 5xx, timeout) is settled from the history.
+//! * [`sources`]: silence is an alert: the SRE channel hears when an intake's source has been
+//!   failing, out of touch or quiet too long, and when it works again.
 //! * [`waiting`]: one channel's problem (`not_in_channel`, `is_archived`…) stays in that
 //!   channel: its messages wait, with the reason in readiness and metrics.
 
@@ -31,12 +33,13 @@ pub mod reminders;
 pub mod schedule;
 pub mod sender;
 pub mod slack;
+pub mod sources;
 pub mod waiting;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bus::topology::{self, NOTIFIER, NOTIFIER_MARKERS};
+use bus::topology::{self, NOTIFIER, NOTIFIER_MARKERS, SOURCE_CONTACT};
 use bus::{ConsumerOptions, JsonKv, Publisher, Readiness};
 use catalog::Catalog;
 use jira::{JiraClient, JiraClientConfig};
@@ -55,6 +58,7 @@ use crate::message::LinkPolicy;
 use crate::reminders::{ReminderScanner, ReminderSettings, ScanLog};
 use crate::sender::{Sender, SenderSettings};
 use crate::slack::{Destination, SlackClient, SlackSettings};
+use crate::sources::{SourceWatch, Thresholds};
 use crate::waiting::ChannelWaits;
 
 /// The bot token scopes the notifier cannot work without (deploy/slack/manifest.yaml lists
@@ -79,6 +83,7 @@ pub struct Notifier {
     consumer: JoinHandle<Result<(), bus::BusError>>,
     scanner: Option<JoinHandle<()>>,
     waiting: JoinHandle<()>,
+    sources: Option<JoinHandle<()>>,
     http: JoinHandle<std::io::Result<()>>,
 }
 
@@ -90,6 +95,9 @@ impl Notifier {
             let _ = scanner.await;
         }
         let _ = self.waiting.await;
+        if let Some(sources) = self.sources {
+            let _ = sources.await;
+        }
         let _ = self.http.await;
         match consumed {
             Ok(result) => result.map_err(StartError::from),
@@ -104,6 +112,9 @@ impl Notifier {
             scanner.abort();
         }
         self.waiting.abort();
+        if let Some(sources) = &self.sources {
+            sources.abort();
+        }
         self.http.abort();
     }
 }
@@ -140,6 +151,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
             "No team in the catalog has a Slack channel or webhook; every message will dead-letter."
         );
     }
+    let sre_destination = sre_destination(&config)?;
     let jira = if config.reminders { Some(jira_client(&config)?) } else { None };
     let links = LinkPolicy::new(config.jira_url.as_deref()).map_err(StartError::Config)?;
     if config.jira_url.is_none() {
@@ -153,6 +165,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
     let index = IssueIndex::new(JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS));
     let last_reminders = LastReminders::new(JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS));
     let parked = JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS);
+    let sender_markers = markers.store().clone();
 
     let slack = Arc::new(SlackClient::new(SlackSettings {
         api_url: config.slack_api_url.clone(),
@@ -162,7 +175,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         auth_pause: config.auth_pause,
         channel_retry: config.channel_retry,
     })?);
-    if destinations.any(|d| matches!(d, Destination::Channel(_))) {
+    if destinations.any(|d| matches!(d, Destination::Channel(_)))
+        || matches!(sre_destination, Some(Destination::Channel(_)))
+    {
         check_scopes(&slack).await?;
     }
     let instance = format!("notifier-{}-{}", std::process::id(), chrono::Utc::now().timestamp_micros());
@@ -220,6 +235,27 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         config.channel_retry,
         shutdown.clone(),
     ));
+    let sources = match sre_destination {
+        Some(destination) => {
+            let watch = SourceWatch {
+                contacts: JsonKv::open(&js, SOURCE_CONTACT).await?,
+                states: JsonKv::new(sender_markers.clone(), NOTIFIER_MARKERS),
+                sender: sender.clone(),
+                destination,
+                clock: config.clock.clone(),
+                thresholds: Thresholds {
+                    failing_after: config.source_failing_after,
+                    quiet_after: config.source_quiet_after,
+                },
+                interval: config.source_check_interval,
+            };
+            Some(tokio::spawn(watch.run(shutdown.clone())))
+        }
+        None => {
+            tracing::info!("No --sre-slack-channel: silent sources are reported by the alert rules only.");
+            None
+        }
+    };
     let scans = Arc::new(ScanLog::default());
     let scanner = jira.map(|jira| {
         let scanner = ReminderScanner {
@@ -262,6 +298,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         consumer,
         scanner,
         waiting,
+        sources,
         http: server.task,
     })
 }
@@ -299,6 +336,23 @@ async fn check_scopes(slack: &SlackClient) -> Result<(), StartError> {
             Ok(())
         }
     }
+}
+
+/// The SRE channel of the source check, if one is configured.
+fn sre_destination(config: &Config) -> Result<Option<Destination>, StartError> {
+    if let Some(channel) = &config.sre_slack_channel {
+        if config.slack_bot_token.is_none() {
+            return Err(StartError::Config(format!(
+                "--sre-slack-channel {channel} needs a bot token (--slack-bot-token / SLACK_BOT_TOKEN)"
+            )));
+        }
+        return Ok(Some(Destination::Channel(channel.clone())));
+    }
+    let Some(variable) = &config.sre_slack_webhook_env else { return Ok(None) };
+    let url = config.environment.var(variable).ok_or_else(|| {
+        StartError::Config(format!("--sre-slack-webhook-env names {variable}, which is not set"))
+    })?;
+    Ok(Some(Destination::Webhook { name: "sre".into(), url: service_kit::Secret::new(url) }))
 }
 
 fn jira_client(config: &Config) -> Result<JiraClient, StartError> {

@@ -216,6 +216,23 @@ pub fn render(notice: &Notice, links: &LinkPolicy) -> SlackMessage {
     SlackMessage { text: fallback_text(&text), blocks }
 }
 
+/// A message to the SRE channel about a source (see [`crate::sources`]): `headline`,
+/// `explanation` and `scope` hold outside text (an org id, an error from the upstream), escaped
+/// here.
+pub fn render_source_notice(headline: &str, explanation: &str, scope: &str, source: &str) -> SlackMessage {
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": cut(&one_line(headline), HEADER_MAX), "emoji": false}}),
+        json!({"type": "section", "fields": [field("Source", source), field("Scope", scope)]}),
+    ];
+    if !explanation.trim().is_empty() {
+        blocks.push(json!({"type": "section", "text": mrkdwn(&cut_escaped(&one_line(explanation), SECTION_TEXT_MAX, "…"))}));
+    }
+    blocks.push(json!({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": "infra-tickets · source check (docs/runbook.md#infraticketssourcefailing)"}
+    ]}));
+    SlackMessage { text: fallback_text(headline), blocks }
+}
+
 /// One line of a list message (the digest).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListItem {

@@ -225,6 +225,7 @@ async fn world(config: impl FnOnce(&std::path::Path) -> PathBuf) -> World {
     for (id, name) in CHANNELS {
         slack.add_channel(id, name, true);
     }
+    slack.add_channel("C0SRE", "sre", true);
     let snyk = SnykSim::start(SNYK_TOKEN).await.unwrap();
     let health = AwsHealthSim::start_with(aws_health_sim::seed::events(chrono::Utc::now())).await.unwrap();
 
@@ -285,7 +286,8 @@ async fn world(config: impl FnOnce(&std::path::Path) -> PathBuf) -> World {
     let stop = shutdown.clone();
     tokio::spawn(async move { jira_writer::run(writer, stop).await.expect("jira-writer runs") });
 
-    // Reminders on: their scan reads JIRA and writes the notifier's own markers.
+    // Reminders on: their scan reads JIRA and writes the notifier's own markers. The source
+    // check on: it lists and reads the intakes' contact records every second.
     let flags = nats_flags(&url, "notifier");
     let mut rest = vec![
         "--catalog",
@@ -295,6 +297,10 @@ async fn world(config: impl FnOnce(&std::path::Path) -> PathBuf) -> World {
         "--slack-bot-token",
         SLACK_TOKEN,
         "--reminder-scan-interval",
+        "1s",
+        "--sre-slack-channel",
+        "C0SRE",
+        "--source-check-interval",
         "1s",
     ];
     rest.extend(jira_args);
@@ -486,7 +492,13 @@ async fn refusals(nats: &Secured) {
         ("ingest-health", topology::WEBHOOK_DELIVERIES),
         ("jira-writer", topology::INTAKE_STATE),
     ] {
-        checks.push(Box::pin(refused_kv_put(nats, user, bucket)));
+        checks.push(Box::pin(refused_kv_put(nats, user, bucket, "forged")));
+    }
+    // Each intake records only its own source's contact; the notifier only reads them.
+    for (user, key) in
+        [("ingest-snyk", "aws-health.forged"), ("ingest-health", "snyk.forged"), ("notifier", "snyk.forged")]
+    {
+        checks.push(Box::pin(refused_kv_put(nats, user, topology::SOURCE_CONTACT, key)));
     }
     // Nobody but the admin changes the topology.
     for (user, _) in USERS.iter().skip(1) {
@@ -528,17 +540,17 @@ async fn refused_publish(nats: &Secured, user: &str, subject: &str) {
     wait_for_error(&errors, "Publish", subject, user).await;
 }
 
-async fn refused_kv_put(nats: &Secured, user: &str, bucket: &str) {
+async fn refused_kv_put(nats: &Secured, user: &str, bucket: &str, key: &str) {
     let (client, errors) = watched_client(nats.url(), user).await;
     let mut js = jetstream::new(client);
     js.set_timeout(REFUSED_WAIT);
     // Opening is allowed (STREAM.INFO, for verify); writing is not.
     let store = js.get_key_value(bucket).await.unwrap_or_else(|e| panic!("{user} opens {bucket}: {e}"));
-    let result = store.put("forged", "forged".into()).await;
-    assert!(result.is_err(), "{user} wrote to {bucket}");
-    wait_for_error(&errors, "Publish", &format!("$KV.{bucket}.forged"), user).await;
+    let result = store.put(key, "forged".into()).await;
+    assert!(result.is_err(), "{user} wrote {key} to {bucket}");
+    wait_for_error(&errors, "Publish", &format!("$KV.{bucket}.{key}"), user).await;
     let admin_view = nats.admin.get_key_value(bucket).await.unwrap();
-    assert!(admin_view.entry("forged").await.unwrap().is_none(), "{bucket} holds no forged key");
+    assert!(admin_view.entry(key).await.unwrap().is_none(), "{bucket} holds no forged {key}");
 }
 
 async fn refused_topology_change(nats: &Secured, user: &str) {
