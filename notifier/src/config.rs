@@ -161,7 +161,7 @@ pub struct Config {
     /// Where webhook variables are read from (the process environment).
     #[arg(skip)]
     pub environment: Environment,
-    /// Fault injection for tests.
+    /// Fault injection for tests; holds nothing without the `test-util` feature.
     #[arg(skip)]
     pub faults: Faults,
 }

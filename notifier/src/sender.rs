@@ -2,6 +2,7 @@
 //! See [`crate::markers`] for the states and how a claim left by a crash is resolved.
 
 use std::sync::Arc;
+#[cfg(feature = "test-util")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -22,23 +23,41 @@ pub enum WebhookRecovery {
     AtLeastOnce,
 }
 
-/// Fault injection for tests: makes this process stop dead at a point of the send, as if it
-/// were killed there. The marker is left as it is at that point.
+/// Fault injection for tests (the `test-util` feature): makes this process stop dead at a
+/// point of the send, as if it were killed there. The marker is left as it is at that point.
+/// Without the feature it holds nothing and halts nowhere: production builds carry none of it.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Stop after claiming the marker, before posting.
+    #[cfg(feature = "test-util")]
     pub halt_after_claim: Arc<AtomicBool>,
     /// Stop after posting, before completing the marker.
+    #[cfg(feature = "test-util")]
     pub halt_after_post: Arc<AtomicBool>,
 }
 
+/// Where a send can be halted.
+#[derive(Debug, Clone, Copy)]
+enum HaltPoint {
+    AfterClaim,
+    AfterPost,
+}
+
 impl Faults {
-    async fn halt_if(flag: &AtomicBool, point: &str, key: &str) {
+    #[cfg(feature = "test-util")]
+    async fn halt_if(&self, point: HaltPoint, key: &str) {
+        let (flag, name) = match point {
+            HaltPoint::AfterClaim => (&self.halt_after_claim, "after claim"),
+            HaltPoint::AfterPost => (&self.halt_after_post, "after post"),
+        };
         if flag.load(Ordering::SeqCst) {
-            tracing::warn!(marker = %key, point, "Fault injected: halting here as if killed.");
+            tracing::warn!(marker = %key, point = name, "Fault injected: halting here as if killed.");
             std::future::pending::<()>().await;
         }
     }
+
+    #[cfg(not(feature = "test-util"))]
+    async fn halt_if(&self, _point: HaltPoint, _key: &str) {}
 }
 
 /// Posts tried again after Slack answered "maybe" and the history showed nothing.
@@ -117,11 +136,11 @@ impl Sender {
             Claim::Claimed(revision) => revision,
             Claim::Settled(outcome) => return Ok(outcome),
         };
-        Faults::halt_if(&self.faults.halt_after_claim, "after claim", key).await;
+        self.faults.halt_if(HaltPoint::AfterClaim, key).await;
         loop {
             match self.slack.post(destination, message, key, issue_key).await {
                 Ok(ts) => {
-                    Faults::halt_if(&self.faults.halt_after_post, "after post", key).await;
+                    self.faults.halt_if(HaltPoint::AfterPost, key).await;
                     self.complete(key, destination, ts.clone(), false, revision).await?;
                     // The marker's first segment is its kind: `reminder` or `notice`.
                     let kind = key.split('/').next().unwrap_or("message").to_owned();
