@@ -1,5 +1,6 @@
-//! `cargo run --release -p pipeline-bench -- [--short]`: the whole pipeline against the
-//! simulators with a generated org; prints the tables of docs/benchmarks.md ("Whole pipeline").
+//! `cargo run --release -p pipeline-bench -- [--short] [--json FILE]`: the whole pipeline against
+//! the simulators with a generated org; prints the tables of docs/benchmarks.md ("Whole
+//! pipeline") and, with `--json`, the same figures as one JSON document.
 //! `pipeline-bench service <name> [FLAGS]` runs one service (the benchmark starts each service
 //! process that way). `pipeline-bench --snyk-memory` measures ingest-snyk alone on a full sync.
 
@@ -32,6 +33,10 @@ struct Args {
     /// allocator) instead of this binary's `service ingest-snyk`.
     #[arg(long)]
     snyk_binary: Option<PathBuf>,
+    /// Also write the figures as one JSON document to this file (`-` for standard output, after
+    /// the tables).
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -69,6 +74,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let report = pipeline_bench::run(scale, services).await.context("the benchmark failed")?;
     println!("{report}");
+    if let Some(path) = &args.json {
+        let summary = serde_json::to_string_pretty(&report.summary()).context("rendering the summary")?;
+        if path.as_os_str() == "-" {
+            println!("{summary}");
+        } else {
+            std::fs::write(path, summary + "\n").with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     let problems = report.problems();
     anyhow::ensure!(problems.is_empty(), "the numbers are not sane: {problems:?}");
     Ok(())

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
 use crate::Scale;
 use crate::capacity::{Replay, TriageCapacity};
@@ -292,6 +293,80 @@ impl fmt::Display for Report {
 }
 
 impl Report {
+    /// The same figures as the tables, as one JSON document (`pipeline-bench --json FILE`), so
+    /// runs can be compared by a script: rates per second, latencies in ms (null when there were
+    /// none), memory in MiB.
+    pub fn summary(&self) -> Value {
+        let s = &self.scale;
+        let per_second = |count: f64, seconds: f64| (seconds > 0.0).then(|| count / seconds);
+        let quantiles = |values: &[f64], qs: &[(&str, f64)]| {
+            let mut out = serde_json::Map::new();
+            for (name, q) in qs {
+                let value = measure::quantile(values, *q);
+                out.insert((*name).to_owned(), if value.is_nan() { Value::Null } else { json!(value) });
+            }
+            Value::Object(out)
+        };
+        let counters = |c: &Counters| {
+            json!({
+                "raw_events": c.raw, "desired_tickets": c.desired, "ticket_changes": c.changes,
+                "jira_calls": c.jira_calls, "jira_issues": c.jira_issues, "slack_messages": c.slack_messages,
+                "snyk_calls": c.snyk_calls, "health_calls": c.health_calls,
+            })
+        };
+        let tickets = self.large_tickets.max(1) as f64;
+        let (k, p) = (&self.capacity, &self.replay);
+        let new_tickets = self.trickle_latencies.to_jira_ms.len();
+        json!({
+            "scale": {
+                "projects": s.projects, "findings": s.findings, "health_events": s.health_events,
+                "trickle": s.trickle, "replay_events": s.replay_events,
+                "jira_latency_ms": s.jira_latency.as_secs_f64() * 1e3,
+            },
+            "large_sync": {
+                "seconds": self.large_seconds,
+                "tickets": self.large_tickets,
+                "counters": counters(&self.large_counters),
+                "jira_calls_per_ticket": self.large_counters.jira_calls as f64 / tickets,
+                "jira_calls_by_kind": self.large_jira_calls,
+                "snyk_calls_by_kind": self.large_snyk_calls,
+                "to_jira_ms": quantiles(&self.large_latencies.to_jira_ms, &[("p50", 0.5), ("p99", 0.99)]),
+                "to_slack_ms": quantiles(&self.large_latencies.to_slack_ms, &[("p50", 0.5), ("p99", 0.99)]),
+                "peak_mib": self.large_peaks,
+            },
+            "trickle": {
+                "expected": self.trickle_expected,
+                "new_tickets": new_tickets,
+                "by_source": self.trickle_sources,
+                "to_jira_ms": quantiles(&self.trickle_latencies.to_jira_ms, &[("p50", 0.5), ("p99", 0.99), ("max", 1.0)]),
+                "to_slack_ms": quantiles(&self.trickle_latencies.to_slack_ms, &[("p50", 0.5), ("p99", 0.99), ("max", 1.0)]),
+                "jira_calls_per_new_ticket": self.trickle_counters.jira_calls as f64 / new_tickets.max(1) as f64,
+            },
+            "resync": {
+                "counters": counters(&self.resync),
+                "jira_calls_by_kind": self.resync_jira_calls,
+                "snyk_calls_by_kind": self.resync_snyk_calls,
+            },
+            "triage_capacity": {
+                "snapshots": k.snapshots, "findings": k.findings, "health_events": k.health_events,
+                "seconds": k.seconds,
+                "findings_per_second": per_second(k.findings as f64, k.seconds),
+                "raw_events_per_second": per_second((k.snapshots + k.health_events) as f64, k.seconds),
+                "desired_published": k.desired_published,
+                "peak_mib": k.peak_mib,
+            },
+            "replay": {
+                "events": p.events, "stored_bytes": p.stored_bytes,
+                "publish_seconds": p.publish_seconds, "replay_seconds": p.replay_seconds,
+                "events_per_second": per_second(p.events as f64, p.replay_seconds),
+                "desired_published": p.desired_published, "group_writes": p.group_writes,
+            },
+            "peak_mib": self.final_peaks,
+            "dead_letters": self.dead_letters,
+            "problems": self.problems(),
+        })
+    }
+
     fn snyk_groups(&self) -> usize {
         self.large_evidence.by_group.keys().filter(|k| k.starts_with("snyk")).count()
     }

@@ -17,4 +17,14 @@ async fn short_benchmark_completes_with_sane_numbers() {
     assert_eq!(report.resync.jira_calls, 0, "{:?}", report.resync_jira_calls);
     assert_eq!(report.capacity.findings, scale.findings);
     assert_eq!(report.replay.events, scale.replay_events as u64);
+    // The JSON summary carries the same figures as the tables.
+    let summary = report.summary();
+    assert_eq!(summary["large_sync"]["tickets"], report.large_tickets);
+    assert_eq!(summary["resync"]["counters"]["jira_calls"], 0);
+    assert_eq!(summary["replay"]["events"], report.replay.events);
+    assert_eq!(summary["triage_capacity"]["findings"], report.capacity.findings);
+    assert!(summary["triage_capacity"]["findings_per_second"].as_f64().is_some_and(|rate| rate > 0.0));
+    assert!(summary["trickle"]["to_jira_ms"]["p99"].is_number(), "{summary}");
+    assert_eq!(summary["peak_mib"].as_object().map(|peaks| peaks.len()), Some(5), "{summary}");
+    assert_eq!(summary["problems"], serde_json::json!([]));
 }
