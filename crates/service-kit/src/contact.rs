@@ -144,7 +144,7 @@ impl Scope {
         }
         self.export(record);
         let due = kept.written_at.is_none_or(|at| now - at >= REFRESH) || record.failing() != was_failing;
-        if due && self.write(&key, record).await {
+        if due && self.write(&key, &mut kept.record).await {
             kept.written_at = Some(now);
         }
     }
@@ -162,17 +162,37 @@ impl Scope {
         }
     }
 
-    async fn write(&self, key: &str, record: &SourceContact) -> bool {
+    /// Writes `record` merged with what is stored: replicas of one intake (two SQS readers)
+    /// write the same key, and each knows only its own calls. Compare-and-set, so that one
+    /// replica's write never erases the other's success; the merged record becomes this
+    /// process's view.
+    async fn write(&self, key: &str, record: &mut SourceContact) -> bool {
         let Some(store) = &self.log.inner.store else { return true };
-        match store.put(key, record).await {
-            Ok(_) => true,
-            Err(error) => {
-                metrics::counter!("itk_source_contact_write_failures_total", "source" => record.source.as_str())
-                    .increment(1);
-                tracing::warn!(key, %error, "Could not write the source's contact record; the next contact tries again.");
-                false
+        let source = record.source.as_str();
+        let failed = |error: &dyn std::fmt::Display| {
+            metrics::counter!("itk_source_contact_write_failures_total", "source" => source).increment(1);
+            tracing::warn!(key, %error, "Could not write the source's contact record; the next contact tries again.");
+            false
+        };
+        for _ in 0..3 {
+            let stored = match store.get(key).await {
+                Ok(stored) => stored,
+                Err(error) => return failed(&error),
+            };
+            let (value, revision) = match stored {
+                Some(stored) => (merged(&stored.value, record), Some(stored.revision)),
+                None => (record.clone(), None),
+            };
+            match store.write(key, &value, revision).await {
+                Ok(_) => {
+                    *record = value;
+                    return true;
+                }
+                Err(bus::CasError::Conflict) => continue,
+                Err(bus::CasError::Bus(error)) => return failed(&error),
             }
         }
+        failed(&"another replica kept writing it")
     }
 
     fn export(&self, record: &SourceContact) {
@@ -193,6 +213,21 @@ impl Scope {
         }
         metrics::gauge!("itk_source_failing", "source" => source, "scope" => self.scope.clone())
             .set(if record.failing() { 1.0 } else { 0.0 });
+    }
+}
+
+/// The union of two views of one scope: the latest of each time, the earliest first contact,
+/// the settings (mode, scope text) of the writer.
+fn merged(stored: &SourceContact, mine: &SourceContact) -> SourceContact {
+    let last_failure =
+        [&stored.last_failure, &mine.last_failure].into_iter().flatten().max_by_key(|f| f.at).cloned();
+    SourceContact {
+        first_seen_at: stored.first_seen_at.min(mine.first_seen_at),
+        updated_at: stored.updated_at.max(mine.updated_at),
+        last_success_at: stored.last_success_at.max(mine.last_success_at),
+        last_event_at: stored.last_event_at.max(mine.last_event_at),
+        last_failure,
+        ..mine.clone()
     }
 }
 
@@ -219,6 +254,32 @@ mod tests {
         assert_eq!(record.last_event_at, None, "no event arrived");
         assert!(!record.failing());
         assert_eq!(record.last_failure.unwrap().reason, "Snyk answered 401");
+    }
+
+    #[test]
+    fn two_replicas_views_merge_into_the_latest_of_each() {
+        let mut failing = SourceContact::new(
+            Source::AwsHealth,
+            "sqs eu-west-1",
+            ContactMode::Polled,
+            true,
+            at("2026-12-01T08:00:00Z"),
+        );
+        failing.last_success_at = Some(at("2026-12-01T08:00:00Z"));
+        failing.last_failure =
+            Some(ContactFailure { at: at("2026-12-01T09:00:00Z"), reason: "AccessDenied".into() });
+        let mut working = failing.clone();
+        working.first_seen_at = at("2026-12-01T08:30:00Z");
+        working.last_success_at = Some(at("2026-12-01T09:05:00Z"));
+        working.last_event_at = Some(at("2026-12-01T09:04:00Z"));
+        working.last_failure = None;
+        for record in [merged(&failing, &working), merged(&working, &failing)] {
+            assert_eq!(record.first_seen_at, at("2026-12-01T08:00:00Z"));
+            assert_eq!(record.last_success_at, Some(at("2026-12-01T09:05:00Z")));
+            assert_eq!(record.last_event_at, Some(at("2026-12-01T09:04:00Z")));
+            assert_eq!(record.last_failure.as_ref().unwrap().reason, "AccessDenied");
+            assert!(!record.failing(), "the other replica's later success counts");
+        }
     }
 
     #[tokio::test]
