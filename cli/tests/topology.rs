@@ -25,7 +25,7 @@ fn apply_creates_the_whole_topology_and_verify_then_accepts_it() {
     let applied = topology(nats.url(), &["--apply", "--stream-replicas", "1"]);
     let out = String::from_utf8_lossy(&applied.stdout);
     assert!(applied.status.success(), "{out}{}", String::from_utf8_lossy(&applied.stderr));
-    assert!(out.starts_with("applied: 4 stream(s), 3 consumer(s), 6 bucket(s) at 1 replica(s)"), "{out}");
+    assert!(out.starts_with("applied: 4 stream(s), 3 consumer(s), 7 bucket(s) at 1 replica(s)"), "{out}");
     assert!(!out.contains("missing"), "{out}");
 
     // Applying twice changes nothing and succeeds (the Job runs at every deploy).
@@ -34,7 +34,7 @@ fn apply_creates_the_whole_topology_and_verify_then_accepts_it() {
     let verified = topology(nats.url(), &["--verify"]);
     let out = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{out}{}", String::from_utf8_lossy(&verified.stderr));
-    assert!(out.starts_with("verified: 4 stream(s), 3 consumer(s), 6 bucket(s)"), "{out}");
+    assert!(out.starts_with("verified: 4 stream(s), 3 consumer(s), 7 bucket(s)"), "{out}");
 }
 
 #[test]
