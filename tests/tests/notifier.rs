@@ -861,6 +861,10 @@ async fn one_channels_problem_stays_in_that_channel_and_its_messages_go_when_it_
     // Two days later the operator fixes each channel; every waiting message goes, once, and
     // counts its days from the day it goes.
     world.clock.set(at("2026-12-03T09:00:00Z"));
+    // A retry that rendered its message before the clock moved fails on the still-broken
+    // channel; let every retry in flight end (a few --channel-retry rounds) before the fix, so
+    // that what goes is rendered on the day it goes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     world.slack.set_member("C0PAYMENTS", true);
     world.slack.set_archived("C0EAST", false);
     world.slack.restrict_channel("C0WEST", false);
