@@ -4,7 +4,8 @@
 //! alert rules (`itk_source_last_success_timestamp_seconds` and friends).
 //!
 //! Recording never stops an intake: a record that cannot be written is counted and logged,
-//! and the next contact writes it again. Records are written when a scope turns failing or
+//! and the next contact writes it again. Each write merges with the stored record (another
+//! replica's, or an earlier process's). Records are written when a scope turns failing or
 //! healthy, on its first contact in this process, and otherwise at most once per
 //! [`REFRESH`], so an SQS intake long-polling every 20 s costs one KV write a minute, not
 //! three.
@@ -55,6 +56,8 @@ enum Contact<'a> {
 #[derive(Clone)]
 pub struct Scope {
     log: ContactLog,
+    /// The record's key in the bucket and in this process's map.
+    key: String,
     scope: String,
     mode: ContactMode,
     events_expected: bool,
@@ -81,7 +84,8 @@ impl ContactLog {
 
     /// The scope named `scope` (as people read it: `org <id>`, `sqs eu-west-1`).
     pub fn scope(&self, scope: &str, mode: ContactMode, events_expected: bool) -> Scope {
-        Scope { log: self.clone(), scope: scope.to_owned(), mode, events_expected }
+        let key = SourceContact::key(self.inner.source, scope);
+        Scope { log: self.clone(), key, scope: scope.to_owned(), mode, events_expected }
     }
 
     /// The current record of a scope, as this process knows it.
@@ -113,16 +117,13 @@ impl Scope {
     async fn note(&self, contact: Contact<'_>) {
         let inner = &self.log.inner;
         let now = inner.clock.now();
-        let key = SourceContact::key(inner.source, &self.scope);
         let mut scopes = inner.scopes.lock().await;
-        if !scopes.contains_key(&key) {
-            let stored = self.stored(&key).await;
-            let record = stored.unwrap_or_else(|| {
-                SourceContact::new(inner.source, &self.scope, self.mode, self.events_expected, now)
-            });
-            scopes.insert(key.clone(), Kept { record, written_at: None });
-        }
-        let kept = scopes.get_mut(&key).expect("inserted above");
+        // A scope new to this process starts from nothing: its first write merges in what an
+        // earlier process or another replica recorded (first contact, last event).
+        let kept = scopes.entry(self.key.clone()).or_insert_with(|| Kept {
+            record: SourceContact::new(inner.source, &self.scope, self.mode, self.events_expected, now),
+            written_at: None,
+        });
         let was_failing = kept.record.failing();
         let record = &mut kept.record;
         record.scope.clone_from(&self.scope);
@@ -142,32 +143,20 @@ impl Scope {
                 }
             }
         }
-        self.export(record);
         let due = kept.written_at.is_none_or(|at| now - at >= REFRESH) || record.failing() != was_failing;
-        if due && self.write(&key, &mut kept.record).await {
+        if due && self.write(&mut kept.record).await {
             kept.written_at = Some(now);
         }
-    }
-
-    /// The record an earlier process left (so that first contact and last event survive a
-    /// restart); none when absent or unreadable.
-    async fn stored(&self, key: &str) -> Option<SourceContact> {
-        let store = self.log.inner.store.as_ref()?;
-        match store.get(key).await {
-            Ok(found) => found.map(|versioned| versioned.value),
-            Err(error) => {
-                tracing::warn!(key, %error, "Could not read the source's contact record; starting a new one.");
-                None
-            }
-        }
+        self.export(&kept.record);
     }
 
     /// Writes `record` merged with what is stored: replicas of one intake (two SQS readers)
     /// write the same key, and each knows only its own calls. Compare-and-set, so that one
     /// replica's write never erases the other's success; the merged record becomes this
     /// process's view.
-    async fn write(&self, key: &str, record: &mut SourceContact) -> bool {
+    async fn write(&self, record: &mut SourceContact) -> bool {
         let Some(store) = &self.log.inner.store else { return true };
+        let key = self.key.as_str();
         let source = record.source.as_str();
         let failed = |error: &dyn std::fmt::Display| {
             metrics::counter!("itk_source_contact_write_failures_total", "source" => source).increment(1);
