@@ -67,26 +67,11 @@ impl Destinations {
     ) -> Result<Self, StartError> {
         let mut by_team = BTreeMap::new();
         for (name, team) in &catalog.teams {
-            if let Some(channel) = &team.slack_channel {
-                if !have_bot_token {
-                    return Err(StartError::Config(format!(
-                        "team {name:?} posts to channel {channel} but no bot token is set (--slack-bot-token / SLACK_BOT_TOKEN)"
-                    )));
-                }
-                by_team.insert(name.clone(), Destination::Channel(channel.clone()));
-            } else if let Some(variable) = &team.slack_webhook_env {
-                let url = env.var(variable).ok_or_else(|| {
-                    StartError::Config(format!(
-                        "team {name:?} names webhook variable {variable}, which is not set"
-                    ))
-                })?;
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    return Err(StartError::Config(format!(
-                        "webhook variable {variable} of team {name:?} does not hold an http(s) URL"
-                    )));
-                }
-                by_team
-                    .insert(name.clone(), Destination::Webhook { name: name.clone(), url: Secret::new(url) });
+            let owner = format!("team {name:?}");
+            let channel = team.slack_channel.as_deref();
+            let webhook_env = team.slack_webhook_env.as_deref();
+            if let Some(destination) = resolve(&owner, name, channel, webhook_env, env, have_bot_token)? {
+                by_team.insert(name.clone(), destination);
             }
         }
         Ok(Destinations { by_team })
@@ -104,6 +89,38 @@ impl Destinations {
     pub fn is_empty(&self) -> bool {
         self.by_team.is_empty()
     }
+}
+
+/// One destination: `channel` (posted to with the bot token), else the incoming webhook whose
+/// URL the variable `webhook_env` holds (named `webhook_name` in logs and markers); neither is
+/// none. A channel without a bot token, or a variable unset or not holding an http(s) URL, is
+/// a configuration error naming `owner` (`team "payments"`, `the SRE channel`).
+pub fn resolve(
+    owner: &str,
+    webhook_name: &str,
+    channel: Option<&str>,
+    webhook_env: Option<&str>,
+    env: &Environment,
+    have_bot_token: bool,
+) -> Result<Option<Destination>, StartError> {
+    if let Some(channel) = channel {
+        if !have_bot_token {
+            return Err(StartError::Config(format!(
+                "{owner} posts to channel {channel} but no bot token is set (--slack-bot-token / SLACK_BOT_TOKEN)"
+            )));
+        }
+        return Ok(Some(Destination::Channel(channel.to_owned())));
+    }
+    let Some(variable) = webhook_env else { return Ok(None) };
+    let url = env.var(variable).ok_or_else(|| {
+        StartError::Config(format!("{owner} names webhook variable {variable}, which is not set"))
+    })?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(StartError::Config(format!(
+            "webhook variable {variable} of {owner} does not hold an http(s) URL"
+        )));
+    }
+    Ok(Some(Destination::Webhook { name: webhook_name.to_owned(), url: Secret::new(url) }))
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
     let index = IssueIndex::new(JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS));
     let last_reminders = LastReminders::new(JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS));
     let parked = JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS);
-    let sender_markers = markers.store().clone();
+    let source_states = JsonKv::new(markers.store().clone(), NOTIFIER_MARKERS);
 
     let slack = Arc::new(SlackClient::new(SlackSettings {
         api_url: config.slack_api_url.clone(),
@@ -239,7 +239,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Notifi
         Some(destination) => {
             let watch = SourceWatch {
                 contacts: JsonKv::open(&js, SOURCE_CONTACT).await?,
-                states: JsonKv::new(sender_markers.clone(), NOTIFIER_MARKERS),
+                states: source_states,
                 sender: sender.clone(),
                 destination,
                 clock: config.clock.clone(),
@@ -338,21 +338,17 @@ async fn check_scopes(slack: &SlackClient) -> Result<(), StartError> {
     }
 }
 
-/// The SRE channel of the source check, if one is configured.
+/// The SRE channel of the source check, if one is configured (--sre-slack-channel, or the
+/// webhook in --sre-slack-webhook-env), resolved as a team's destination is.
 fn sre_destination(config: &Config) -> Result<Option<Destination>, StartError> {
-    if let Some(channel) = &config.sre_slack_channel {
-        if config.slack_bot_token.is_none() {
-            return Err(StartError::Config(format!(
-                "--sre-slack-channel {channel} needs a bot token (--slack-bot-token / SLACK_BOT_TOKEN)"
-            )));
-        }
-        return Ok(Some(Destination::Channel(channel.clone())));
-    }
-    let Some(variable) = &config.sre_slack_webhook_env else { return Ok(None) };
-    let url = config.environment.var(variable).ok_or_else(|| {
-        StartError::Config(format!("--sre-slack-webhook-env names {variable}, which is not set"))
-    })?;
-    Ok(Some(Destination::Webhook { name: "sre".into(), url: service_kit::Secret::new(url) }))
+    destinations::resolve(
+        "the SRE channel (--sre-slack-channel / --sre-slack-webhook-env)",
+        "sre",
+        config.sre_slack_channel.as_deref(),
+        config.sre_slack_webhook_env.as_deref(),
+        &config.environment,
+        config.slack_bot_token.is_some(),
+    )
 }
 
 fn jira_client(config: &Config) -> Result<JiraClient, StartError> {
