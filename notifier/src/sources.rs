@@ -174,11 +174,14 @@ impl SourceWatch {
         let stored = self.states.get(&state_key(key)).await?;
         let revision = stored.as_ref().map(|s| s.revision);
         let mut state = stored.map(|s| s.value).unwrap_or_default();
-        // A notifier that posted an alert and died before saving the state: the marker says so.
-        let mut corrected = false;
-        if !state.alerting && self.sender.is_done(&message_key(key, state.episode + 1, "alert")).await? {
+        // A notifier that posted an alert and died before saving the state, the scope healthy
+        // since: the alert's marker says an episode is open, and its recovery is owed. (While
+        // the scope is still unhealthy, sending the alert again finds the marker sent.)
+        if !state.alerting
+            && condition.is_healthy()
+            && self.sender.is_done(&message_key(key, state.episode + 1, "alert")).await?
+        {
             state = AlertState { alerting: true, episode: state.episode + 1 };
-            corrected = true;
         }
         let scope = segment(key);
         metrics::gauge!("itk_source_alerting", "source" => record.source.as_str(), "scope" => record.scope.clone())
@@ -195,11 +198,6 @@ impl SourceWatch {
                 let next = AlertState { alerting: false, episode: state.episode };
                 let message = recovered_message(record, now);
                 (next, message_key(key, state.episode, "recovered"), message)
-            }
-            _ if corrected => {
-                // Still unhealthy, and the alert was posted: save what the marker said.
-                self.save(key, &state, revision).await?;
-                return Ok(false);
             }
             _ => return Ok(false),
         };
@@ -225,8 +223,13 @@ impl SourceWatch {
     }
 }
 
+/// `snyk · org 4a18…`: the source and scope a message is about.
+fn name(record: &SourceContact) -> String {
+    format!("{} · {}", record.source, record.scope)
+}
+
 fn alert_message(record: &SourceContact, condition: &Condition, now: DateTime<Utc>) -> SlackMessage {
-    let name = format!("{} · {}", record.source, record.scope);
+    let name = name(record);
     let (headline, explanation) = match condition {
         Condition::Failing { since, reason } => (
             format!("{name}: failing for {}", for_how_long(now - *since)),
@@ -252,7 +255,7 @@ fn alert_message(record: &SourceContact, condition: &Condition, now: DateTime<Ut
 }
 
 fn recovered_message(record: &SourceContact, now: DateTime<Utc>) -> SlackMessage {
-    let name = format!("{} · {}", record.source, record.scope);
+    let name = name(record);
     let last = record.last_success_at.or(record.last_event_at).unwrap_or(now);
     message::render_source_notice(
         &format!("{name}: working again"),
