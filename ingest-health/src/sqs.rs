@@ -73,10 +73,11 @@ impl SqsIntake {
                     }
                 }
                 Err(error) => {
-                    health.set_unready(COMPONENT, format!("receiving from the queue failed: {error}"));
+                    let reason = format!("receiving from the queue failed: {error}");
                     if let Some(contact) = self.intake.contact() {
-                        contact.failed(&format!("receiving from the queue failed: {error}")).await;
+                        contact.failed(&reason).await;
                     }
+                    health.set_unready(COMPONENT, reason);
                     tracing::warn!(queue = %self.queue_url, %error, "Receiving from SQS failed; retrying.");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
